@@ -1,0 +1,6 @@
+std = "lua54"
+max_line_length = 120
+exclude_files = { "bench/node_modules/**", "build/**", "build-*/**", "out/**" }
+files["spec/**/*_spec.lua"] = { std = "+busted" }
+files["spec/helpers.lua"] = { std = "+busted" }
+files[".busted"] = { std = "lua54" }

@@ -1,0 +1,98 @@
+# coursegen: build, test and check from a source checkout.
+# Variable names follow LuaRocks' conventions so `luarocks make` and this file agree.
+
+LUA         ?= lua5.4
+PKG_CONFIG  ?= pkg-config
+LUA_PC      ?= lua5.4
+CC          ?= cc
+BUILD       ?= build
+
+LUA_CFLAGS  := $(shell $(PKG_CONFIG) --cflags $(LUA_PC) 2>/dev/null)
+CURL_INCDIR ?= $(shell $(PKG_CONFIG) --variable=includedir libcurl 2>/dev/null)
+CURL_LIBDIR ?= $(shell $(PKG_CONFIG) --variable=libdir libcurl 2>/dev/null)
+
+OPT         ?= -O2 -g
+WARN        := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS      ?= $(OPT)
+ALL_CFLAGS   = -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) \
+               $(SANFLAGS) $(LUA_CFLAGS) -I$(CURL_INCDIR) -Icsrc
+LIBFLAG     ?= -shared
+LDLIBS_CORE  = -L$(CURL_LIBDIR) -lcurl -lhiredis -lpthread -lm
+LDLIBS_MOCK  = -lpthread -lm
+
+CORE_SRC    := $(sort $(wildcard csrc/cg_*.c))
+MOCK_SRC    := $(sort $(wildcard csrc/mock/*.c))
+CORE_OBJ    := $(CORE_SRC:csrc/%.c=$(BUILD)/obj/%.o)
+MOCK_OBJ    := $(MOCK_SRC:csrc/%.c=$(BUILD)/obj/%.o)
+CORE_SO     := $(BUILD)/coursegen/core.so
+MOCK_SO     := $(BUILD)/coursegen/mockserver.so
+
+BUSTED      ?= $(LUA) $(shell command -v busted 2>/dev/null || echo /usr/bin/busted)
+
+PREFIX      ?= /usr/local
+INST_LUADIR ?= $(PREFIX)/share/lua/5.4
+INST_LIBDIR ?= $(PREFIX)/lib/x86_64-linux-gnu/lua/5.4
+INST_BINDIR ?= $(PREFIX)/bin
+
+.PHONY: all build deps test check lint cppcheck asan tsan valgrind demo bench install uninstall clean
+
+all: build
+build: $(CORE_SO) $(MOCK_SO)
+
+$(BUILD)/obj/%.o: csrc/%.c $(wildcard csrc/*.h csrc/mock/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(CORE_SO): $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAG) $(SANFLAGS) -o $@ $^ $(LDLIBS_CORE)
+
+$(MOCK_SO): $(MOCK_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAG) $(SANFLAGS) -o $@ $^ $(LDLIBS_MOCK)
+
+# Installs the Debian packages the build and the suite need; a no-op when they are there.
+deps:
+	@bash .ci/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory build
+	$(BUSTED) --run=all
+
+lint:
+	luacheck lua bin/coursegen spec examples bench
+
+cppcheck:
+	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,style,performance,portability \
+	  --inline-suppr --suppress=missingIncludeSystem -Icsrc -Icsrc/mock csrc
+
+# The suite again with the C modules built under AddressSanitizer and UBSan.
+asan:
+	@bash .ci/sanitize.sh asan
+
+# The engine's stress spec with the C modules built under ThreadSanitizer.
+tsan:
+	@bash .ci/sanitize.sh tsan
+
+valgrind: build
+	@bash .ci/sanitize.sh valgrind
+
+check: deps build lint cppcheck asan tsan valgrind
+
+demo: deps build
+	@bash examples/demo/run.sh
+
+bench: deps build
+	@bash bench/run.sh $(if $(QUICK),--quick)
+
+install: build
+	install -d $(DESTDIR)$(INST_LUADIR)/coursegen $(DESTDIR)$(INST_LIBDIR)/coursegen $(DESTDIR)$(INST_BINDIR)
+	cd lua && find coursegen -name '*.lua' -exec install -D -m 644 {} $(DESTDIR)$(INST_LUADIR)/{} \;
+	install -m 755 $(CORE_SO) $(MOCK_SO) $(DESTDIR)$(INST_LIBDIR)/coursegen/
+	install -m 755 bin/coursegen $(DESTDIR)$(INST_BINDIR)/coursegen
+
+uninstall:
+	rm -rf $(DESTDIR)$(INST_LUADIR)/coursegen $(DESTDIR)$(INST_LIBDIR)/coursegen $(DESTDIR)$(INST_BINDIR)/coursegen
+
+clean:
+	rm -rf $(BUILD) build-asan build-tsan

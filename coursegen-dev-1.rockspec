@@ -1,0 +1,67 @@
+rockspec_format = "3.0"
+package = "coursegen"
+version = "dev-1"
+source = {
+  url = "git+https://github.com/coursegen/coursegen.git",
+}
+description = {
+  summary = "Generate whole courses with an LLM, fast and within rate limits",
+  detailed = [[
+coursegen turns a course file, a topic or a document into an outline and a folder of
+Markdown chapters written by Google Gemini or any OpenAI-compatible server. Its C core
+sends the requests in parallel within requests/min and tokens/min limits, retries with
+backoff that honours the server's hints, and delivers results in order; a run resumes
+where it stopped. A mock LLM server is bundled for offline tests.
+]],
+  homepage = "https://github.com/coursegen/coursegen",
+  license = "MIT",
+}
+dependencies = {
+  "lua >= 5.4, < 5.5",
+  "lua-cjson >= 2.1",
+  "argparse >= 0.7",
+  "luafilesystem >= 1.8",
+  "luasystem >= 0.2",
+}
+external_dependencies = {
+  CURL = { header = "curl/curl.h", library = "curl" },
+  HIREDIS = { header = "hiredis/hiredis.h", library = "hiredis" },
+}
+test_dependencies = { "busted >= 2.1" }
+test = { type = "busted" }
+build = {
+  type = "builtin",
+  modules = {
+    ["coursegen.core"] = {
+      sources = {
+        "csrc/cg_buf.c",
+        "csrc/cg_clock.c",
+        "csrc/cg_signals.c",
+      },
+      defines = { "_GNU_SOURCE" },
+      incdirs = { "csrc", "$(CURL_INCDIR)", "$(HIREDIS_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(HIREDIS_LIBDIR)" },
+      libraries = { "curl", "hiredis", "pthread", "m" },
+    },
+    ["coursegen.mockserver"] = {
+      sources = {
+        "csrc/mock/mock_faults.c",
+        "csrc/mock/mock_json.c",
+      },
+      defines = { "_GNU_SOURCE" },
+      incdirs = { "csrc", "csrc/mock" },
+      libraries = { "pthread", "m" },
+    },
+    ["coursegen.cli_values"] = "lua/coursegen/cli_values.lua",
+    ["coursegen.json"] = "lua/coursegen/json.lua",
+    ["coursegen.prices"] = "lua/coursegen/prices.lua",
+    ["coursegen.sha256"] = "lua/coursegen/sha256.lua",
+    ["coursegen.slug"] = "lua/coursegen/slug.lua",
+    ["coursegen.template"] = "lua/coursegen/template.lua",
+    ["coursegen.term"] = "lua/coursegen/term.lua",
+  },
+  install = {
+    bin = { coursegen = "bin/coursegen" },
+  },
+  copy_directories = { "examples" },
+}

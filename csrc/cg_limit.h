@@ -1,0 +1,50 @@
+/* Token-bucket limiter: requests/min, tokens/min and requests/day, admitted all or
+ * nothing, with a shared pause and an AIMD factor on the refill rates. Pure: the caller
+ * passes `now` and holds whatever lock guards the struct. */
+#ifndef CG_LIMIT_H
+#define CG_LIMIT_H
+
+typedef struct cg_bucket {
+  double rate;     /* refill per second at factor 1; 0 = no limit */
+  double burst;    /* capacity */
+  double level;    /* tokens available; negative after an oversize admission (debt) */
+  int strict;      /* 1: a request above `burst` is too large; 0: it may take a full bucket into debt */
+  double hard_max; /* requests above this are too large even when not strict */
+} cg_bucket;
+
+typedef struct cg_limiter {
+  cg_bucket req, tok, day;
+  double last;          /* time of the last refill */
+  double paused_until;  /* nothing is admitted before this */
+  double factor;        /* AIMD multiplier of every refill rate, in [factor_min, 1] */
+  double factor_min, decrease, increase; /* increase: factor units per second */
+  double last_decrease;
+} cg_limiter;
+
+typedef struct cg_limits {
+  double rpm, tpm, rpd;           /* 0 = no limit */
+  double burst_requests, burst_tokens; /* 0 = default: one second's worth */
+} cg_limits;
+
+enum { CG_ADMIT = 0, CG_WAIT = 1, CG_TOO_LARGE = -1 };
+
+void cg_limit_init(cg_limiter *l, const cg_limits *lim, double now);
+/* Changes the limits keeping the current levels (clamped to the new capacities). */
+void cg_limit_set(cg_limiter *l, const cg_limits *lim, double now);
+/* Takes 1 request and `tokens` tokens from every bucket, or nothing. Returns CG_ADMIT,
+ * CG_WAIT with *wait = seconds until it would fit, or CG_TOO_LARGE with *which naming the
+ * bucket ("requests/day" etc.) that can never hold it. */
+int cg_limit_reserve(cg_limiter *l, double tokens, double now, double *wait, const char **which);
+/* Gives back `tokens` (a failed attempt's reservation). */
+void cg_limit_refund(cg_limiter *l, double tokens, double now);
+/* Adjusts a reservation to real usage: refunds reserved-used, or charges the excess. */
+void cg_limit_reconcile(cg_limiter *l, double reserved, double used, double now);
+/* Pauses admission until `until` and empties the buckets so the rate restarts from zero;
+ * with `decrease` set, also cuts the rate factor (at most once per second). */
+void cg_limit_pause(cg_limiter *l, double until, int decrease, double now);
+/* Refills the buckets and lets the factor grow; requires the caller's lock held. */
+void cg_limit_advance(cg_limiter *l, double now);
+/* Largest token count a request may ask for, or 0 when unlimited. */
+double cg_limit_max_tokens(const cg_limiter *l);
+
+#endif

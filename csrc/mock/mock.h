@@ -1,0 +1,270 @@
+/*
+ * The mock LLM server: shared types and the internal interfaces between its files.
+ *
+ * DESIGN. One server thread runs a single-threaded epoll loop (mock_server.c). A parsed
+ * request (mock_http.c) is turned into a complete response by a dialect handler
+ * (mock_gemini.c, mock_openai.c) before anything is sent, so latency, faults and
+ * pipelining only decide *when* and *how* the prepared bytes leave. Everything the Lua
+ * thread may read (stats) sits behind one mutex (mock_stats.c); the Lua state is only
+ * touched in mock_core.c, on the Lua thread.
+ */
+#ifndef MOCK_H
+#define MOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+
+#pragma GCC visibility push(hidden)
+
+#define MOCK_SERVER_T "coursegen.MockServer"
+
+#define MOCK_MAX_HEADER (16 * 1024)
+#define MOCK_MAX_BODY (8 * 1024 * 1024)
+
+/* ---- growable buffer (mock_json.c) ---- */
+typedef struct mbuf {
+  char *p;
+  size_t len, cap;
+} mbuf;
+
+void mb_init(mbuf *b);
+void mb_free(mbuf *b);
+void mb_reserve(mbuf *b, size_t extra);
+void mb_put(mbuf *b, const void *s, size_t n);
+void mb_puts(mbuf *b, const char *s);
+void mb_putc(mbuf *b, char c);
+void mb_printf(mbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void mb_jstr(mbuf *b, const char *s, size_t n); /* a quoted, escaped JSON string */
+void mb_consume(mbuf *b, size_t n);             /* drop n bytes from the front */
+
+/* ---- JSON reader (mock_json.c) ---- */
+enum { JNULL, JFALSE, JTRUE, JNUM, JSTR, JARR, JOBJ };
+
+typedef struct jnode {
+  int type;
+  const char *key; /* member name inside an object, else NULL */
+  size_t keylen;
+  const char *str; /* decoded string (NUL-terminated) */
+  size_t len;
+  double num;
+  struct jnode *child, *next; /* arrays and objects: first child; siblings */
+} jnode;
+
+typedef struct jdoc jdoc;
+
+jdoc *json_parse(const char *s, size_t n, jnode **root); /* NULL root on invalid JSON */
+void json_free(jdoc *d);
+jnode *json_get(const jnode *obj, const char *key);
+jnode *json_get2(const jnode *obj, const char *a, const char *b); /* either name */
+int json_streq(const jnode *n, const char *s);
+/* Re-indents compact JSON: pretty = 2-space indent, else Google's one-line style. */
+void json_format(mbuf *out, const char *s, size_t n, int pretty);
+
+/* ---- faults (mock_faults.c) ---- */
+enum fault_kind {
+  F_NONE,
+  F_429,
+  F_429BARE,
+  F_429DAY,
+  F_QUOTA,
+  F_400,
+  F_401,
+  F_403,
+  F_404,
+  F_500,
+  F_503,
+  F_504,
+  F_EMPTY,
+  F_THOUGHT,
+  F_MAXTOKENS,
+  F_SAFETY,
+  F_RECITATION,
+  F_BLOCKED,
+  F_MALFORMED,
+  F_TRUNCATED,
+  F_RESET,
+  F_STALL,
+  F_SLOW,
+  F_COUNT
+};
+
+typedef struct fault {
+  int kind;
+  long param_ms; /* 429:2s delay, slow:MS */
+} fault;
+
+typedef struct fault_rule {
+  fault f;
+  double prob;
+} fault_rule;
+
+#define MOCK_MAX_RULES 32
+
+typedef struct fault_spec {
+  fault_rule rules[MOCK_MAX_RULES];
+  int n;
+} fault_spec;
+
+const char *fault_name(int kind);
+/* 0 on success; on failure writes a message naming the bad item into err. */
+int fault_parse_one(const char *s, size_t n, fault *out, char *err, size_t errlen);
+int fault_parse_spec(const char *spec, fault_spec *out, char *err, size_t errlen);
+
+typedef struct prompt_table prompt_table;
+prompt_table *ptab_new(void);
+void ptab_free(prompt_table *t);
+/* How many earlier requests carried this exact text; counts this one. */
+uint64_t ptab_bump(prompt_table *t, uint64_t hash);
+/* The fault a `[[mock:...]]` directive assigns to the nth (0-based) request, or F_NONE. */
+fault directive_fault(const char *text, size_t n, uint64_t nth);
+
+uint64_t hash_bytes(const void *p, size_t n, uint64_t seed);
+
+typedef struct rng {
+  uint64_t s;
+} rng;
+uint64_t rng_next(rng *r);
+double rng_unit(rng *r);
+
+/* ---- rate limit (mock_limit.c) ---- */
+typedef struct bucket {
+  double rate;     /* per second; 0 = unlimited */
+  double capacity; /* most that can be saved up */
+  double tokens;
+  double last;
+} bucket;
+
+void bucket_init(bucket *b, double per_minute, double capacity, double now);
+/* Admits and charges n, or returns the seconds until n would be admitted. */
+double bucket_take(bucket *b, double n, double now);
+double bucket_reset_s(const bucket *b, double now); /* time to refill completely */
+
+/* ---- answers (mock_answer.c) ---- */
+void answer_markdown(mbuf *out, const char *title, size_t tlen, uint64_t seed, int words);
+void answer_schema(mbuf *out, const jnode *schema, const char *title, size_t tlen, uint64_t seed);
+/* First non-empty line with leading '#' and blanks removed. */
+void answer_title(const char *text, size_t n, const char **t, size_t *tlen);
+long tokens_of(size_t bytes);
+size_t utf8_cut(const char *s, size_t n); /* largest prefix length <= n on a char boundary */
+
+/* ---- requests and responses ---- */
+typedef struct mconfig {
+  int port;
+  long latency_ms, jitter_ms;
+  double rpm, tpm, burst;
+  fault_spec faults;
+  uint64_t seed;
+  char api_key[256];
+  int has_key;
+  int answer_words;
+} mconfig;
+
+typedef struct mreq {
+  int method; /* MGET, MPOST, ... */
+  const char *path;
+  size_t pathlen;
+  const char *query;
+  size_t querylen;
+  const char *body;
+  size_t bodylen;
+  const char *goog_key;
+  size_t goog_keylen;
+  const char *auth;
+  size_t authlen;
+  int http10, keepalive;
+} mreq;
+
+enum { MGET, MPOST, MDELETE, MOTHER };
+
+enum { ACT_SEND, ACT_RESET, ACT_STALL, ACT_TRUNCATE };
+
+typedef struct mresp {
+  int status;
+  int action;
+  long delay_ms;
+  int close_after;
+  const char *ctype;
+  mbuf extra_headers; /* full "Name: value\r\n" lines */
+  mbuf body;
+} mresp;
+
+typedef struct mserver mserver;
+
+/* Context handed to the dialect handlers: the server's state, touched on its thread only. */
+typedef struct mctx {
+  const mconfig *cfg;
+  prompt_table *prompts;
+  rng *rng;
+  bucket *rpm, *tpm;
+  double now;
+} mctx;
+
+void resp_status_headers(mbuf *out, const mresp *r, int keepalive);
+const char *http_reason(int status);
+
+/* Dispatches a request; fills r. Called on the server thread. */
+void route_request(mctx *c, const mreq *q, mresp *r);
+
+/* Shared dialect plumbing (mock_route.c). */
+typedef struct prompt_info {
+  const char *user; /* text of the last user message (decoded, owned by the jdoc) */
+  size_t userlen;
+  long prompt_tokens;
+  long max_out; /* 0 = none */
+  const jnode *schema;
+  int stream;
+  int include_usage;
+} prompt_info;
+
+typedef struct decision {
+  fault f;           /* fault to apply (F_NONE for a normal answer) */
+  double retry_s;    /* for rate-limit 429s */
+  int rate_limited;  /* 1 rpm, 2 tpm */
+  long answer_tokens;
+} decision;
+
+void decide(mctx *c, const prompt_info *pi, const char *answer, size_t alen, decision *d);
+void gemini_handle(mctx *c, const mreq *q, const char *model, size_t mlen, int op, mresp *r);
+void openai_handle(mctx *c, const mreq *q, mresp *r);
+void gemini_error(mresp *r, int code, const char *status, const char *message, const char *details);
+void fmt_duration_pb(char *out, size_t n, double s);
+void fmt_duration_go(char *out, size_t n, double s);
+/* Builds the answer text for a prompt (markdown or schema JSON). */
+void make_answer(mctx *c, const prompt_info *pi, mbuf *out);
+
+enum { GOP_GENERATE, GOP_STREAM, GOP_COUNT };
+
+/* ---- stats (mock_stats.c) ---- */
+typedef struct mstats mstats;
+mstats *stats_new(void);
+void stats_free(mstats *s);
+void stats_reset(mstats *s);
+void stats_request(mstats *s, double now, int key_in_url);
+void stats_answered(mstats *s, int status);
+void stats_fault(mstats *s, int kind);
+void stats_rate_limited(mstats *s);
+void stats_inflight(mstats *s, int delta);
+void stats_conn(mstats *s, int delta);
+void stats_json(mstats *s, mbuf *out, double now);
+
+/* A plain snapshot for the Lua side. */
+typedef struct stats_snap {
+  uint64_t requests, max_concurrent, requests_last_minute, key_in_url, rate_limited, connections_total;
+  int64_t in_flight, connections;
+  uint64_t status[600];
+  uint64_t faults[F_COUNT];
+} stats_snap;
+void stats_snapshot(mstats *s, stats_snap *out, double now);
+
+/* ---- server (mock_server.c) ---- */
+mserver *server_start(const mconfig *cfg, char *err, size_t errlen);
+int server_port(const mserver *s);
+mstats *server_stats(mserver *s);
+void server_stop(mserver *s); /* joins the thread and frees everything */
+
+double mono_now(void);
+
+#pragma GCC visibility pop
+
+#endif

@@ -1,0 +1,146 @@
+--- JSON for coursegen: decoding through lua-cjson, and a readable, stable encoder.
+-- cjson decodes every number as a float and JSON `null` as a sentinel; `decode` turns
+-- integral numbers back into integers and drops nulls, so callers see plain Lua values.
+-- `pretty` writes objects with a chosen key order (the manifest reads like DESIGN.md).
+-- @module coursegen.json
+local cjson = require "cjson.safe"
+
+local M = { _VERSION = "0.1.0" }
+
+local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
+local mtype, tointeger = math.type, math.tointeger
+local concat, sort = table.concat, table.sort
+
+--- Metatable marking a table as a JSON array (so an empty one encodes as `[]`).
+M.array_mt = { __name = "json.array" }
+
+--- Marks `t` as an array and returns it.
+-- @tparam table t
+-- @treturn table t
+function M.array(t)
+  return setmetatable(t or {}, M.array_mt)
+end
+
+local null = cjson.null
+
+local function normalize(v)
+  if mtype(v) == "float" then
+    return tointeger(v) or v
+  elseif v == null then
+    return nil
+  elseif type(v) == "table" then
+    local n = #v
+    local out = {}
+    for k, x in pairs(v) do out[k] = normalize(x) end
+    if n > 0 then setmetatable(out, M.array_mt) end
+    return out
+  end
+  return v
+end
+
+--- Decodes a JSON text.
+-- @tparam string s
+-- @return the value, or `nil, message` when `s` is not valid JSON
+function M.decode(s)
+  if type(s) ~= "string" then return nil, "not a string" end
+  local v, err = cjson.decode(s)
+  if v == nil and err then return nil, err end
+  return normalize(v)
+end
+
+local function is_array(t)
+  if getmetatable(t) == M.array_mt then return true end
+  if next(t) == nil then return false end
+  local n = #t
+  if n == 0 then return false end
+  for k in pairs(t) do
+    if mtype(k) ~= "integer" or k < 1 or k > n then return false end
+  end
+  return true
+end
+
+local function scalar(v)
+  local tv = type(v)
+  if tv == "string" then
+    -- cjson escapes "/" as "\/"; undo it so paths in the manifest read naturally.
+    return (cjson.encode(v):gsub("\\/", "/"))
+  elseif tv == "number" then
+    if mtype(v) == "integer" then return tostring(v) end
+    if v ~= v or v == math.huge or v == -math.huge then return "null" end
+    return string.format("%.14g", v)
+  elseif tv == "boolean" then
+    return tostring(v)
+  elseif v == nil then
+    return "null"
+  end
+  error("cannot encode a " .. tv .. " as JSON", 3)
+end
+
+local function ordered_keys(t, order)
+  local rank = {}
+  for i, k in ipairs(order or {}) do rank[k] = i end
+  local keys = {}
+  for k in pairs(t) do
+    if type(k) ~= "string" then error("cannot encode a table with a " .. type(k) .. " key as JSON object", 4) end
+    keys[#keys + 1] = k
+  end
+  sort(keys, function(a, b)
+    local ra, rb = rank[a], rank[b]
+    if ra and rb then return ra < rb end
+    if ra or rb then return ra ~= nil end
+    return a < b
+  end)
+  return keys
+end
+
+local function encode(v, order, indent, depth, out)
+  if type(v) ~= "table" then
+    out[#out + 1] = scalar(v)
+    return
+  end
+  if depth > 64 then error("JSON value nested too deeply", 3) end
+  local pad = indent and ("\n" .. string.rep(indent, depth + 1)) or ""
+  local close = indent and ("\n" .. string.rep(indent, depth)) or ""
+  local colon = indent and ": " or ":"
+  if is_array(v) then
+    if #v == 0 then out[#out + 1] = "[]" return end
+    out[#out + 1] = "["
+    for i = 1, #v do
+      out[#out + 1] = (i > 1 and "," or "") .. pad
+      encode(v[i], order, indent, depth + 1, out)
+    end
+    out[#out + 1] = close .. "]"
+    return
+  end
+  local keys = ordered_keys(v, order)
+  if #keys == 0 then out[#out + 1] = "{}" return end
+  out[#out + 1] = "{"
+  for i, k in ipairs(keys) do
+    out[#out + 1] = (i > 1 and "," or "") .. pad .. scalar(k) .. colon
+    encode(v[k], order, indent, depth + 1, out)
+  end
+  out[#out + 1] = close .. "}"
+end
+
+--- Encodes a value as compact JSON.
+-- @param v a string, number, boolean or table
+-- @treturn string
+function M.encode(v)
+  local out = {}
+  encode(v, nil, nil, 0, out)
+  return concat(out)
+end
+
+--- Encodes a value as indented JSON (two spaces) with a final newline.
+-- @param v the value
+-- @tparam[opt] {string,...} order keys listed here come first, in this order, at every level;
+--   other keys follow in alphabetical order
+-- @treturn string
+function M.pretty(v, order)
+  local out = {}
+  encode(v, order, "  ", 0, out)
+  out[#out + 1] = "\n"
+  return concat(out)
+end
+
+return M
