@@ -47,4 +47,10 @@ void cg_limit_advance(cg_limiter *l, double now);
 /* Largest token count a request may ask for, or 0 when unlimited. */
 double cg_limit_max_tokens(const cg_limiter *l);
 
+/* Lua side (cg_limit.c): read the limit fields / the AIMD fields of the options table at
+ * `idx` into *lim / *l, raising on a bad value; absent fields keep the values there. */
+#include <lua.h>
+void cg_limit_read(lua_State *L, int idx, cg_limits *lim);
+void cg_limit_read_aimd(lua_State *L, int idx, cg_limiter *l);
+
 #endif

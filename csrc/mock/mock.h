@@ -181,6 +181,7 @@ enum { ACT_SEND, ACT_RESET, ACT_STALL, ACT_TRUNCATE };
 
 typedef struct mresp {
   int status;
+  int counted; /* an API request (not /stats): its status goes into the stats */
   int action;
   long delay_ms;
   int close_after;
@@ -190,10 +191,12 @@ typedef struct mresp {
 } mresp;
 
 typedef struct mserver mserver;
+typedef struct mstats mstats;
 
 /* Context handed to the dialect handlers: the server's state, touched on its thread only. */
 typedef struct mctx {
   const mconfig *cfg;
+  mstats *stats;
   prompt_table *prompts;
   rng *rng;
   bucket *rpm, *tpm;
@@ -212,6 +215,7 @@ typedef struct prompt_info {
   size_t userlen;
   long prompt_tokens;
   long max_out; /* 0 = none */
+  long thinking; /* thinking tokens to report (Gemini thinkingBudget > 0) */
   const jnode *schema;
   int stream;
   int include_usage;
@@ -236,7 +240,6 @@ void make_answer(mctx *c, const prompt_info *pi, mbuf *out);
 enum { GOP_GENERATE, GOP_STREAM, GOP_COUNT };
 
 /* ---- stats (mock_stats.c) ---- */
-typedef struct mstats mstats;
 mstats *stats_new(void);
 void stats_free(mstats *s);
 void stats_reset(mstats *s);

@@ -378,19 +378,31 @@ static void indent(mbuf *o, int depth) {
   for (int i = 0; i < depth; i++) mb_put(o, "  ", 2);
 }
 
+/* Skips a string starting at s[i] == '"'; returns the index of its closing quote. */
+static size_t string_end(const char *s, size_t n, size_t i) {
+  for (;;) {
+    const char *q = memchr(s + i + 1, '"', n - i - 1);
+    if (!q) return n - 1;
+    size_t j = (size_t)(q - s), bs = 0;
+    while (j - bs > i + 1 && s[j - bs - 1] == '\\') bs++;
+    if (bs % 2 == 0) return j;
+    i = j;
+  }
+}
+
 void json_format(mbuf *out, const char *s, size_t n, int pretty) {
   int depth = 0;
   mb_reserve(out, n + n / 2);
+  size_t run = 0; /* start of bytes copied verbatim */
   for (size_t i = 0; i < n; i++) {
     char c = s[i];
     if (c == '"') {
-      size_t j = i + 1;
-      while (j < n && s[j] != '"') j += s[j] == '\\' ? 2 : 1;
-      if (j >= n) j = n - 1;
-      mb_put(out, s + i, j - i + 1);
-      i = j;
+      i = string_end(s, n, i);
       continue;
     }
+    if (c != '{' && c != '[' && c != '}' && c != ']' && c != ',' && c != ':') continue;
+    mb_put(out, s + run, i - run);
+    run = i + 1;
     switch (c) {
     case '{':
     case '[':
@@ -413,8 +425,8 @@ void json_format(mbuf *out, const char *s, size_t n, int pretty) {
       mb_putc(out, ',');
       if (pretty) indent(out, depth);
       break;
-    case ':': mb_put(out, ": ", 2); break;
-    default: mb_putc(out, c);
+    default: mb_put(out, ": ", 2);
     }
   }
+  mb_put(out, s + run, n - run);
 }

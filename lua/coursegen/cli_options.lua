@@ -57,8 +57,8 @@ local function connection_options(cmd)
 end
 
 local function course_inputs(cmd)
-  cmd:argument("course_file", "Course file: JSON, Lua, or a Markdown outline.")
-    :args("?"):argname("COURSE_FILE")
+  cmd:argument("COURSE_FILE", "Course file: JSON, Lua, or a Markdown outline.")
+    :args("?"):target("course_file")
   cmd:group("Course",
     cmd:option("--topic", "Make a course on this topic (its title), without a course file.")
       :argname("TEXT"):convert(function(s) return values.text("--topic", s) end),
@@ -69,12 +69,34 @@ local function course_inputs(cmd)
   )
 end
 
-local function output_options(cmd)
+local function output_options(cmd, extra)
   cmd:group("Output",
     cmd:flag("-q --quiet", "Only errors and the final summary."),
-    cmd:flag("-v --verbose", "One line per attempt; tracebacks for internal errors.")
+    cmd:flag("-v --verbose", "One line per attempt; tracebacks for internal errors."),
+    extra
   )
-  cmd:mutex(cmd._options[#cmd._options - 1], cmd._options[#cmd._options])
+end
+
+--- The main usage text: every command's synopsis.
+-- @tparam string prog
+-- @treturn string
+function M.usage(prog)
+  local pad = "       " .. prog
+  local lines = {
+    "Usage: " .. prog .. " generate [COURSE_FILE] [--topic TEXT] [--source FILE] [--chapters N] [options]",
+    pad .. " outline  [COURSE_FILE] [--topic TEXT] [--source FILE] [--chapters N] [-o FILE]",
+    pad .. " validate COURSE_FILE",
+    pad .. " mock     [--port N] [--latency-ms N] [--jitter-ms N] [--rpm N] [--tpm N]",
+    string.rep(" ", #pad) .. "          [--faults SPEC] [--seed N]",
+    package.searchpath("coursegen.cli_export", package.path)
+      and (pad .. " export   DIR [--format LIST] [--out DIR]") or false,
+    pad .. " --version | --help | <command> --help",
+  }
+  local out = {}
+  for _, line in ipairs(lines) do
+    if line then out[#out + 1] = line end
+  end
+  return table.concat(out, "\n")
 end
 
 --- Builds the parser.
@@ -82,11 +104,14 @@ end
 -- @tparam[opt] string version shown by `--version`
 -- @return an argparse parser
 function M.parser(prog, version)
+  local usage = "Usage: " .. (prog or "coursegen")
   local p = argparse(prog or "coursegen",
     "Write a whole course with an LLM: an outline, then every chapter as a Markdown file.")
     :epilog("Run '" .. (prog or "coursegen") .. " <command> --help' for a command's options.\n"
       .. "Exit codes: 0 done, 1 some chapters failed, 2 bad input or usage, 130 interrupted.")
+    :usage(M.usage(prog or "coursegen"))
     :help_max_width(100)
+    :help_description_margin(30)
     :command_target("command")
     :require_command(false)
   p:flag("--version", "Print the version and exit.")
@@ -95,10 +120,14 @@ function M.parser(prog, version)
       os.exit(0)
     end)
 
+  -- Exports (HTML, EPUB, ...) come from their own module when it is installed.
+  local has_export, cli_export = pcall(require, "coursegen.cli_export")
+
   local g = p:command("generate", "Write a course: outline (if needed), then every chapter.")
+    :usage(usage .. " generate [COURSE_FILE] [--topic TEXT] [--source FILE] [--chapters N] [options]")
   course_inputs(g)
   g:group("Run",
-    g:option("-o --out", "Output folder (default out/<course-slug>).")
+    g:option("--out", "Output folder (default out/<course-slug>).")
       :argname("DIR"):convert(function(s) return values.text("--out", s) end),
     g:flag("--force", "Regenerate every chapter, even those already written."),
     g:option("--only", "Regenerate just these chapters, e.g. 3,7 or 2-5.")
@@ -109,7 +138,8 @@ function M.parser(prog, version)
     g:option("--price-out", "Dry-run price of output tokens, USD per million.")
       :argname("USD"):convert(num("--price-out", "price")),
     g:option("--stats-json", "Write the run's statistics to this file (JSON).")
-      :argname("FILE"):convert(function(s) return values.text("--stats-json", s) end)
+      :argname("FILE"):convert(function(s) return values.text("--stats-json", s) end),
+    has_export and cli_export.add_format_option(g) or nil
   )
   connection_options(g)
   g:group("Limits",
@@ -122,21 +152,28 @@ function M.parser(prog, version)
     g:option("--rpd", "Requests per day (default 10,000 for gemini).")
       :argname("N"):convert(int("--rpd", "rpd"))
   )
-  g:flag("--no-progress", "No live progress line; plain lines only.")
-  output_options(g)
+  output_options(g, g:flag("--no-progress", "No live progress display: a plain line per chapter."))
+
+  if has_export then cli_export.add_command(p) end
 
   local o = p:command("outline", "Generate the outline only, as an editable Markdown course file.")
+    :usage(usage .. " outline [COURSE_FILE] [--topic TEXT] [--source FILE] [--chapters N] [-o FILE] [options]")
   course_inputs(o)
   o:option("-o --output", "Write the outline to this file (.md, or .json) instead of stdout.")
     :argname("FILE"):convert(function(s) return values.text("--output", s) end)
+  o:option("--out", "Course folder where the outline is also saved for generate (default out/<course-slug>).")
+    :argname("DIR"):convert(function(s) return values.text("--out", s) end)
   connection_options(o)
   output_options(o)
 
   local v = p:command("validate", "Check a course file; send nothing.")
-  v:argument("course_file", "Course file: JSON, Lua, or a Markdown outline."):argname("COURSE_FILE")
+    :usage(usage .. " validate COURSE_FILE")
+  v:argument("COURSE_FILE", "Course file: JSON, Lua, or a Markdown outline."):target("course_file")
   v:flag("-v --verbose", "Print the chapters too.")
 
   local m = p:command("mock", "Run the bundled mock LLM server in the foreground (Ctrl-C stops it).")
+    :usage(usage .. " mock [--port N] [--latency-ms N] [--jitter-ms N] [--rpm N] [--tpm N]\n"
+      .. string.rep(" ", #usage + 6) .. "[--faults SPEC] [--seed N]")
   m:option("--port", "Port on 127.0.0.1; 0 picks a free one (default 0).")
     :argname("N"):convert(int("--port", "port"))
   m:option("--latency-ms", "Latency of every answer, milliseconds (default 0).")
@@ -175,11 +212,30 @@ end
 -- (when known) for a "see --help" hint
 function M.parse(args, prog, version)
   local p = M.parser(prog, version)
+  -- "--rpm -5" would read as an unknown option "-5": join it, so the value check speaks
+  local joined, i = {}, 1
+  while i <= #args do
+    local a, b = args[i], args[i + 1]
+    if a:match("^%-%-[%w-]+$") and b and b:match("^%-[%d.]") then
+      joined[#joined + 1] = a .. "=" .. b
+      i = i + 2
+    else
+      joined[#joined + 1] = a
+      i = i + 1
+    end
+  end
+  args = joined
   local ok, res = p:pparse(args)
+  if ok and res.quiet and res.verbose then
+    ok, res = false, "--quiet and --verbose can not be used together"
+  end
   if not ok then
     local cmd
     for _, a in ipairs(args) do
-      if a == "generate" or a == "outline" or a == "validate" or a == "mock" then cmd = a; break end
+      if a == "generate" or a == "outline" or a == "validate" or a == "mock" or a == "export" then
+        cmd = a
+        break
+      end
     end
     return nil, M.tidy(res), cmd
   end

@@ -23,6 +23,9 @@ end
 
 local null = cjson.null
 
+--- A value that encodes as JSON `null` (a Lua nil would drop the key).
+M.null = setmetatable({}, { __name = "json.null", __tostring = function() return "null" end })
+
 local function normalize(v)
   if mtype(v) == "float" then
     return tointeger(v) or v
@@ -70,7 +73,7 @@ local function scalar(v)
     return string.format("%.14g", v)
   elseif tv == "boolean" then
     return tostring(v)
-  elseif v == nil then
+  elseif v == nil or v == M.null then
     return "null"
   end
   error("cannot encode a " .. tv .. " as JSON", 3)
@@ -78,7 +81,7 @@ end
 
 local function ordered_keys(t, order)
   local rank = {}
-  for i, k in ipairs(order or {}) do rank[k] = i end
+  for i, k in ipairs(order or {}) do rank[k] = rank[k] or i end
   local keys = {}
   for k in pairs(t) do
     if type(k) ~= "string" then error("cannot encode a table with a " .. type(k) .. " key as JSON object", 4) end
@@ -94,7 +97,7 @@ local function ordered_keys(t, order)
 end
 
 local function encode(v, order, indent, depth, out)
-  if type(v) ~= "table" then
+  if type(v) ~= "table" or v == M.null then
     out[#out + 1] = scalar(v)
     return
   end

@@ -6,14 +6,20 @@ local M = { _VERSION = "0.1" }
 local os_getenv = os.getenv
 local pcall, require = pcall, require
 
+local ok_sys, lsys = pcall(require, "system")
 local ok_term, lterm = pcall(require, "term")
 
 --- Whether `file` (default `io.stderr`) is a terminal.
--- Uses lua-term's `isatty`; without it, assumes no terminal (plain output is always safe).
+-- Uses luasystem's `isatty` (newer releases) or lua-term's; without either, assumes no
+-- terminal (plain output is always safe).
 -- @param file an io file handle
 -- @treturn boolean
 function M.isatty(file)
   file = file or io.stderr
+  if ok_sys and lsys and lsys.isatty then
+    local ok, res = pcall(lsys.isatty, file)
+    if ok then return res == true end
+  end
   if ok_term and lterm and lterm.isatty then
     local ok, res = pcall(lterm.isatty, file)
     return ok and res == true
@@ -64,12 +70,31 @@ function M.painter(enabled)
   end
 end
 
---- Width of the terminal in columns, from `COLUMNS`, else 80.
+--- Seconds on a monotonic clock (luasystem), or wall time where it is missing.
+-- @treturn number
+function M.now()
+  if ok_sys and lsys then
+    if lsys.monotime then return lsys.monotime() end
+    if lsys.gettime then return lsys.gettime() end
+  end
+  return os.time()
+end
+
+--- Width of the terminal in columns: `COLUMNS` when set, else what `stty` says about the
+-- controlling terminal (asked only when stderr is one), else 80.
 -- @param env optional function used instead of `os.getenv`
 -- @treturn integer
 function M.columns(env)
   env = env or os_getenv
   local n = tonumber(env("COLUMNS") or "")
+  if not n and M.isatty(io.stderr) then
+    local p = io.popen("stty size </dev/tty 2>/dev/null")
+    if p then
+      local out = p:read("a") or ""
+      p:close()
+      n = tonumber(out:match("^%s*%d+%s+(%d+)"))
+    end
+  end
   if n and n >= 20 and n <= 1000 then return math.floor(n) end
   return 80
 end

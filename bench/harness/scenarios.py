@@ -1,0 +1,74 @@
+"""The benchmark scenarios: what the mock enforces and what the clients are told.
+
+Rates are per second here (the mock and the clients take per-minute values).
+`server_rps`/`server_tps` is what the mock enforces, `client_rps`/`client_tps` what the
+clients are told; they differ only in the over-limit scenario.
+"""
+import math
+from dataclasses import dataclass
+
+
+@dataclass
+class Scenario:
+    name: str
+    n: int
+    concurrency: int
+    latency_ms: int
+    server_rps: float = 0.0       # 0: no limit
+    client_rps: float = 0.0
+    server_tps: float = 0.0       # tokens per second
+    client_tps: float = 0.0
+    faults: str = ""
+    prompt_chars: tuple = (0, 0)  # (min, max) extra characters of filler after the first line
+
+    # Per-minute values, as the mock and the clients take them (whole numbers).
+    @property
+    def server_rpm(self):
+        return round(self.server_rps * 60)
+
+    @property
+    def server_tpm(self):
+        return round(self.server_tps * 60)
+
+    @property
+    def client_rpm(self):
+        return round(self.client_rps * 60)
+
+    @property
+    def client_tpm(self):
+        return round(self.client_tps * 60)
+
+    def lower_bound(self, total_tokens):
+        """max(N/R, T/TR, ceil(N/C)*L): the server's rate, its token rate, and latency."""
+        bound = math.ceil(self.n / self.concurrency) * self.latency_ms / 1000.0
+        if self.server_rps:
+            bound = max(bound, self.n / self.server_rps)
+        if self.server_tps:
+            bound = max(bound, total_tokens / self.server_tps)
+        return bound
+
+
+# The faults of the issue: 5% transient in all (503, connection reset, 429 with RetryInfo).
+FAULTS = "503:0.02,reset:0.015,429:0.015"
+
+
+def scenarios(quick):
+    """The list of scenarios; quick mode shrinks N (and the token scenario's quota, so that
+    it stays token-bound while lasting seconds instead of minutes)."""
+    def n(full, small):
+        return small if quick else full
+    tps = 60000 / 60.0
+    out = [
+        Scenario("rate-bound", n(600, 200), 32, 100, server_rps=50, client_rps=50),
+        Scenario("latency-bound", n(2000, 500), 64, 50),
+    ]
+    for size in ((20000, 100000) if not quick else (5000,)):
+        out.append(Scenario("large-%dk" % (size // 1000), size, 256, 20))
+    out += [
+        Scenario("faults", n(2000, 500), 64, 50, faults=FAULTS),
+        Scenario("tokens", n(600, 100), 32, 100,
+                 server_tps=tps * (10 if quick else 1), client_tps=tps * (10 if quick else 1),
+                 prompt_chars=(200, 4000)),
+        Scenario("over-limit", n(600, 200), 32, 100, server_rps=50, client_rps=60),
+    ]
+    return out

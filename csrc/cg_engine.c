@@ -1,0 +1,674 @@
+/* Lua binding of the engine: options, submit, the next/poll iterators, callbacks, stats,
+ * close. Everything here runs on the Lua thread; the workers only see cg_job structs. */
+#include "cg_types.h"
+#include "cg_clock.h"
+#include "cg_pool.h"
+#include "cg_results.h"
+#include "cg_signals.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct eng_ud {
+  cg_engine *e;
+  int closed;
+  int in_callback; /* next/poll/close from inside validate or on_attempt would re-enter */
+  int validate_ref, on_attempt_ref;
+  cg_results res;
+  cg_job *inbox;      /* taken from the engine, not yet processed: freed by close if a */
+  cg_event *evbox;    /* Lua error unwinds us half-way */
+} eng_ud;
+
+static eng_ud *checkeng(lua_State *L) {
+  return (eng_ud *)luaL_checkudata(L, 1, CG_ENGINE_T);
+}
+
+/* The engine at argument 1, raising on a closed one. */
+static eng_ud *toeng(lua_State *L) {
+  eng_ud *u = checkeng(L);
+  if (u->closed) luaL_error(L, "attempt to use a closed engine");
+  return u;
+}
+
+static void free_boxes(eng_ud *u) {
+  while (u->inbox) {
+    cg_job *n = u->inbox->next;
+    cg_job_free(u->inbox);
+    u->inbox = n;
+  }
+  while (u->evbox) {
+    cg_event *n = u->evbox->next;
+    cg_event_free(u->evbox);
+    u->evbox = n;
+  }
+}
+
+/* One idempotent close for close(), __close and __gc: flag first, then release. */
+static void aux_close(lua_State *L, eng_ud *u) {
+  if (u->closed) return;
+  u->closed = 1;
+  cg_engine_destroy(u->e);
+  u->e = NULL;
+  free_boxes(u);
+  cg_results_free(&u->res);
+  luaL_unref(L, LUA_REGISTRYINDEX, u->validate_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, u->on_attempt_ref);
+  u->validate_ref = u->on_attempt_ref = LUA_NOREF;
+}
+
+/* ---- construction -------------------------------------------------------------- */
+
+static const char *const engine_keys[] = {
+    "concurrency",  "threads",      "rpm",           "tpm",           "rpd",
+    "burst_requests", "burst_tokens", "aimd_decrease", "aimd_increase", "aimd_min",
+    "max_attempts", "backoff_base", "backoff_cap",   "retry_budget",  "max_hint_wait",
+    "timeout",      "connect_timeout", "idle_timeout", "max_response_bytes", "validate",
+    "on_attempt",   "seed",         NULL};
+
+static int opt_int(lua_State *L, const char *key, double def, double lo, double hi) {
+  double v = cg_opt_number(L, 1, key, def);
+  if (v != floor(v) || v < lo || v > hi)
+    luaL_error(L, "bad option '%s' (expected an integer in %d..%d)", key, (int)lo, (int)hi);
+  return (int)v;
+}
+
+static double opt_pos(lua_State *L, const char *key, double def, int zero_ok) {
+  double v = cg_opt_number(L, 1, key, def);
+  if (!(zero_ok ? v >= 0 : v > 0) || isinf(v))
+    luaL_error(L, "bad option '%s' (expected a number %s 0)", key, zero_ok ? ">=" : ">");
+  return v;
+}
+
+static int opt_fn(lua_State *L, const char *key) {
+  int t = lua_getfield(L, 1, key);
+  if (t == LUA_TNIL) {
+    lua_pop(L, 1);
+    return LUA_NOREF;
+  }
+  if (t != LUA_TFUNCTION) luaL_error(L, "bad option '%s' (function expected, got %s)", key, luaL_typename(L, -1));
+  return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+/* core.engine(opts) -> engine. Options are listed in HACKING.md and engine.lua. */
+static int l_engine(lua_State *L) {
+  if (lua_isnoneornil(L, 1)) {
+    lua_settop(L, 0);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 1, LUA_TTABLE);
+  cg_check_keys(L, 1, engine_keys, "engine");
+  cg_config c;
+  memset(&c, 0, sizeof c);
+  c.concurrency = opt_int(L, "concurrency", 8, 1, 100000);
+  c.threads = opt_int(L, "threads", 1, 1, 64);
+  cg_limit_read(L, 1, &c.limits);
+  cg_limiter tmp;
+  cg_limit_init(&tmp, &c.limits, 0);
+  cg_limit_read_aimd(L, 1, &tmp);
+  c.aimd_decrease = tmp.decrease;
+  c.aimd_increase = tmp.increase;
+  c.aimd_min = tmp.factor_min;
+  c.max_attempts = opt_int(L, "max_attempts", 5, 1, 1000);
+  c.backoff_base = opt_pos(L, "backoff_base", 1, 1);
+  c.backoff_cap = opt_pos(L, "backoff_cap", 60, 1);
+  c.retry_budget = opt_pos(L, "retry_budget", 300, 1);
+  c.max_hint_wait = opt_pos(L, "max_hint_wait", 120, 1);
+  c.timeout = opt_pos(L, "timeout", 600, 0);
+  c.connect_timeout = opt_pos(L, "connect_timeout", 10, 0);
+  c.idle_timeout = opt_pos(L, "idle_timeout", 60, 1);
+  c.max_response_bytes = opt_pos(L, "max_response_bytes", 32.0 * 1024 * 1024, 0);
+  c.seed = (uint64_t)cg_opt_number(L, 1, "seed", (double)time(NULL));
+
+  eng_ud *u = (eng_ud *)lua_newuserdatauv(L, sizeof *u, 0);
+  memset(u, 0, sizeof *u);
+  u->closed = 1; /* safe state until every resource is in place */
+  u->validate_ref = u->on_attempt_ref = LUA_NOREF;
+  cg_results_init(&u->res);
+  luaL_setmetatable(L, CG_ENGINE_T);
+  int ud = lua_gettop(L);
+  u->validate_ref = opt_fn(L, "validate");
+  u->on_attempt_ref = opt_fn(L, "on_attempt");
+  c.want_validate = u->validate_ref != LUA_NOREF;
+  c.want_events = u->on_attempt_ref != LUA_NOREF;
+  char err[256];
+  u->e = cg_engine_new(&c, err, sizeof err);
+  if (!u->e) {
+    luaL_unref(L, LUA_REGISTRYINDEX, u->validate_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, u->on_attempt_ref);
+    u->validate_ref = u->on_attempt_ref = LUA_NOREF;
+    return luaL_error(L, "cannot start the engine: %s", err);
+  }
+  u->closed = 0;
+  lua_settop(L, ud);
+  return 1;
+}
+
+/* ---- submit ---------------------------------------------------------------------- */
+
+static char *dupmem(const char *s, size_t n) {
+  char *d = malloc(n + 1);
+  if (d) {
+    memcpy(d, s, n);
+    d[n] = '\0';
+  }
+  return d;
+}
+
+static const char *const request_keys[] = {"url", "method", "headers", "body", "tokens", "max_attempts", NULL};
+
+/* Adds one header line; raises on memory failure after freeing the job. */
+static void add_header(lua_State *L, cg_job *j, const char *line, int *has_expect) {
+  if (!strncasecmp(line, "expect:", 7)) *has_expect = 1;
+  struct curl_slist *l = curl_slist_append(j->headers, line);
+  if (!l) {
+    cg_job_free(j);
+    luaL_error(L, "out of memory");
+  }
+  j->headers = l;
+}
+
+/* Copies the request table at index 2 into a new job (raising on misuse). */
+static cg_job *read_request(lua_State *L, const cg_config *cfg) {
+  luaL_checktype(L, 2, LUA_TTABLE);
+  cg_check_keys(L, 2, request_keys, "request");
+  /* Validate everything before allocating, so a raise leaks nothing. */
+  if (lua_getfield(L, 2, "url") != LUA_TSTRING) luaL_error(L, "bad request field 'url' (string expected, got %s)", luaL_typename(L, -1));
+  int tm = lua_getfield(L, 2, "method");
+  if (tm != LUA_TNIL && tm != LUA_TSTRING) luaL_error(L, "bad request field 'method' (string expected, got %s)", luaL_typename(L, -1));
+  int tb = lua_getfield(L, 2, "body");
+  if (tb != LUA_TNIL && tb != LUA_TSTRING) luaL_error(L, "bad request field 'body' (string expected, got %s)", luaL_typename(L, -1));
+  int th = lua_getfield(L, 2, "headers");
+  if (th != LUA_TNIL && th != LUA_TTABLE) luaL_error(L, "bad request field 'headers' (table expected, got %s)", luaL_typename(L, -1));
+  if (th == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      if (lua_type(L, -1) != LUA_TSTRING || (lua_type(L, -2) != LUA_TSTRING && !lua_isinteger(L, -2)))
+        luaL_error(L, "bad request field 'headers' (expected strings: a list of \"Name: value\" or a map of name to value)");
+      lua_pop(L, 1);
+    }
+  }
+  double tokens = 0;
+  if (lua_getfield(L, 2, "tokens") != LUA_TNIL) {
+    if (!lua_isnumber(L, -1)) luaL_error(L, "bad request field 'tokens' (number expected, got %s)", luaL_typename(L, -1));
+    tokens = lua_tonumber(L, -1);
+    if (!(tokens >= 0) || isinf(tokens)) luaL_error(L, "bad request field 'tokens' (expected a number >= 0)");
+  }
+  lua_pop(L, 1);
+  int max_attempts = cfg->max_attempts;
+  if (lua_getfield(L, 2, "max_attempts") != LUA_TNIL) {
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > 1000)
+      luaL_error(L, "bad request field 'max_attempts' (expected an integer in 1..1000)");
+    max_attempts = (int)lua_tointeger(L, -1);
+  }
+  lua_pop(L, 1);
+  /* stack: url, method, body, headers */
+  int base = lua_gettop(L) - 3;
+  cg_job *j = cg_job_new();
+  if (!j) luaL_error(L, "out of memory");
+  size_t n;
+  const char *s = lua_tolstring(L, base, &n);
+  j->url = dupmem(s, n);
+  if (tm == LUA_TSTRING) {
+    s = lua_tolstring(L, base + 1, &n);
+    j->method = dupmem(s, n);
+    for (char *p = j->method; p && *p; p++) *p = (char)toupper((unsigned char)*p);
+  } else {
+    j->method = dupmem(tb == LUA_TSTRING ? "POST" : "GET", tb == LUA_TSTRING ? 4 : 3);
+  }
+  if (tb == LUA_TSTRING) {
+    s = lua_tolstring(L, base + 2, &n);
+    j->body = dupmem(s, n);
+    j->body_len = n;
+  }
+  if (!j->url || !j->method || (tb == LUA_TSTRING && !j->body)) {
+    cg_job_free(j);
+    luaL_error(L, "out of memory");
+  }
+  int has_expect = 0;
+  if (th == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, base + 3)) {
+      if (lua_type(L, -2) == LUA_TSTRING) {
+        lua_pushvalue(L, -2);
+        lua_pushliteral(L, ": ");
+        lua_pushvalue(L, -3);
+        lua_concat(L, 3);
+        add_header(L, j, lua_tostring(L, -1), &has_expect);
+        lua_pop(L, 1);
+      } else {
+        add_header(L, j, lua_tostring(L, -1), &has_expect);
+      }
+      lua_pop(L, 1);
+    }
+  }
+  /* libcurl would otherwise wait for "100 Continue" before sending bodies over 1 KiB. */
+  if (!has_expect) add_header(L, j, "Expect:", &has_expect);
+  lua_settop(L, 2);
+  j->tokens = tokens;
+  j->max_attempts = max_attempts;
+  return j;
+}
+
+/* eng:submit(request) -> id (submission number, 1, 2, ...) */
+static int m_submit(lua_State *L) {
+  eng_ud *u = toeng(L);
+  cg_job *j = read_request(L, cg_engine_config(u->e));
+  if (cg_results_add(&u->res, j) != 0) {
+    cg_job_free(j);
+    return luaL_error(L, "out of memory");
+  }
+  lua_Integer id = (lua_Integer)j->id;
+  cg_engine_submit(u->e, j);
+  lua_pushinteger(L, id);
+  return 1;
+}
+
+/* ---- results --------------------------------------------------------------------- */
+
+/* Pushes the response headers as {["lower-case-name"] = value}; repeats join with ", ". */
+static void push_headers(lua_State *L, const cg_buf *h) {
+  lua_newtable(L);
+  if (!h->len) return;
+  const char *p = h->data, *end = h->data + h->len;
+  while (p < end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    const char *next = eol ? eol + 1 : end;
+    if (!eol) eol = end;
+    size_t linelen = (size_t)(eol - p);
+    if (linelen && p[linelen - 1] == '\r') linelen--;
+    const char *le = p + linelen;
+    const char *colon = linelen ? memchr(p, ':', linelen) : NULL;
+    if (colon && colon > p && strncmp(p, "HTTP/", 5) != 0) {
+      char name[128];
+      size_t nl = (size_t)(colon - p);
+      if (nl < sizeof name) {
+        for (size_t i = 0; i < nl; i++) name[i] = (char)tolower((unsigned char)p[i]);
+        const char *v = colon + 1;
+        while (v < le && (*v == ' ' || *v == '\t')) v++;
+        const char *ve = le;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+        lua_pushlstring(L, name, nl);
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, -3) == LUA_TSTRING) {
+          lua_pushliteral(L, ", ");
+          lua_pushlstring(L, v, (size_t)(ve - v));
+          lua_concat(L, 3);
+        } else {
+          lua_pop(L, 1);
+          lua_pushlstring(L, v, (size_t)(ve - v));
+        }
+        lua_rawset(L, -3);
+      }
+    }
+    p = next;
+  }
+}
+
+static void push_result(lua_State *L, const cg_job *j) {
+  lua_createtable(L, 0, 12);
+  lua_pushinteger(L, (lua_Integer)j->id);
+  lua_setfield(L, -2, "id");
+  if (j->status > 0) {
+    lua_pushinteger(L, j->status);
+    lua_setfield(L, -2, "status");
+    lua_pushlstring(L, j->resp.data ? j->resp.data : "", j->resp.len);
+    lua_setfield(L, -2, "body");
+  }
+  push_headers(L, &j->hdrs);
+  lua_setfield(L, -2, "headers");
+  lua_pushinteger(L, j->attempts);
+  lua_setfield(L, -2, "attempts");
+  double end = j->t_done > 0 ? j->t_done : cg_now();
+  lua_pushnumber(L, end - j->t_submit);
+  lua_setfield(L, -2, "elapsed");
+  lua_pushnumber(L, j->tokens);
+  lua_setfield(L, -2, "tokens_reserved");
+  if (j->error) {
+    lua_pushstring(L, j->error);
+    lua_setfield(L, -2, "error");
+    lua_pushstring(L, j->code);
+    lua_setfield(L, -2, "error_code");
+  }
+  if (j->reason) {
+    lua_pushstring(L, j->reason);
+    lua_setfield(L, -2, "reason");
+  }
+  if (j->cb_error) {
+    lua_pushstring(L, j->cb_error);
+    lua_setfield(L, -2, "callback_error");
+  }
+}
+
+static int traceback(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (!msg) msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* Calls the callback `ref` with the value on top of the stack, under a protected call,
+ * with `nres` results. Returns LUA_OK or an error status with the message on the stack. */
+static int call_cb(lua_State *L, eng_ud *u, int ref, int nres) {
+  int arg = lua_gettop(L);
+  lua_pushcfunction(L, traceback);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+  lua_pushvalue(L, arg);
+  u->in_callback++;
+  int st = lua_pcall(L, 1, nres, arg + 1);
+  u->in_callback--;
+  lua_remove(L, arg + 1); /* the message handler */
+  lua_remove(L, arg);     /* the argument */
+  return st;
+}
+
+static void run_event(lua_State *L, eng_ud *u, const cg_event *ev) {
+  lua_createtable(L, 0, 6);
+  lua_pushinteger(L, (lua_Integer)ev->id);
+  lua_setfield(L, -2, "id");
+  lua_pushinteger(L, ev->attempt);
+  lua_setfield(L, -2, "attempt");
+  if (ev->status > 0) {
+    lua_pushinteger(L, ev->status);
+    lua_setfield(L, -2, "status");
+  }
+  if (ev->error) {
+    lua_pushstring(L, ev->error);
+    lua_setfield(L, -2, "error");
+  }
+  lua_pushnumber(L, ev->wait_s);
+  lua_setfield(L, -2, "wait_s");
+  lua_pushboolean(L, ev->retry);
+  lua_setfield(L, -2, "retry");
+  if (call_cb(L, u, u->on_attempt_ref, 0) != LUA_OK) {
+    /* Attach the failure to the request's result: that is where the caller looks. */
+    uint64_t id = ev->id;
+    cg_job *j = (id >= u->res.head && id < u->res.tail) ? u->res.ring[id & (u->res.cap - 1)] : NULL;
+    if (j && !j->cb_error) {
+      lua_pushfstring(L, "callback: on_attempt raised: %s", lua_tostring(L, -1));
+      j->cb_error = strdup(lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* Reads field `k` of the table on top as a number >= 0, or returns def. */
+static double field_num(lua_State *L, const char *k, double def) {
+  double v = def;
+  if (lua_getfield(L, -1, k) == LUA_TNUMBER) v = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  return v >= 0 ? v : def;
+}
+
+static void finish_job(eng_ud *u, cg_job *j, int count_failed) {
+  if (count_failed >= 0) cg_engine_count(u->e, count_failed);
+  cg_results_finish(&u->res, j);
+}
+
+/* A 2xx arrived and a validate callback is set: accept it or ask again. */
+static void run_validate(lua_State *L, eng_ud *u, cg_job *j) {
+  push_result(L, j);
+  int st = call_cb(L, u, u->validate_ref, 2);
+  if (u->closed) { /* validate closed the engine: nothing to deliver to */
+    if (st == LUA_OK) lua_pop(L, 2);
+    else lua_pop(L, 1);
+    cg_job_free(j);
+    return;
+  }
+  if (j->cancel) { /* cancelled while validate ran */
+    lua_pop(L, st == LUA_OK ? 2 : 1);
+    cg_job_fail(j, "cancelled", "cancelled: the request was cancelled");
+    finish_job(u, j, 1);
+    return;
+  }
+  if (st != LUA_OK) {
+    lua_pushfstring(L, "callback: validate raised: %s", lua_tostring(L, -1));
+    cg_job_fail(j, "callback", lua_tostring(L, -1));
+    lua_pop(L, 2);
+    finish_job(u, j, 1);
+    return;
+  }
+  int ok = lua_toboolean(L, -2);
+  int info = lua_istable(L, -1);
+  double used = info ? field_num(L, "used", -1) : -1;
+  if (used >= 0) cg_engine_reconcile(u->e, j->tokens, used);
+  if (ok) {
+    lua_pop(L, 2);
+    finish_job(u, j, 0);
+    return;
+  }
+  free(j->reason);
+  j->reason = NULL;
+  if (info) {
+    if (lua_getfield(L, -1, "reason") == LUA_TSTRING) j->reason = strdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+    if (lua_getfield(L, -1, "body") == LUA_TSTRING) {
+      size_t n;
+      const char *b = lua_tolstring(L, -1, &n);
+      char *nb = dupmem(b, n);
+      if (nb) {
+        free(j->body);
+        j->body = nb;
+        j->body_len = n;
+      }
+    }
+    lua_pop(L, 1);
+    j->tokens = field_num(L, "tokens", j->tokens);
+  }
+  if (!j->reason) j->reason = strdup("rejected");
+  const char *reason = j->reason ? j->reason : "rejected";
+  lua_pop(L, 2);
+
+  const cg_config *c = cg_engine_config(u->e);
+  char msg[512];
+  if (j->attempts >= j->max_attempts) {
+    snprintf(msg, sizeof msg, "rejected: %s (after %d attempts)", reason, j->attempts);
+    cg_job_fail(j, "rejected", msg);
+    finish_job(u, j, 1);
+    return;
+  }
+  double delay = cg_engine_backoff(u->e, j->attempts);
+  if (cg_now() + delay - j->t_submit > c->retry_budget) {
+    snprintf(msg, sizeof msg, "budget: retry budget of %g s spent after %d attempts; last error: rejected: %s",
+             c->retry_budget, j->attempts, reason);
+    cg_job_fail(j, "budget", msg);
+    finish_job(u, j, 1);
+    return;
+  }
+  if (u->on_attempt_ref != LUA_NOREF) {
+    cg_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.id = j->id;
+    ev.attempt = j->attempts;
+    ev.status = j->status;
+    snprintf(msg, sizeof msg, "rejected: %s", reason);
+    ev.error = msg;
+    ev.wait_s = delay;
+    ev.retry = 1;
+    run_event(L, u, &ev);
+    if (u->closed) {
+      cg_job_free(j);
+      return;
+    }
+  }
+  cg_engine_retry(u->e, j, delay);
+}
+
+/* Waits up to `timeout` for news from the workers and processes it. */
+static void pump(lua_State *L, eng_ud *u, double timeout) {
+  cg_job *jobs;
+  cg_event *evs;
+  cg_engine_take(u->e, timeout, &jobs, &evs);
+  /* Park them on the userdata first so close() frees them if anything below raises. */
+  if (evs) {
+    cg_event **t = &u->evbox;
+    while (*t) t = &(*t)->next;
+    *t = evs;
+  }
+  if (jobs) {
+    cg_job **t = &u->inbox;
+    while (*t) t = &(*t)->next;
+    *t = jobs;
+  }
+  while (!u->closed && u->evbox) {
+    cg_event *ev = u->evbox;
+    u->evbox = ev->next;
+    run_event(L, u, ev);
+    cg_event_free(ev);
+  }
+  while (!u->closed && u->inbox) {
+    cg_job *j = u->inbox;
+    u->inbox = j->next;
+    j->next = NULL;
+    if (j->state == CG_JOB_VALIDATE && j->cancel) {
+      cg_job_fail(j, "cancelled", "cancelled: the request was cancelled");
+      finish_job(u, j, 1);
+    } else if (j->state == CG_JOB_VALIDATE) {
+      run_validate(L, u, j);
+    } else {
+      finish_job(u, j, -1);
+    }
+  }
+}
+
+static int deliver(lua_State *L, eng_ud *u, int ordered, double timeout) {
+  if (u->in_callback) return luaL_error(L, "attempt to wait for results inside an engine callback");
+  double deadline = timeout >= 0 ? cg_now() + timeout : INFINITY;
+  int tried = 0;
+  for (;;) {
+    cg_job *j = ordered ? cg_results_next(&u->res) : cg_results_poll(&u->res);
+    if (j) {
+      push_result(L, j);
+      cg_job_free(j);
+      return 1;
+    }
+    if (u->res.pending == 0) {
+      lua_pushnil(L);
+      return 1;
+    }
+    if (cg_interrupted()) {
+      lua_pushnil(L);
+      lua_pushliteral(L, "interrupted");
+      return 2;
+    }
+    double left = deadline - cg_now();
+    if (tried && left <= 0) {
+      lua_pushnil(L);
+      lua_pushliteral(L, "timeout");
+      return 2;
+    }
+    pump(L, u, left > 0 ? left : 0);
+    tried = 1;
+    if (u->closed) return luaL_error(L, "attempt to use a closed engine");
+  }
+}
+
+static double opt_timeout(lua_State *L) {
+  if (lua_isnoneornil(L, 2)) return -1;
+  double t = luaL_checknumber(L, 2);
+  luaL_argcheck(L, t >= 0, 2, "expected timeout >= 0");
+  return t;
+}
+
+/* eng:next(timeout?) -> result | nil (nothing outstanding) | nil, "timeout" | nil, "interrupted" */
+static int m_next(lua_State *L) {
+  eng_ud *u = toeng(L);
+  return deliver(L, u, 1, opt_timeout(L));
+}
+
+/* eng:poll(timeout?) -> like next, in completion order */
+static int m_poll(lua_State *L) {
+  eng_ud *u = toeng(L);
+  return deliver(L, u, 0, opt_timeout(L));
+}
+
+/* eng:cancel(id) -> true when the request will come back with error_code "cancelled";
+ * false when its result is already final (or it was returned, or the id is unknown). */
+static int m_cancel(lua_State *L) {
+  eng_ud *u = toeng(L);
+  lua_Integer id = luaL_checkinteger(L, 2);
+  cg_job *j = NULL;
+  if (id >= (lua_Integer)u->res.head && id < (lua_Integer)u->res.tail)
+    j = u->res.ring[(uint64_t)id & (u->res.cap - 1)];
+  int r = 0;
+  if (j && !j->finished) r = cg_engine_cancel(u->e, j);
+  lua_pushboolean(L, r);
+  return 1;
+}
+
+/* eng:pending() -> submitted and not yet returned by next/poll */
+static int m_pending(lua_State *L) {
+  eng_ud *u = toeng(L);
+  lua_pushinteger(L, (lua_Integer)u->res.pending);
+  return 1;
+}
+
+/* eng:set_limits{rpm=, tpm=, rpd=, burst_requests=, burst_tokens=}: absent fields keep
+ * their values; 0 removes a limit (or restores a default burst). */
+static int m_set_limits(lua_State *L) {
+  eng_ud *u = toeng(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  static const char *const keys[] = {"rpm", "tpm", "rpd", "burst_requests", "burst_tokens", NULL};
+  cg_check_keys(L, 2, keys, "set_limits");
+  lua_remove(L, 1);
+  cg_limits lim = cg_engine_config(u->e)->limits;
+  cg_limit_read(L, 1, &lim);
+  cg_engine_set_limits(u->e, &lim);
+  return 0;
+}
+
+/* eng:stats() -> table (see engine.lua) */
+static int m_stats(lua_State *L) {
+  eng_ud *u = toeng(L);
+  /* A userdata, not malloc: if building the table raises, the collector frees it. */
+  cg_stats *s = (cg_stats *)lua_newuserdatauv(L, sizeof *s, 0);
+  cg_engine_stats(u->e, s);
+  cg_stats_push(L, s);
+  lua_pushinteger(L, (lua_Integer)u->res.pending);
+  lua_setfield(L, -2, "pending");
+  return 1;
+}
+
+/* eng:close(): stops every transfer and joins every thread; idempotent. */
+static int m_close(lua_State *L) {
+  eng_ud *u = checkeng(L);
+  if (u->in_callback) return luaL_error(L, "attempt to close an engine inside its callback");
+  aux_close(L, u);
+  return 0;
+}
+
+static int m_gc(lua_State *L) {
+  eng_ud *u = checkeng(L);
+  aux_close(L, u);
+  return 0;
+}
+
+static int m_tostring(lua_State *L) {
+  eng_ud *u = checkeng(L);
+  if (u->closed) lua_pushliteral(L, "coursegen.Engine (closed)");
+  else lua_pushfstring(L, "coursegen.Engine (%p)", (void *)u);
+  return 1;
+}
+
+static void createmeta(lua_State *L) {
+  static const luaL_Reg methods[] = {{"submit", m_submit}, {"next", m_next},   {"poll", m_poll},
+                                     {"pending", m_pending}, {"set_limits", m_set_limits}, {"cancel", m_cancel},
+                                     {"stats", m_stats},   {"close", m_close}, {NULL, NULL}};
+  static const luaL_Reg metamethods[] = {{"__gc", m_gc}, {"__close", m_gc}, {"__tostring", m_tostring},
+                                         {"__index", NULL}, {NULL, NULL}};
+  luaL_newmetatable(L, CG_ENGINE_T);
+  luaL_setfuncs(L, metamethods, 0);
+  luaL_newlib(L, methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+}
+
+int cg_engine_open(lua_State *L) {
+  createmeta(L);
+  lua_pushcfunction(L, l_engine);
+  lua_setfield(L, -2, "engine");
+  return 0;
+}

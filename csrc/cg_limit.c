@@ -1,0 +1,401 @@
+/* Token buckets (after Go's x/time/rate: rate, burst, level, last, a pure advance(now)),
+ * combined all-or-nothing as in resty's traffic.combine. FIFO is the caller's rule: only
+ * the head of a queue is ever offered to cg_limit_reserve, so a large request at the head
+ * waits for its tokens and small ones behind it cannot overtake it. The pure limiter is
+ * also exposed to Lua as core.limiter so specs drive it with their own clock. */
+#include "cg_limit.h"
+#include "cg_types.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Rounding slack: after waiting exactly the computed time a bucket must be seen full. */
+#define EPS 1e-9
+
+static void bucket_set(cg_bucket *b, double rate, double burst, int strict, double hard_max,
+                       int keep_level) {
+  int was_enabled = b->rate > 0;
+  b->rate = rate;
+  b->burst = burst;
+  b->strict = strict;
+  b->hard_max = hard_max;
+  if (!keep_level || !was_enabled) b->level = burst;
+  else if (b->level > burst) b->level = burst;
+}
+
+static void apply(cg_limiter *l, const cg_limits *lim, int keep) {
+  if (lim->rpm > 0) {
+    double burst = lim->burst_requests > 0 ? lim->burst_requests : fmax(1.0, lim->rpm / 60.0);
+    bucket_set(&l->req, lim->rpm / 60.0, burst, 1, burst, keep);
+  } else {
+    l->req.rate = 0;
+  }
+  if (lim->tpm > 0) {
+    if (lim->burst_tokens > 0)
+      bucket_set(&l->tok, lim->tpm / 60.0, lim->burst_tokens, 1, lim->burst_tokens, keep);
+    else /* a request above one second's worth waits for a full bucket and leaves debt */
+      bucket_set(&l->tok, lim->tpm / 60.0, fmax(1.0, lim->tpm / 60.0), 0, lim->tpm, keep);
+  } else {
+    l->tok.rate = 0;
+  }
+  if (lim->rpd > 0) bucket_set(&l->day, lim->rpd / 86400.0, lim->rpd, 1, lim->rpd, keep);
+  else l->day.rate = 0;
+}
+
+void cg_limit_init(cg_limiter *l, const cg_limits *lim, double now) {
+  memset(l, 0, sizeof *l);
+  l->last = now;
+  l->paused_until = 0;
+  l->factor = 1.0;
+  l->factor_min = 1.0 / 16;
+  l->decrease = 0.5;
+  l->increase = 0.05;
+  l->last_decrease = -1e300;
+  apply(l, lim, 0);
+}
+
+void cg_limit_set(cg_limiter *l, const cg_limits *lim, double now) {
+  cg_limit_advance(l, now);
+  apply(l, lim, 1);
+}
+
+static void bucket_fill(cg_bucket *b, double dt, double factor) {
+  if (b->rate <= 0) return;
+  b->level += b->rate * factor * dt;
+  if (b->level > b->burst) b->level = b->burst;
+}
+
+void cg_limit_advance(cg_limiter *l, double now) {
+  if (now <= l->last) return; /* `last` may lie in the future during a pause */
+  double dt = now - l->last;
+  bucket_fill(&l->req, dt, l->factor);
+  bucket_fill(&l->tok, dt, l->factor);
+  bucket_fill(&l->day, dt, 1.0); /* a daily quota is not what a 429 storm is about */
+  l->factor += l->increase * dt;
+  if (l->factor > 1.0) l->factor = 1.0;
+  l->last = now;
+}
+
+double cg_limit_max_tokens(const cg_limiter *l) {
+  return l->tok.rate > 0 ? l->tok.hard_max : 0;
+}
+
+/* Seconds until bucket `b` holds what a request of `n` needs (0 when it does now). */
+static double bucket_wait(const cg_bucket *b, double n, double factor) {
+  if (b->rate <= 0) return 0;
+  double need = b->strict ? n : fmin(n, b->burst);
+  if (b->level + EPS >= need) return 0;
+  return (need - b->level) / (b->rate * factor);
+}
+
+int cg_limit_reserve(cg_limiter *l, double tokens, double now, double *wait, const char **which) {
+  if (tokens < 0) tokens = 0;
+  *wait = 0;
+  if (l->req.rate > 0 && 1 > l->req.hard_max) {
+    *which = "requests/min";
+    return CG_TOO_LARGE;
+  }
+  if (l->tok.rate > 0 && tokens > l->tok.hard_max + EPS) {
+    *which = "tokens/min";
+    return CG_TOO_LARGE;
+  }
+  cg_limit_advance(l, now);
+  double w = 0;
+  if (now < l->paused_until) w = l->paused_until - now;
+  w = fmax(w, bucket_wait(&l->req, 1, l->factor));
+  w = fmax(w, bucket_wait(&l->tok, tokens, l->factor));
+  w = fmax(w, bucket_wait(&l->day, 1, 1.0));
+  if (w > 0) {
+    *wait = w;
+    return CG_WAIT;
+  }
+  if (l->req.rate > 0) l->req.level -= 1;
+  if (l->tok.rate > 0) l->tok.level -= tokens;
+  if (l->day.rate > 0) l->day.level -= 1;
+  return CG_ADMIT;
+}
+
+void cg_limit_refund(cg_limiter *l, double tokens, double now) {
+  cg_limit_reconcile(l, tokens, 0, now);
+}
+
+void cg_limit_reconcile(cg_limiter *l, double reserved, double used, double now) {
+  if (l->tok.rate <= 0) return;
+  if (reserved < 0) reserved = 0;
+  if (used < 0) used = 0;
+  cg_limit_advance(l, now);
+  l->tok.level += reserved - used;
+  if (l->tok.level > l->tok.burst) l->tok.level = l->tok.burst;
+}
+
+void cg_limit_pause(cg_limiter *l, double until, int decrease, double now) {
+  cg_limit_advance(l, now);
+  if (decrease && now - l->last_decrease >= 1.0) {
+    l->factor *= l->decrease;
+    if (l->factor < l->factor_min) l->factor = l->factor_min;
+    l->last_decrease = now;
+  }
+  if (until <= l->paused_until || until <= now) return;
+  l->paused_until = until;
+  /* The server said we are over: restart from empty buckets at the pause's end, so the
+   * rate after the pause rises from zero instead of bursting. */
+  if (l->req.level > 0) l->req.level = 0;
+  if (l->tok.level > 0) l->tok.level = 0;
+  if (until > l->last) l->last = until;
+}
+
+/* ---- Lua object: core.limiter{...} ---------------------------------------------- */
+
+typedef struct lim_ud {
+  cg_limiter lim;
+  cg_limits cur;
+} lim_ud;
+
+static const char *const limit_keys[] = {"rpm", "tpm", "rpd", "burst_requests", "burst_tokens",
+                                         "aimd_decrease", "aimd_increase", "aimd_min", NULL};
+
+/* Reads the limit fields of the options table at `idx`, raising on a bad one. */
+/* Absent fields keep the values *lim already holds. */
+static void read_limits(lua_State *L, int idx, cg_limits *lim) {
+  lim->rpm = cg_opt_number(L, idx, "rpm", lim->rpm);
+  lim->tpm = cg_opt_number(L, idx, "tpm", lim->tpm);
+  lim->rpd = cg_opt_number(L, idx, "rpd", lim->rpd);
+  lim->burst_requests = cg_opt_number(L, idx, "burst_requests", lim->burst_requests);
+  lim->burst_tokens = cg_opt_number(L, idx, "burst_tokens", lim->burst_tokens);
+  if (lim->rpm < 0 || lim->tpm < 0 || lim->rpd < 0)
+    luaL_error(L, "bad option: rpm, tpm and rpd must be >= 0");
+  if (lim->burst_requests != 0 && lim->burst_requests < 1)
+    luaL_error(L, "bad option 'burst_requests' (expected >= 1)");
+  if (lim->burst_tokens < 0) luaL_error(L, "bad option 'burst_tokens' (expected >= 0)");
+}
+
+void cg_limit_read_aimd(lua_State *L, int idx, cg_limiter *l) {
+  l->decrease = cg_opt_number(L, idx, "aimd_decrease", l->decrease);
+  l->increase = cg_opt_number(L, idx, "aimd_increase", l->increase);
+  l->factor_min = cg_opt_number(L, idx, "aimd_min", l->factor_min);
+  if (!(l->decrease > 0 && l->decrease <= 1))
+    luaL_error(L, "bad option 'aimd_decrease' (expected 0 < x <= 1)");
+  if (!(l->increase >= 0)) luaL_error(L, "bad option 'aimd_increase' (expected >= 0)");
+  if (!(l->factor_min > 0 && l->factor_min <= 1))
+    luaL_error(L, "bad option 'aimd_min' (expected 0 < x <= 1)");
+}
+
+void cg_limit_read(lua_State *L, int idx, cg_limits *lim) {
+  read_limits(L, idx, lim);
+}
+
+static lim_ud *checklim(lua_State *L) {
+  return (lim_ud *)luaL_checkudata(L, 1, CG_LIMITER_T);
+}
+
+/* core.limiter{rpm=, tpm=, rpd=, burst_requests=, burst_tokens=, aimd_decrease=,
+ * aimd_increase=, aimd_min=, now=} -> limiter. Buckets start full at time `now` (0). */
+static int l_limiter(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  static const char *const keys[] = {"rpm", "tpm", "rpd", "burst_requests", "burst_tokens",
+                                     "aimd_decrease", "aimd_increase", "aimd_min", "now", NULL};
+  cg_check_keys(L, 1, keys, "limiter");
+  cg_limits lim = {0, 0, 0, 0, 0};
+  read_limits(L, 1, &lim);
+  double now = cg_opt_number(L, 1, "now", 0);
+  lim_ud *u = (lim_ud *)lua_newuserdatauv(L, sizeof *u, 1);
+  u->cur = lim;
+  cg_limit_init(&u->lim, &lim, now);
+  cg_limit_read_aimd(L, 1, &u->lim);
+  luaL_setmetatable(L, CG_LIMITER_T);
+  lua_newtable(L); /* FIFO queue: {head=, tail=, [i] = {key, tokens}} */
+  lua_setiuservalue(L, -2, 1);
+  return 1;
+}
+
+static void push_too_large(lua_State *L, double tokens, const char *which, const cg_limiter *l) {
+  int is_tok = which[0] == 't';
+  double cap = is_tok ? l->tok.hard_max : which[9] == 'd' ? l->day.hard_max : l->req.hard_max;
+  char buf[200];
+  snprintf(buf, sizeof buf, "too_large: request needs %.0f %s but the %s limit allows at most %.0f",
+           is_tok ? tokens : 1.0, is_tok ? "tokens" : "request", which, cap);
+  lua_pushnil(L);
+  lua_pushstring(L, buf);
+  lua_pushliteral(L, "too_large");
+}
+
+/* lim:reserve(tokens, now) -> true | false, wait_s | nil, "too_large: ...", "too_large" */
+static int m_reserve(lua_State *L) {
+  lim_ud *u = checklim(L);
+  double tokens = luaL_optnumber(L, 2, 0);
+  double now = luaL_checknumber(L, 3);
+  double wait;
+  const char *which = "";
+  int r = cg_limit_reserve(&u->lim, tokens, now, &wait, &which);
+  if (r == CG_ADMIT) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  if (r == CG_WAIT) {
+    lua_pushboolean(L, 0);
+    lua_pushnumber(L, wait);
+    return 2;
+  }
+  push_too_large(L, tokens, which, &u->lim);
+  return 3;
+}
+
+/* lim:refund(tokens, now) */
+static int m_refund(lua_State *L) {
+  lim_ud *u = checklim(L);
+  cg_limit_refund(&u->lim, luaL_checknumber(L, 2), luaL_checknumber(L, 3));
+  return 0;
+}
+
+/* lim:reconcile(reserved, used, now) */
+static int m_reconcile(lua_State *L) {
+  lim_ud *u = checklim(L);
+  cg_limit_reconcile(&u->lim, luaL_checknumber(L, 2), luaL_checknumber(L, 3),
+                     luaL_checknumber(L, 4));
+  return 0;
+}
+
+/* lim:pause_until(t, now, decrease?) : no admission before t; decrease (default true)
+ * also cuts the AIMD factor, as a 429 does. */
+static int m_pause_until(lua_State *L) {
+  lim_ud *u = checklim(L);
+  double t = luaL_checknumber(L, 2), now = luaL_checknumber(L, 3);
+  int dec = lua_isnoneornil(L, 4) ? 1 : lua_toboolean(L, 4);
+  cg_limit_pause(&u->lim, t, dec, now);
+  return 0;
+}
+
+/* lim:levels(now) -> {requests=, tokens=, day=, factor=, paused_until=} (absent levels
+ * are nil: that bucket has no limit). */
+static int m_levels(lua_State *L) {
+  lim_ud *u = checklim(L);
+  cg_limit_advance(&u->lim, luaL_checknumber(L, 2));
+  lua_createtable(L, 0, 5);
+  if (u->lim.req.rate > 0) {
+    lua_pushnumber(L, u->lim.req.level);
+    lua_setfield(L, -2, "requests");
+  }
+  if (u->lim.tok.rate > 0) {
+    lua_pushnumber(L, u->lim.tok.level);
+    lua_setfield(L, -2, "tokens");
+  }
+  if (u->lim.day.rate > 0) {
+    lua_pushnumber(L, u->lim.day.level);
+    lua_setfield(L, -2, "day");
+  }
+  lua_pushnumber(L, u->lim.factor);
+  lua_setfield(L, -2, "factor");
+  lua_pushnumber(L, u->lim.paused_until);
+  lua_setfield(L, -2, "paused_until");
+  return 1;
+}
+
+/* lim:set_limits({rpm=, tpm=, rpd=, burst_requests=, burst_tokens=}, now): absent fields
+ * keep their values; 0 removes a limit (or restores a default burst). */
+static int m_set_limits(lua_State *L) {
+  lim_ud *u = checklim(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  cg_check_keys(L, 2, limit_keys, "set_limits");
+  cg_limits lim = u->cur;
+  read_limits(L, 2, &lim);
+  u->cur = lim;
+  cg_limit_set(&u->lim, &lim, luaL_checknumber(L, 3));
+  return 0;
+}
+
+/* lim:enqueue(key, tokens): appends to the limiter's FIFO (see lim:admit). */
+static int m_enqueue(lua_State *L) {
+  checklim(L);
+  luaL_checkany(L, 2);
+  double tokens = luaL_optnumber(L, 3, 0);
+  lua_getiuservalue(L, 1, 1);
+  lua_getfield(L, -1, "tail");
+  lua_Integer tail = lua_tointeger(L, -1) + 1;
+  lua_pop(L, 1);
+  lua_createtable(L, 2, 0);
+  lua_pushvalue(L, 2);
+  lua_rawseti(L, -2, 1);
+  lua_pushnumber(L, tokens);
+  lua_rawseti(L, -2, 2);
+  lua_rawseti(L, -2, tail);
+  lua_pushinteger(L, tail);
+  lua_setfield(L, -2, "tail");
+  return 0;
+}
+
+/* lim:admit(now) -> admitted, wait_s, rejected: admits from the head of the FIFO while
+ * the buckets allow, never past a head that must wait (strict FIFO). `admitted` lists the
+ * keys in order; `wait_s` is the head's wait, or nil when the queue emptied; `rejected`
+ * lists {key, message} for requests too large for any bucket. */
+static int m_admit(lua_State *L) {
+  lim_ud *u = checklim(L);
+  double now = luaL_checknumber(L, 2);
+  lua_settop(L, 2);
+  lua_getiuservalue(L, 1, 1); /* 3: queue */
+  lua_newtable(L);            /* 4: admitted */
+  lua_newtable(L);            /* 5: rejected */
+  lua_getfield(L, 3, "head");
+  lua_Integer head = lua_tointeger(L, -1) + 1;
+  lua_pop(L, 1);
+  lua_getfield(L, 3, "tail");
+  lua_Integer tail = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  lua_Integer na = 0, nr = 0;
+  double wait = -1;
+  for (; head <= tail; head++) {
+    lua_rawgeti(L, 3, head); /* 6: item */
+    lua_rawgeti(L, 6, 2);
+    double tokens = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    double w;
+    const char *which = "";
+    int r = cg_limit_reserve(&u->lim, tokens, now, &w, &which);
+    if (r == CG_WAIT) {
+      lua_pop(L, 1);
+      wait = w;
+      break;
+    }
+    lua_rawgeti(L, 6, 1);
+    if (r == CG_ADMIT) {
+      lua_rawseti(L, 4, ++na);
+    } else {
+      lua_createtable(L, 2, 0);
+      lua_insert(L, -2);
+      lua_rawseti(L, -2, 1);
+      push_too_large(L, tokens, which, &u->lim);
+      lua_pop(L, 1);
+      lua_remove(L, -2);
+      lua_rawseti(L, -2, 2);
+      lua_rawseti(L, 5, ++nr);
+    }
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_rawseti(L, 3, head);
+  }
+  lua_pushinteger(L, head - 1);
+  lua_setfield(L, 3, "head");
+  lua_pushvalue(L, 4);
+  if (wait >= 0) lua_pushnumber(L, wait);
+  else lua_pushnil(L);
+  lua_pushvalue(L, 5);
+  return 3;
+}
+
+static void createmeta(lua_State *L) {
+  static const luaL_Reg methods[] = {
+      {"reserve", m_reserve},     {"refund", m_refund}, {"reconcile", m_reconcile},
+      {"pause_until", m_pause_until}, {"levels", m_levels}, {"set_limits", m_set_limits},
+      {"enqueue", m_enqueue},     {"admit", m_admit},   {NULL, NULL}};
+  luaL_newmetatable(L, CG_LIMITER_T);
+  luaL_newlib(L, methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+}
+
+int cg_limit_open(lua_State *L) {
+  createmeta(L);
+  lua_pushcfunction(L, l_limiter);
+  lua_setfield(L, -2, "limiter");
+  return 0;
+}

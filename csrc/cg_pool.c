@@ -1,0 +1,805 @@
+/* DESIGN
+ *
+ * A few I/O threads (default 1) each own a curl multi handle and drive many transfers at
+ * once with curl_multi_poll; a thread per request would spend more CPU on switches and
+ * stacks than on HTTP. Easy handles are kept per worker and reused, so connections stay
+ * alive in the multi's cache; DNS and TLS sessions are shared across workers.
+ *
+ * All scheduling state lives in one engine struct under one mutex `mu`:
+ *   retry queue, fresh queue   FIFO of jobs ready to start (due retries go first, since
+ *                              the results behind them are held in order anyway)
+ *   backoff heap               jobs waiting for their retry time, ordered by due time;
+ *                              they hold no worker and no concurrency slot
+ *   limiter                    token buckets; only the queue head is offered, so a large
+ *                              request is never overtaken (strict FIFO)
+ *   done queue                 finished jobs (and 2xx awaiting validate) for the Lua
+ *                              thread, which waits on `done_cv`
+ * A worker loop: run curl; under the lock classify finished attempts (done, backoff or
+ * VALIDATE), release due backoffs, admit from the head while slots and limiter allow;
+ * outside the lock start the admitted transfers; sleep in curl_multi_poll until I/O, the
+ * next due time, or a wakeup from submit/close.
+ *
+ * Workers never see a lua_State: jobs are plain C memory, copied on submit. The Lua
+ * thread takes finished jobs, turns them into tables, runs callbacks, and frees them.
+ * Ownership: a job belongs to the engine from submit until cg_engine_take hands it to
+ * the Lua thread; cg_engine_retry gives it back. Destroy frees what the engine owns.
+ *
+ * Cancellation: a queued or backing-off job is failed at once under the lock; a running
+ * one is flagged and its worker, woken, removes the transfer and fails it. Close sets
+ * `closing`, wakes every worker and joins them; each leaves its loop at the next pass,
+ * and destroy then frees every job still held, with its transfer.
+ *
+ * Signals are blocked in workers so SIGINT lands on the Lua thread's flag handler.
+ */
+#include "cg_pool.h"
+#include "cg_clock.h"
+#include "cg_http.h"
+#include "cg_retry.h"
+#include "cg_signals.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct worker {
+  struct cg_engine *e;
+  pthread_t th;
+  CURLM *multi;
+  CURL **spare; /* idle easy handles, reused */
+  int nspare, capspare;
+  cg_job **live; /* jobs with a transfer in the multi; only this worker touches it */
+  int nlive, caplive;
+  int active;   /* transfers running here; guarded by mu */
+  int sleeping; /* in curl_multi_poll; guarded by mu */
+  int cancels;  /* live jobs flagged for cancellation; guarded by mu */
+  int started;
+} worker;
+
+typedef struct jobq {
+  cg_job *head, *tail;
+  size_t n;
+} jobq;
+
+struct cg_engine {
+  pthread_mutex_t mu;
+  pthread_cond_t done_cv;
+  cg_config cfg;
+  cg_limiter lim;
+  cg_rng rng;
+  jobq retryq, freshq, doneq;
+  cg_job **heap;
+  size_t nheap, capheap;
+  cg_event *ev_head, *ev_tail;
+  int closing, waiters;
+  int in_flight;
+  double blocked_since;
+  cg_stats st;
+  cg_share *share;
+  worker *w;
+  int nw;
+};
+
+/* ---- jobs --------------------------------------------------------------------- */
+
+cg_job *cg_job_new(void) {
+  cg_job *j = calloc(1, sizeof *j);
+  if (!j) return NULL;
+  cg_buf_init(&j->resp);
+  cg_buf_init(&j->hdrs);
+  cg_hints_reset(&j->hints);
+  return j;
+}
+
+void cg_job_free(cg_job *j) {
+  if (!j) return;
+  free(j->url);
+  free(j->method);
+  free(j->body);
+  curl_slist_free_all(j->headers);
+  cg_buf_free(&j->resp);
+  cg_buf_free(&j->hdrs);
+  free(j->error);
+  free(j->reason);
+  free(j->cb_error);
+  free(j);
+}
+
+void cg_event_free(cg_event *ev) {
+  if (!ev) return;
+  free(ev->error);
+  free(ev);
+}
+
+void cg_job_fail(cg_job *j, const char *code, const char *msg) {
+  free(j->error);
+  j->error = strdup(msg);
+  j->code = code;
+}
+
+static void q_push(jobq *q, cg_job *j) {
+  j->next = NULL;
+  if (q->tail) q->tail->next = j;
+  else q->head = j;
+  q->tail = j;
+  q->n++;
+}
+
+static cg_job *q_pop(jobq *q) {
+  cg_job *j = q->head;
+  if (!j) return NULL;
+  q->head = j->next;
+  if (!q->head) q->tail = NULL;
+  q->n--;
+  j->next = NULL;
+  return j;
+}
+
+static void q_free(jobq *q) {
+  cg_job *j;
+  while ((j = q_pop(q))) cg_job_free(j);
+}
+
+/* ---- backoff heap (min on t_due) ------------------------------------------------ */
+
+static void heap_swap(cg_engine *e, size_t a, size_t b) {
+  cg_job *t = e->heap[a];
+  e->heap[a] = e->heap[b];
+  e->heap[b] = t;
+  e->heap[a]->heap_idx = a;
+  e->heap[b]->heap_idx = b;
+}
+
+static int heap_push(cg_engine *e, cg_job *j) {
+  if (e->nheap == e->capheap) {
+    size_t cap = e->capheap ? e->capheap * 2 : 64;
+    cg_job **h = realloc(e->heap, cap * sizeof *h);
+    if (!h) return -1;
+    e->heap = h;
+    e->capheap = cap;
+  }
+  size_t i = e->nheap++;
+  e->heap[i] = j;
+  j->heap_idx = i;
+  while (i > 0) {
+    size_t p = (i - 1) / 2;
+    if (e->heap[p]->t_due <= e->heap[i]->t_due) break;
+    heap_swap(e, i, p);
+    i = p;
+  }
+  return 0;
+}
+
+static cg_job *heap_pop(cg_engine *e) {
+  if (!e->nheap) return NULL;
+  cg_job *top = e->heap[0];
+  e->nheap--;
+  if (e->nheap) {
+    e->heap[0] = e->heap[e->nheap];
+    e->heap[0]->heap_idx = 0;
+    size_t i = 0;
+    for (;;) {
+      size_t l = 2 * i + 1, r = l + 1, m = i;
+      if (l < e->nheap && e->heap[l]->t_due < e->heap[m]->t_due) m = l;
+      if (r < e->nheap && e->heap[r]->t_due < e->heap[m]->t_due) m = r;
+      if (m == i) break;
+      heap_swap(e, i, m);
+      i = m;
+    }
+  }
+  return top;
+}
+
+/* Removes the job at heap index i (cancellation). */
+static void heap_remove(cg_engine *e, size_t i) {
+  cg_job *last = e->heap[--e->nheap];
+  if (i == e->nheap) return;
+  e->heap[i] = last;
+  last->heap_idx = i;
+  while (i > 0 && e->heap[(i - 1) / 2]->t_due > e->heap[i]->t_due) {
+    heap_swap(e, i, (i - 1) / 2);
+    i = (i - 1) / 2;
+  }
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < e->nheap && e->heap[l]->t_due < e->heap[m]->t_due) m = l;
+    if (r < e->nheap && e->heap[r]->t_due < e->heap[m]->t_due) m = r;
+    if (m == i) break;
+    heap_swap(e, i, m);
+    i = m;
+  }
+}
+
+static int q_remove(jobq *q, cg_job *j) {
+  cg_job **p = &q->head, *prev = NULL;
+  while (*p && *p != j) prev = *p, p = &(*p)->next;
+  if (!*p) return 0;
+  *p = j->next;
+  if (q->tail == j) q->tail = prev;
+  q->n--;
+  j->next = NULL;
+  return 1;
+}
+
+/* ---- scheduling (all require mu held) ------------------------------------------- */
+
+/* With a rate limit the AIMD factor slows the buckets; without one it is the only lever,
+ * so it scales the number of transfers in flight instead. */
+static int effective_concurrency(const cg_engine *e) {
+  if (e->lim.req.rate > 0 || e->lim.tok.rate > 0) return e->cfg.concurrency;
+  int c = (int)ceil(e->cfg.concurrency * e->lim.factor);
+  return c < 1 ? 1 : c;
+}
+
+static void wake_workers(cg_engine *e, int all) {
+  for (int i = 0; i < e->nw; i++) {
+    worker *w = &e->w[i];
+    if (w->sleeping && (all || w->active < (e->cfg.concurrency + e->nw - 1) / e->nw)) {
+      w->sleeping = 0;
+      curl_multi_wakeup(w->multi);
+      if (!all) return;
+    }
+  }
+}
+
+static void push_done(cg_engine *e, cg_job *j, int state) {
+  j->state = state;
+  j->t_done = cg_now();
+  if (state == CG_JOB_DONE) {
+    e->st.completed++;
+    if (j->error) e->st.failed++;
+  }
+  q_push(&e->doneq, j);
+  if (e->waiters) pthread_cond_signal(&e->done_cv);
+}
+
+static void push_event(cg_engine *e, const cg_job *j, const char *err, double wait, int retry) {
+  if (!e->cfg.want_events) return;
+  cg_event *ev = calloc(1, sizeof *ev);
+  if (!ev) return;
+  ev->id = j->id;
+  ev->attempt = j->attempts;
+  ev->status = j->status;
+  ev->error = err ? strdup(err) : NULL;
+  ev->wait_s = wait;
+  ev->retry = retry;
+  if (e->ev_tail) e->ev_tail->next = ev;
+  else e->ev_head = ev;
+  e->ev_tail = ev;
+  if (e->waiters) pthread_cond_signal(&e->done_cv);
+}
+
+/* Sends a failed attempt to backoff, or finalises it when attempts or budget are spent. */
+static void schedule_retry(cg_engine *e, cg_job *j, const char *code, const char *msg,
+                           double delay, double now) {
+  char buf[512];
+  if (j->attempts >= j->max_attempts) {
+    if (j->max_attempts > 1) {
+      snprintf(buf, sizeof buf, "%s (after %d attempts)", msg, j->attempts);
+      msg = buf;
+    }
+    cg_job_fail(j, code, msg);
+    push_event(e, j, msg, 0, 0);
+    push_done(e, j, CG_JOB_DONE);
+    return;
+  }
+  if (now + delay - j->t_submit > e->cfg.retry_budget) {
+    snprintf(buf, sizeof buf, "budget: retry budget of %g s spent after %d attempts; last error: %s",
+             e->cfg.retry_budget, j->attempts, msg);
+    cg_job_fail(j, "budget", buf);
+    push_event(e, j, buf, 0, 0);
+    push_done(e, j, CG_JOB_DONE);
+    return;
+  }
+  push_event(e, j, msg, delay, 1);
+  j->t_due = now + delay;
+  j->state = CG_JOB_BACKOFF;
+  e->st.retries++;
+  if (heap_push(e, j) != 0) {
+    cg_job_fail(j, "network", "network: out of memory scheduling a retry");
+    push_done(e, j, CG_JOB_DONE);
+  }
+}
+
+/* A transfer ended: decide its fate. */
+static void finish_attempt(cg_engine *e, worker *w, cg_job *j, double now) {
+  e->in_flight--;
+  w->active--;
+  if (j->cancel) {
+    cg_limit_refund(&e->lim, j->reserved, now);
+    j->reserved = 0;
+    cg_job_fail(j, "cancelled", "cancelled: the request was cancelled");
+    push_done(e, j, CG_JOB_DONE);
+    return;
+  }
+  cg_stats_latency(&e->st, (now - j->t_attempt) * 1000.0);
+  e->st.status[j->status > 0 && j->status < CG_STATUS_MAX ? j->status : 0]++;
+  if (j->status >= 200 && j->status < 300) {
+    push_done(e, j, e->cfg.want_validate ? CG_JOB_VALIDATE : CG_JOB_DONE);
+    return;
+  }
+  cg_verdict v;
+  if (j->status == 0) {
+    e->st.network_errors++;
+    cg_classify_net(j->net_kind, j->errbuf, &v);
+  } else {
+    cg_classify_http(j->status, &j->hints, j->resp.data, j->resp.len, e->cfg.max_hint_wait, &v);
+  }
+  /* The server did not do the work: give the tokens back for the next attempt or others. */
+  cg_limit_refund(&e->lim, j->reserved, now);
+  j->reserved = 0;
+  if (v.pause) {
+    cg_limit_pause(&e->lim, now + (v.hint > 0 ? v.hint : 0), 1, now);
+    wake_workers(e, 1); /* their sleep deadlines are now wrong */
+  }
+  if (!v.retry) {
+    cg_job_fail(j, v.code, v.msg);
+    push_event(e, j, v.msg, 0, 0);
+    push_done(e, j, CG_JOB_DONE);
+    return;
+  }
+  double delay = cg_backoff(&e->rng, j->attempts, e->cfg.backoff_base, e->cfg.backoff_cap);
+  /* A paused limiter already holds everyone until the hint; otherwise honour it here. */
+  if (!v.pause && v.hint > delay) delay = v.hint;
+  schedule_retry(e, j, v.code, v.msg, delay, now);
+}
+
+/* Moves due backoffs to the retry queue; returns seconds until the next one is due. */
+static double release_due(cg_engine *e, double now) {
+  while (e->nheap && e->heap[0]->t_due <= now) {
+    cg_job *j = heap_pop(e);
+    j->state = CG_JOB_QUEUED;
+    q_push(&e->retryq, j);
+  }
+  return e->nheap ? e->heap[0]->t_due - now : INFINITY;
+}
+
+static void fail_too_large(cg_engine *e, cg_job *j, const char *which) {
+  char buf[256];
+  snprintf(buf, sizeof buf, "too_large: request needs %.0f tokens but the %s limit allows at most %.0f",
+           j->tokens, which, cg_limit_max_tokens(&e->lim));
+  cg_job_fail(j, "too_large", buf);
+  push_done(e, j, CG_JOB_DONE);
+}
+
+/* Admits jobs from the head into `out` while slots and the limiter allow. Returns the
+ * seconds the head must wait for the limiter, or INFINITY. */
+static double admit(cg_engine *e, worker *w, double now, cg_job **out) {
+  int cap = effective_concurrency(e);
+  int share = (cap + e->nw - 1) / e->nw;
+  cg_job **tail = out;
+  while (e->in_flight < cap && w->active < share) {
+    jobq *q = e->retryq.head ? &e->retryq : &e->freshq;
+    cg_job *j = q->head;
+    if (!j) break;
+    double wait;
+    const char *which = "";
+    int r = cg_limit_reserve(&e->lim, j->tokens, now, &wait, &which);
+    if (r == CG_WAIT) {
+      if (e->blocked_since < 0) e->blocked_since = now;
+      *tail = NULL;
+      return wait;
+    }
+    q_pop(q);
+    if (r == CG_TOO_LARGE) {
+      fail_too_large(e, j, which);
+      continue;
+    }
+    if (e->blocked_since >= 0) {
+      e->st.limiter_wait_s += now - e->blocked_since;
+      e->blocked_since = -1;
+    }
+    j->reserved = j->tokens;
+    j->total_reserved += j->tokens;
+    e->st.tokens_reserved += j->tokens;
+    j->attempts++;
+    j->t_attempt = now;
+    j->state = CG_JOB_ACTIVE;
+    j->owner = (int)(w - e->w);
+    e->st.requests++;
+    e->in_flight++;
+    w->active++;
+    if (e->in_flight > e->st.max_in_flight) e->st.max_in_flight = e->in_flight;
+    *tail = j;
+    tail = &j->next;
+  }
+  *tail = NULL;
+  return INFINITY;
+}
+
+/* ---- workers -------------------------------------------------------------------- */
+
+static CURL *get_easy(worker *w) {
+  if (w->nspare) return w->spare[--w->nspare];
+  return cg_http_easy_new(&w->e->cfg, w->e->share);
+}
+
+static void put_easy(worker *w, CURL *h) {
+  if (w->nspare == w->capspare) {
+    int cap = w->capspare ? w->capspare * 2 : 16;
+    CURL **s = realloc(w->spare, (size_t)cap * sizeof *s);
+    if (!s) {
+      cg_http_easy_free(h);
+      return;
+    }
+    w->spare = s;
+    w->capspare = cap;
+  }
+  w->spare[w->nspare++] = h;
+}
+
+static int live_add(worker *w, cg_job *j) {
+  if (w->nlive == w->caplive) {
+    int cap = w->caplive ? w->caplive * 2 : 64;
+    cg_job **l = realloc(w->live, (size_t)cap * sizeof *l);
+    if (!l) return -1;
+    w->live = l;
+    w->caplive = cap;
+  }
+  j->live_idx = w->nlive;
+  w->live[w->nlive++] = j;
+  return 0;
+}
+
+static void live_remove(worker *w, cg_job *j) {
+  cg_job *last = w->live[--w->nlive];
+  w->live[j->live_idx] = last;
+  last->live_idx = j->live_idx;
+  j->easy = NULL;
+}
+
+static void *worker_main(void *arg) {
+  worker *w = (worker *)arg;
+  cg_engine *e = w->e;
+  cg_job *done = NULL;   /* finished transfers not yet classified */
+  cg_job *failed = NULL; /* could not even start */
+  for (;;) {
+    int running = 0;
+    curl_multi_perform(w->multi, &running);
+    CURLMsg *m;
+    int left;
+    cg_job **dtail = &done; /* after the transfers stopped by cancellation, if any */
+    while (*dtail) dtail = &(*dtail)->next;
+    while ((m = curl_multi_info_read(w->multi, &left))) {
+      if (m->msg != CURLMSG_DONE) continue;
+      CURL *h = m->easy_handle;
+      CURLcode rc = m->data.result;
+      cg_job *j = cg_http_job(h);
+      cg_http_finish(h, j, rc);
+      curl_multi_remove_handle(w->multi, h);
+      live_remove(w, j);
+      put_easy(w, h);
+      j->next = NULL;
+      *dtail = j;
+      dtail = &j->next;
+    }
+
+    pthread_mutex_lock(&e->mu);
+    if (e->closing) {
+      /* Classified or not, these jobs return to the engine to be freed by destroy. */
+      while (done) {
+        cg_job *n = done->next;
+        q_push(&e->doneq, done);
+        done = n;
+      }
+      while (failed) {
+        cg_job *n = failed->next;
+        q_push(&e->doneq, failed);
+        failed = n;
+      }
+      pthread_mutex_unlock(&e->mu);
+      break;
+    }
+    double now = cg_now();
+    int progress = done != NULL;
+    while (done) {
+      cg_job *n = done->next;
+      finish_attempt(e, w, done, now);
+      done = n;
+    }
+    while (failed) {
+      cg_job *n = failed->next;
+      e->in_flight--;
+      w->active--;
+      cg_job_fail(failed, "network", "network: cannot start a transfer (out of memory)");
+      push_done(e, failed, CG_JOB_DONE);
+      failed = n;
+    }
+    cg_job *stop = NULL; /* flagged for cancellation: their transfers end below */
+    if (w->cancels) {
+      for (int k = 0; k < w->nlive; k++) {
+        if (w->live[k]->cancel) {
+          w->live[k]->next = stop;
+          stop = w->live[k];
+        }
+      }
+      w->cancels = 0;
+    }
+    double t_due = release_due(e, now);
+    cg_job *start = NULL;
+    double t_lim = admit(e, w, now, &start);
+    double t = fmin(t_due, t_lim);
+    if (t > 1.0) t = 1.0;
+    int sleep = !progress && !start && !stop;
+    if (sleep) w->sleeping = 1;
+    pthread_mutex_unlock(&e->mu);
+
+    /* A stopped transfer joins the finished ones; finish_attempt sees its cancel flag. */
+    while (stop) {
+      cg_job *j = stop;
+      stop = j->next;
+      curl_multi_remove_handle(w->multi, j->easy);
+      put_easy(w, j->easy);
+      live_remove(w, j);
+      j->status = 0;
+      j->next = done;
+      done = j;
+    }
+    cg_job **ftail = &failed;
+    while (start) {
+      cg_job *j = start;
+      start = j->next;
+      j->next = NULL;
+      CURL *h = get_easy(w);
+      j->easy = h;
+      if (!h || cg_http_prepare(h, j) != 0 || live_add(w, j) != 0) {
+        if (h) put_easy(w, h);
+        *ftail = j;
+        ftail = &j->next;
+      } else if (curl_multi_add_handle(w->multi, h) != CURLM_OK) {
+        live_remove(w, j);
+        put_easy(w, h);
+        *ftail = j;
+        ftail = &j->next;
+      }
+    }
+    if (sleep) {
+      int ms = (int)ceil(t * 1000.0);
+      if (ms < 0) ms = 0;
+      curl_multi_poll(w->multi, NULL, 0, ms, NULL);
+    }
+  }
+  return NULL;
+}
+
+/* ---- public --------------------------------------------------------------------- */
+
+cg_engine *cg_engine_new(const cg_config *cfg, char *err, size_t errlen) {
+  if (cg_http_global_init() != 0) {
+    snprintf(err, errlen, "cannot initialise libcurl");
+    return NULL;
+  }
+  cg_engine *e = calloc(1, sizeof *e);
+  if (!e) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  e->cfg = *cfg;
+  if (e->cfg.threads < 1) e->cfg.threads = 1;
+  if (e->cfg.threads > e->cfg.concurrency) e->cfg.threads = e->cfg.concurrency;
+  pthread_mutex_init(&e->mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&e->done_cv, &ca);
+  pthread_condattr_destroy(&ca);
+  double now = cg_now();
+  cg_limit_init(&e->lim, &cfg->limits, now);
+  e->lim.decrease = cfg->aimd_decrease;
+  e->lim.increase = cfg->aimd_increase;
+  e->lim.factor_min = cfg->aimd_min;
+  cg_rng_seed(&e->rng, cfg->seed);
+  cg_stats_init(&e->st);
+  e->blocked_since = -1;
+  e->share = cg_share_new();
+  e->w = calloc((size_t)e->cfg.threads, sizeof *e->w);
+  if (!e->share || !e->w) {
+    snprintf(err, errlen, "out of memory");
+    cg_engine_destroy(e);
+    return NULL;
+  }
+  /* Every multi exists before the first worker runs: workers read nw and each other's
+   * multi (to wake them) without further synchronisation. */
+  int per = (e->cfg.concurrency + e->cfg.threads - 1) / e->cfg.threads;
+  for (int i = 0; i < e->cfg.threads; i++) {
+    worker *w = &e->w[i];
+    w->e = e;
+    w->multi = curl_multi_init();
+    if (!w->multi) {
+      snprintf(err, errlen, "cannot create a curl multi handle");
+      cg_engine_destroy(e);
+      return NULL;
+    }
+    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)per);
+  }
+  e->nw = e->cfg.threads;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old); /* workers inherit the blocked set */
+  int ok = 1;
+  for (int i = 0; i < e->nw && ok; i++) {
+    if (pthread_create(&e->w[i].th, NULL, worker_main, &e->w[i]) == 0) e->w[i].started = 1;
+    else ok = 0;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (!ok) {
+    snprintf(err, errlen, "cannot start a worker thread");
+    cg_engine_destroy(e);
+    return NULL;
+  }
+  return e;
+}
+
+const cg_config *cg_engine_config(const cg_engine *e) {
+  return &e->cfg;
+}
+
+void cg_engine_submit(cg_engine *e, cg_job *j) {
+  pthread_mutex_lock(&e->mu);
+  j->t_submit = cg_now();
+  j->state = CG_JOB_QUEUED;
+  double max = cg_limit_max_tokens(&e->lim);
+  if (max > 0 && j->tokens > max) {
+    fail_too_large(e, j, "tokens/min");
+  } else {
+    q_push(&e->freshq, j);
+    if (e->in_flight < effective_concurrency(e)) wake_workers(e, 0);
+  }
+  pthread_mutex_unlock(&e->mu);
+}
+
+void cg_engine_retry(cg_engine *e, cg_job *j, double delay) {
+  pthread_mutex_lock(&e->mu);
+  double now = cg_now();
+  j->t_due = now + delay;
+  j->state = CG_JOB_BACKOFF;
+  e->st.retries++;
+  if (heap_push(e, j) != 0) {
+    cg_job_fail(j, "network", "network: out of memory scheduling a retry");
+    push_done(e, j, CG_JOB_DONE);
+  }
+  wake_workers(e, 0);
+  pthread_mutex_unlock(&e->mu);
+}
+
+void cg_engine_take(cg_engine *e, double timeout, cg_job **jobs, cg_event **events) {
+  double end = timeout >= 0 ? cg_now() + timeout : INFINITY;
+  pthread_mutex_lock(&e->mu);
+  while (!e->doneq.head && !e->ev_head && !cg_interrupted()) {
+    double left = end - cg_now();
+    if (left <= 0) break;
+    /* Short slices: a signal does not interrupt a condition wait, so we look at the
+     * interrupted flag this often. */
+    struct timespec ts = cg_deadline(left < 0.05 ? left : 0.05);
+    e->waiters++;
+    pthread_cond_timedwait(&e->done_cv, &e->mu, &ts);
+    e->waiters--;
+  }
+  *jobs = e->doneq.head;
+  e->doneq.head = e->doneq.tail = NULL;
+  e->doneq.n = 0;
+  *events = e->ev_head;
+  e->ev_head = e->ev_tail = NULL;
+  pthread_mutex_unlock(&e->mu);
+}
+
+int cg_engine_cancel(cg_engine *e, cg_job *j) {
+  int r = 1;
+  pthread_mutex_lock(&e->mu);
+  switch (j->state) {
+  case CG_JOB_QUEUED:
+    if (!q_remove(&e->retryq, j)) q_remove(&e->freshq, j);
+    cg_job_fail(j, "cancelled", "cancelled: the request was cancelled");
+    push_done(e, j, CG_JOB_DONE);
+    break;
+  case CG_JOB_BACKOFF:
+    heap_remove(e, j->heap_idx);
+    cg_job_fail(j, "cancelled", "cancelled: the request was cancelled");
+    push_done(e, j, CG_JOB_DONE);
+    break;
+  case CG_JOB_ACTIVE:
+    if (!j->cancel) {
+      j->cancel = 1;
+      worker *w = &e->w[j->owner];
+      w->cancels++;
+      w->sleeping = 0;
+      curl_multi_wakeup(w->multi);
+    }
+    break;
+  case CG_JOB_VALIDATE:
+    j->cancel = 1; /* the Lua thread fails it instead of validating */
+    break;
+  default:
+    r = 0;
+  }
+  pthread_mutex_unlock(&e->mu);
+  return r;
+}
+
+void cg_engine_reconcile(cg_engine *e, double reserved, double used) {
+  pthread_mutex_lock(&e->mu);
+  cg_limit_reconcile(&e->lim, reserved, used, cg_now());
+  e->st.tokens_used += used;
+  pthread_mutex_unlock(&e->mu);
+}
+
+void cg_engine_count(cg_engine *e, int failed) {
+  pthread_mutex_lock(&e->mu);
+  e->st.completed++;
+  if (failed) e->st.failed++;
+  pthread_mutex_unlock(&e->mu);
+}
+
+void cg_engine_set_limits(cg_engine *e, const cg_limits *lim) {
+  pthread_mutex_lock(&e->mu);
+  cg_limit_set(&e->lim, lim, cg_now());
+  e->cfg.limits = *lim;
+  wake_workers(e, 1);
+  pthread_mutex_unlock(&e->mu);
+}
+
+void cg_engine_stats(cg_engine *e, cg_stats *out) {
+  pthread_mutex_lock(&e->mu);
+  double now = cg_now();
+  cg_limit_advance(&e->lim, now);
+  *out = e->st;
+  out->in_flight = e->in_flight;
+  out->queued = (int)(e->retryq.n + e->freshq.n);
+  out->backoff = (int)e->nheap;
+  out->rate_factor = e->lim.factor;
+  out->paused_until_s = e->lim.paused_until > now ? e->lim.paused_until - now : 0;
+  if (e->blocked_since >= 0) out->limiter_wait_s += now - e->blocked_since;
+  pthread_mutex_unlock(&e->mu);
+}
+
+double cg_engine_backoff(cg_engine *e, int retry) {
+  pthread_mutex_lock(&e->mu);
+  double d = cg_backoff(&e->rng, retry, e->cfg.backoff_base, e->cfg.backoff_cap);
+  pthread_mutex_unlock(&e->mu);
+  return d;
+}
+
+void cg_engine_destroy(cg_engine *e) {
+  if (!e) return;
+  pthread_mutex_lock(&e->mu);
+  e->closing = 1;
+  for (int i = 0; i < e->nw; i++)
+    if (e->w[i].multi) curl_multi_wakeup(e->w[i].multi);
+  pthread_mutex_unlock(&e->mu);
+  for (int i = 0; i < e->nw; i++) {
+    worker *w = &e->w[i];
+    if (w->started) pthread_join(w->th, NULL);
+  }
+  /* Workers are gone: no lock needed from here on. */
+  for (int i = 0; i < e->nw; i++) {
+    worker *w = &e->w[i];
+    if (!w->multi) continue;
+    for (int k = 0; k < w->nlive; k++) {
+      cg_job *j = w->live[k];
+      curl_multi_remove_handle(w->multi, j->easy);
+      cg_http_easy_free(j->easy);
+      cg_job_free(j);
+    }
+    free(w->live);
+    for (int k = 0; k < w->nspare; k++) cg_http_easy_free(w->spare[k]);
+    free(w->spare);
+    curl_multi_cleanup(w->multi);
+  }
+  free(e->w);
+  q_free(&e->retryq);
+  q_free(&e->freshq);
+  q_free(&e->doneq);
+  for (size_t i = 0; i < e->nheap; i++) cg_job_free(e->heap[i]);
+  free(e->heap);
+  while (e->ev_head) {
+    cg_event *n = e->ev_head->next;
+    cg_event_free(e->ev_head);
+    e->ev_head = n;
+  }
+  cg_share_free(e->share);
+  pthread_cond_destroy(&e->done_cv);
+  pthread_mutex_destroy(&e->mu);
+  free(e);
+}

@@ -1,0 +1,113 @@
+/* The request engine's core: jobs, worker threads, scheduling. See cg_pool.c. */
+#ifndef CG_POOL_H
+#define CG_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+#include "cg_buf.h"
+#include "cg_hints.h"
+#include "cg_limit.h"
+#include "cg_stats.h"
+
+typedef struct cg_config {
+  int concurrency, threads;
+  cg_limits limits;
+  double aimd_decrease, aimd_increase, aimd_min;
+  int max_attempts;
+  double backoff_base, backoff_cap, retry_budget, max_hint_wait;
+  double timeout, connect_timeout, idle_timeout;
+  double max_response_bytes;
+  int want_validate; /* 2xx answers go to the Lua thread before they count as done */
+  int want_events;   /* record one event per failed attempt for on_attempt */
+  uint64_t seed;
+} cg_config;
+
+enum {
+  CG_JOB_QUEUED,   /* waiting for a slot and the limiter */
+  CG_JOB_BACKOFF,  /* waiting for its retry time */
+  CG_JOB_ACTIVE,   /* transfer running in a worker */
+  CG_JOB_VALIDATE, /* a 2xx waiting for the Lua thread's validate */
+  CG_JOB_DONE      /* final: success or error */
+};
+
+/* One request, from submit until the Lua thread delivers it. Plain C memory only. */
+typedef struct cg_job {
+  uint64_t id;
+  char *url, *method, *body;
+  size_t body_len;
+  struct curl_slist *headers;
+  double tokens;   /* current estimate */
+  double reserved; /* held in the limiter for the attempt in progress */
+  double total_reserved;
+  int max_attempts, attempts, state;
+  int cancel;   /* cancellation asked for; guarded by the engine lock */
+  int owner;    /* index of the worker running it while ACTIVE */
+  double t_submit, t_attempt, t_due, t_done;
+  struct cg_job *next;  /* link in whichever engine queue holds the job */
+  size_t heap_idx;
+  /* last attempt */
+  long status;
+  int net_kind, too_large;
+  cg_buf resp, hdrs;
+  cg_hints hints;
+  char errbuf[CURL_ERROR_SIZE];
+  CURL *easy;   /* while ACTIVE */
+  int live_idx; /* index in its worker's live array while ACTIVE */
+  /* final outcome */
+  char *error;      /* "code: detail", NULL on success */
+  const char *code; /* static string, NULL on success */
+  char *reason;     /* validate's reason for the last rejection */
+  char *cb_error;   /* an on_attempt callback's error, reported with the result */
+  /* Lua-side bookkeeping (cg_results) */
+  int finished;
+  struct cg_job *rnext, *rprev;
+} cg_job;
+
+/* One failed attempt, for on_attempt. */
+typedef struct cg_event {
+  struct cg_event *next;
+  uint64_t id;
+  int attempt, retry;
+  long status;
+  double wait_s;
+  char *error;
+} cg_event;
+
+typedef struct cg_engine cg_engine;
+
+/* Starts the workers. Returns NULL with a message in err on failure. */
+cg_engine *cg_engine_new(const cg_config *cfg, char *err, size_t errlen);
+/* Hands a job to the engine (which owns it until cg_engine_take returns it). */
+void cg_engine_submit(cg_engine *e, cg_job *j);
+/* Puts a job the Lua thread took back under the engine's care: retry after `delay`. */
+void cg_engine_retry(cg_engine *e, cg_job *j, double delay);
+/* Waits up to `timeout` seconds (< 0: 50 ms slices until something arrives) for jobs in
+ * state VALIDATE or DONE and for events; returns them in completion order. Returns early
+ * with nothing when the process is interrupted. */
+void cg_engine_take(cg_engine *e, double timeout, cg_job **jobs, cg_event **events);
+/* Cancels a job the engine owns: it comes back through cg_engine_take as DONE with
+ * error_code "cancelled" (a running transfer is stopped by its worker). Returns 0 when the
+ * job is already done (its result stands), 1 otherwise. */
+int cg_engine_cancel(cg_engine *e, cg_job *j);
+/* Adjusts the token bucket after the caller learnt the real usage. */
+void cg_engine_reconcile(cg_engine *e, double reserved, double used);
+/* Counts a result finalised by the Lua thread (after validate). */
+void cg_engine_count(cg_engine *e, int failed);
+void cg_engine_set_limits(cg_engine *e, const cg_limits *lim);
+void cg_engine_stats(cg_engine *e, cg_stats *out);
+/* Full-jitter delay for the retry-th retry, with the engine's RNG. */
+double cg_engine_backoff(cg_engine *e, int retry);
+const cg_config *cg_engine_config(const cg_engine *e);
+/* Stops every transfer, joins every worker, frees every job it still owns. */
+void cg_engine_destroy(cg_engine *e);
+
+cg_job *cg_job_new(void);
+void cg_job_free(cg_job *j);
+void cg_event_free(cg_event *ev);
+/* Sets a job's final error (copies msg). */
+void cg_job_fail(cg_job *j, const char *code, const char *msg);
+
+#endif

@@ -1,0 +1,613 @@
+/* Shared limiter in Redis: connection, script calls and the local lease. The DESIGN
+ * comment is in cg_redis.h; the bucket arithmetic lives in the script (cg_redis_script.h)
+ * so that it runs atomically next to the data. */
+#include "cg_redis.h"
+#include "cg_redis_script.h"
+#include "cg_redis_url.h"
+
+#include <hiredis/hiredis.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_TIMEOUT_S 2.0
+#define DEFAULT_BATCH_S 0.1
+#define DEFAULT_LEASE_TTL_S 0.5
+#define DEFAULT_HORIZON_S 1.0
+#define MEMBER_MAX 128
+#define NUM_LEN 40
+#define SCRIPT_ARGS 17
+#define REPLY_FIELDS 14
+
+struct cg_redis {
+  pthread_mutex_t mu;
+  redisContext *c;       /* NULL or failed: reconnect on the next call */
+  cg_redis_url url;
+  double timeout_s;
+  char sha[41];          /* script SHA1 from SCRIPT LOAD; "" until loaded */
+  char key_state[CG_REDIS_KEY_MAX + 32];
+  char key_leases[CG_REDIS_KEY_MAX + 40];
+  int connected_once;
+  int fresh;             /* the connection was made during the current call */
+  int last_timeout;      /* the last failed command timed out */
+
+  /* The local lease: what Redis granted beyond the request that asked, usable until
+   * lease_exp (monotonic seconds), then returned. */
+  int have_lease;
+  char member[MEMBER_MAX];
+  double lease_req, lease_tok, lease_exp;
+  double lease_start;    /* a reservation may not be spent before this */
+
+  double pending_tok;    /* reconciliation not yet sent */
+  /* Monotonic time before which a round trip is pointless: Redis said "wait", or gave
+   * only part of a batch and said when a whole one will be there. Asking earlier would
+   * cost a round trip per request exactly when the rate binds. */
+  double next_ask;
+  double paused_until;   /* monotonic: a pause we know of */
+  cg_redis_limits last;  /* last limits seen, for close() */
+  int have_last;
+  cg_redis_stats st;
+};
+
+/* A parsed script reply (see cg_redis_script.h for the fields). */
+typedef struct reply {
+  char status[40];
+  double grant_r, grant_t;
+  char member[MEMBER_MAX];
+  double wait_ms, pause_ms, level_r, level_t, level_d, out_r, out_t, cred_r, cred_t;
+} reply;
+
+/* What one script call asks for. */
+typedef struct call {
+  const char *ret_member;
+  double unused_r, unused_t, delta_t, pause_ms, drain, need_r, need_t, want_r, want_t,
+      horizon_ms;
+} call;
+
+static double mono_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) {
+  if (!err || !errlen) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+}
+
+/* Fills defaults the same way the script does, so the client's batch sizes and the
+ * server's buckets agree. */
+static cg_redis_limits normalize(const cg_redis_limits *in) {
+  cg_redis_limits l = *in;
+  if (!(l.rpm > 0)) l.rpm = 0;
+  if (!(l.tpm > 0)) l.tpm = 0;
+  if (!(l.rpd > 0)) l.rpd = 0;
+  if (!(l.burst_requests > 0)) l.burst_requests = fmax(1.0, l.rpm / 60.0);
+  if (!(l.burst_tokens > 0)) l.burst_tokens = l.tpm / 60.0;
+  if (!(l.batch_s > 0)) l.batch_s = DEFAULT_BATCH_S;
+  if (!(l.lease_ttl_s > 0)) l.lease_ttl_s = DEFAULT_LEASE_TTL_S;
+  if (!(l.horizon_s > 0)) l.horizon_s = DEFAULT_HORIZON_S;
+  return l;
+}
+
+static void drop_context(cg_redis_t *r) {
+  if (r->c) redisFree(r->c);
+  r->c = NULL;
+}
+
+static int is_timeout(const cg_redis_t *r) {
+  return r->c && (strstr(r->c->errstr, "temporarily unavailable") || strstr(r->c->errstr, "timed out"));
+}
+
+/* Describes a failed context. hiredis reports a read timeout as EAGAIN's text, which
+ * says nothing to a user; name it. */
+static void context_err(cg_redis_t *r, char *err, size_t errlen) {
+  const char *why = r->c ? r->c->errstr : "cannot allocate a connection";
+  if (is_timeout(r))
+    set_err(err, errlen, "redis: %s: timeout after %g s", r->url.display, r->timeout_s);
+  else
+    set_err(err, errlen, "redis: %s: %s", r->url.display, why[0] ? why : "connection failed");
+}
+
+/* Runs one command on the live context. Returns the reply (caller frees) or NULL with
+ * `err` set; an error reply is returned as a reply. */
+/* Runs one command on the live context. Returns the reply (caller frees) or NULL with
+ * `err` set; an error reply is returned as a reply.
+ *
+ * hiredis writes with write(2): on a connection the server has closed, that raises
+ * SIGPIPE, which would kill the whole run. So SIGPIPE is blocked in this thread for the
+ * call, and one it raised is consumed before unblocking (a write's SIGPIPE goes to the
+ * writing thread, so no other thread's signal is taken). */
+static redisReply *command(cg_redis_t *r, int argc, const char **argv, const size_t *lens,
+                           char *err, size_t errlen) {
+  sigset_t pipe_set, old, pending;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  sigpending(&pending);
+  const int was_pending = sigismember(&pending, SIGPIPE);
+
+  redisReply *rep = redisCommandArgv(r->c, argc, argv, lens);
+
+  if (!was_pending) {
+    const struct timespec zero = { 0, 0 };
+    while (sigtimedwait(&pipe_set, NULL, &zero) > 0) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (!rep) {
+    r->last_timeout = is_timeout(r);
+    context_err(r, err, errlen);
+    drop_context(r); /* the stream may hold half a reply: never reuse it */
+    r->sha[0] = '\0';
+  }
+  return rep;
+}
+
+static int expect_ok(cg_redis_t *r, redisReply *rep, const char *what, char *err, size_t errlen) {
+  if (!rep) return -1;
+  int ok = rep->type != REDIS_REPLY_ERROR;
+  if (!ok) set_err(err, errlen, "redis: %s: %s failed: %s", r->url.display, what, rep->str);
+  freeReplyObject(rep);
+  return ok ? 0 : -1;
+}
+
+/* Connects, authenticates, selects the database and loads the script. */
+static int ensure_connected(cg_redis_t *r, char *err, size_t errlen) {
+  if (r->c && !r->c->err) return 0;
+  drop_context(r);
+  struct timeval tv;
+  tv.tv_sec = (time_t)r->timeout_s;
+  tv.tv_usec = (suseconds_t)((r->timeout_s - (double)tv.tv_sec) * 1e6);
+  r->c = r->url.is_unix ? redisConnectUnixWithTimeout(r->url.path, tv)
+                        : redisConnectWithTimeout(r->url.host, r->url.port, tv);
+  if (!r->c || r->c->err) goto fail;
+  if (redisSetTimeout(r->c, tv) != REDIS_OK) goto fail;
+  if (r->connected_once) r->st.reconnects++;
+  r->connected_once = 1;
+  r->fresh = 1;
+
+  if (r->url.has_password) {
+    const char *argv[3] = { "AUTH", r->url.user, r->url.password };
+    size_t lens[3] = { 4, strlen(r->url.user), strlen(r->url.password) };
+    int skip = r->url.user[0] ? 0 : 1; /* no user: the pre-ACL one-argument form */
+    if (skip) { argv[1] = argv[0]; lens[1] = lens[0]; }
+    if (expect_ok(r, command(r, 3 - skip, argv + skip, lens + skip, err, errlen), "AUTH", err,
+                  errlen))
+      goto fail_keep_err;
+  }
+  if (r->url.db) {
+    char db[16];
+    snprintf(db, sizeof db, "%d", r->url.db);
+    const char *argv[2] = { "SELECT", db };
+    size_t lens[2] = { 6, strlen(db) };
+    if (expect_ok(r, command(r, 2, argv, lens, err, errlen), "SELECT", err, errlen))
+      goto fail_keep_err;
+  }
+  {
+    const char *argv[3] = { "SCRIPT", "LOAD", cg_redis_script };
+    size_t lens[3] = { 6, 4, strlen(cg_redis_script) };
+    redisReply *rep = command(r, 3, argv, lens, err, errlen);
+    if (!rep) goto fail_keep_err;
+    if (rep->type != REDIS_REPLY_STRING || rep->len != 40) {
+      set_err(err, errlen, "redis: %s: SCRIPT LOAD failed: %s", r->url.display,
+              rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+      freeReplyObject(rep);
+      goto fail_keep_err;
+    }
+    memcpy(r->sha, rep->str, 40);
+    r->sha[40] = '\0';
+    freeReplyObject(rep);
+  }
+  return 0;
+fail:
+  context_err(r, err, errlen);
+fail_keep_err:
+  drop_context(r);
+  r->sha[0] = '\0';
+  r->st.errors++;
+  return -1;
+}
+
+static double field_num(const redisReply *e) {
+  return (e && e->type == REDIS_REPLY_STRING) ? strtod(e->str, NULL) : 0.0;
+}
+
+static int parse_reply(cg_redis_t *r, const redisReply *rep, reply *out, char *err, size_t errlen) {
+  if (rep->type == REDIS_REPLY_ERROR) {
+    set_err(err, errlen, "redis: %s: %s", r->url.display, rep->str);
+    return -1;
+  }
+  if (rep->type != REDIS_REPLY_ARRAY || rep->elements != REPLY_FIELDS) {
+    set_err(err, errlen, "redis: %s: unexpected reply from the limiter script", r->url.display);
+    return -1;
+  }
+  for (size_t i = 0; i < REPLY_FIELDS; i++)
+    if (rep->element[i]->type != REDIS_REPLY_STRING) {
+      set_err(err, errlen, "redis: %s: unexpected reply from the limiter script",
+              r->url.display);
+      return -1;
+    }
+  snprintf(out->status, sizeof out->status, "%s", rep->element[0]->str);
+  out->grant_r = field_num(rep->element[1]);
+  out->grant_t = field_num(rep->element[2]);
+  snprintf(out->member, sizeof out->member, "%s", rep->element[3]->str);
+  out->wait_ms = field_num(rep->element[4]);
+  out->pause_ms = field_num(rep->element[5]);
+  out->level_r = field_num(rep->element[6]);
+  out->level_t = field_num(rep->element[7]);
+  out->level_d = field_num(rep->element[8]);
+  out->out_r = field_num(rep->element[9]);
+  out->out_t = field_num(rep->element[10]);
+  out->cred_r = field_num(rep->element[11]);
+  out->cred_t = field_num(rep->element[12]);
+  return 0;
+}
+
+/* One script round trip: EVALSHA, and EVAL when Redis lost the script (restart, SCRIPT
+ * FLUSH). The local lease and the pending reconciliation are sent along and cleared once
+ * Redis has answered. Requires r->mu held. */
+static int run_script(cg_redis_t *r, const cg_redis_limits *lim, const call *cl, reply *out,
+                      char *err, size_t errlen) {
+  r->fresh = 0;
+  if (ensure_connected(r, err, errlen)) return -1;
+  char nums[SCRIPT_ARGS][NUM_LEN];
+  const double server_ttl_ms = (2.0 * lim->lease_ttl_s + 1.0) * 1000.0;
+  const double v[SCRIPT_ARGS] = {
+    lim->rpm, lim->tpm, lim->rpd, lim->burst_requests, lim->burst_tokens, server_ttl_ms,
+    0, cl->unused_r, cl->unused_t, cl->delta_t, cl->pause_ms, cl->drain,
+    cl->need_r, cl->need_t, cl->want_r, cl->want_t, cl->horizon_ms,
+  };
+  const char *argv[5 + SCRIPT_ARGS];
+  size_t lens[5 + SCRIPT_ARGS];
+  argv[0] = "EVALSHA";
+  argv[1] = r->sha;
+  argv[2] = "2";
+  argv[3] = r->key_state;
+  argv[4] = r->key_leases;
+  for (int i = 0; i < SCRIPT_ARGS; i++) {
+    if (i == 6) {
+      argv[5 + i] = cl->ret_member ? cl->ret_member : "";
+    } else {
+      snprintf(nums[i], NUM_LEN, "%.17g", v[i]);
+      argv[5 + i] = nums[i];
+    }
+  }
+  for (int i = 0; i < 5 + SCRIPT_ARGS; i++) lens[i] = strlen(argv[i]);
+
+  redisReply *rep = command(r, 5 + SCRIPT_ARGS, argv, lens, err, errlen);
+  /* A connection that idled since its last use may have been closed by the server (a
+   * restart, its `timeout` setting): try once on a fresh one. A timeout is not retried,
+   * since the script may have run; a reset almost always means it never arrived. */
+  if (!rep && !r->fresh && !r->last_timeout) {
+    if (ensure_connected(r, err, errlen)) return -1;
+    argv[1] = r->sha;
+    lens[1] = strlen(r->sha);
+    rep = command(r, 5 + SCRIPT_ARGS, argv, lens, err, errlen);
+  }
+  if (rep) r->st.round_trips++;
+  if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+    freeReplyObject(rep);
+    argv[0] = "EVAL";
+    argv[1] = cg_redis_script;
+    lens[0] = 4;
+    lens[1] = strlen(cg_redis_script);
+    rep = command(r, 5 + SCRIPT_ARGS, argv, lens, err, errlen);
+    if (rep) r->st.round_trips++;
+  }
+  if (!rep) {
+    r->st.errors++;
+    return -1;
+  }
+  int rc = parse_reply(r, rep, out, err, errlen);
+  freeReplyObject(rep);
+  if (rc) {
+    r->st.errors++;
+    return -1;
+  }
+  /* Redis applied the return and the reconciliation. */
+  r->st.returned_requests += out->cred_r;
+  r->st.returned_tokens += out->cred_t;
+  r->have_lease = 0;
+  r->member[0] = '\0';
+  r->lease_req = r->lease_tok = 0;
+  r->lease_start = 0;
+  r->pending_tok = 0;
+  if (out->pause_ms > 0) {
+    double until = mono_now() + out->pause_ms / 1000.0;
+    if (until > r->paused_until) r->paused_until = until;
+  }
+  return 0;
+}
+
+/* Fills the return and reconciliation parts of a call from the local state. */
+static void add_piggyback(const cg_redis_t *r, call *cl) {
+  if (r->have_lease) {
+    cl->ret_member = r->member;
+    cl->unused_r = r->lease_req;
+    cl->unused_t = r->lease_tok;
+  }
+  cl->delta_t = r->pending_tok;
+}
+
+cg_redis_t *cg_redis_connect(const char *url, double timeout_s, char *err, size_t errlen) {
+  cg_redis_t *r = calloc(1, sizeof *r);
+  if (!r) {
+    set_err(err, errlen, "redis: out of memory");
+    return NULL;
+  }
+  if (cg_redis_url_parse(url, &r->url, err, errlen)) {
+    free(r);
+    return NULL;
+  }
+  r->timeout_s = timeout_s > 0 ? timeout_s : DEFAULT_TIMEOUT_S;
+  snprintf(r->key_state, sizeof r->key_state, "coursegen:{%s}", r->url.key);
+  snprintf(r->key_leases, sizeof r->key_leases, "coursegen:{%s}:leases", r->url.key);
+  if (pthread_mutex_init(&r->mu, NULL)) {
+    set_err(err, errlen, "redis: cannot create a mutex");
+    free(r);
+    return NULL;
+  }
+  if (ensure_connected(r, err, errlen)) {
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+    return NULL;
+  }
+  return r;
+}
+
+static int bad_args(double want_req, double want_tok, char *err, size_t errlen) {
+  if (!(want_req >= 0) || !(want_tok >= 0) || !isfinite(want_req) || !isfinite(want_tok) ||
+      (want_req == 0 && want_tok == 0)) {
+    set_err(err, errlen, "redis: bad lease request (%g requests, %g tokens)", want_req, want_tok);
+    return 1;
+  }
+  return 0;
+}
+
+static int same_limits(const cg_redis_limits *a, const cg_redis_limits *b) {
+  return a->rpm == b->rpm && a->tpm == b->tpm && a->rpd == b->rpd &&
+         a->burst_requests == b->burst_requests && a->burst_tokens == b->burst_tokens &&
+         a->batch_s == b->batch_s && a->lease_ttl_s == b->lease_ttl_s &&
+         a->horizon_s == b->horizon_s;
+}
+
+static int too_large(cg_redis_grant *out, const char *bucket, double want_req,
+                     double want_tok, char *err, size_t errlen) {
+  const int tok = strcmp(bucket, "tokens/min") == 0;
+  out->too_large = bucket;
+  set_err(err, errlen, "too_large: %g %s can never fit the %s limit", tok ? want_tok : want_req,
+          tok ? "tokens" : "requests", bucket);
+  return CG_REDIS_TOO_LARGE;
+}
+
+int cg_redis_lease(cg_redis_t *r, const cg_redis_limits *limits, double want_req,
+                   double want_tok, cg_redis_grant *out, char *err, size_t errlen) {
+  memset(out, 0, sizeof *out);
+  if (bad_args(want_req, want_tok, err, errlen)) return CG_REDIS_BADARG;
+  const cg_redis_limits lim = normalize(limits);
+  const int lim_req = lim.rpm > 0 || lim.rpd > 0, lim_tok = lim.tpm > 0;
+  /* Never fits, whatever the others do: fail now, without a round trip (the script
+   * applies the same rule). */
+  const char *big = NULL;
+  if (lim.rpm > 0 && want_req > fmax(lim.burst_requests, lim.rpm)) big = "requests/min";
+  else if (lim.tpm > 0 && want_tok > fmax(lim.burst_tokens, lim.tpm)) big = "tokens/min";
+  else if (lim.rpd > 0 && want_req > lim.rpd) big = "requests/day";
+  if (big) return too_large(out, big, want_req, want_tok, err, errlen);
+  pthread_mutex_lock(&r->mu);
+  /* New limits void a "come back later" computed under the old ones. */
+  if (r->have_last && !same_limits(&r->last, &lim)) r->next_ask = 0;
+  r->last = lim;
+  r->have_last = 1;
+  double now = mono_now();
+
+  /* A pause we already know of: no round trip, no grant. */
+  if (now < r->paused_until) {
+    out->wait_s = out->paused_s = r->paused_until - now;
+    r->st.waits++;
+    pthread_mutex_unlock(&r->mu);
+    return CG_REDIS_OK;
+  }
+  const int lease_fits = r->have_lease && now < r->lease_exp &&
+                         (!lim_req || r->lease_req >= want_req) &&
+                         (!lim_tok || r->lease_tok >= want_tok);
+  /* A reservation that fits but has not started: wait for it, not for Redis. */
+  if (lease_fits && now < r->lease_start) {
+    out->wait_s = r->lease_start - now;
+    r->st.waits++;
+    pthread_mutex_unlock(&r->mu);
+    return CG_REDIS_OK;
+  }
+  /* The local lease, while fresh and large enough. */
+  if (lease_fits) {
+    r->lease_req -= want_req;
+    r->lease_tok -= want_tok;
+    out->granted = out->local = 1;
+    r->st.grants++;
+    r->st.local_grants++;
+    pthread_mutex_unlock(&r->mu);
+    return CG_REDIS_OK;
+  }
+  /* Redis told us when asking again is worth it. */
+  if (now < r->next_ask) {
+    out->wait_s = r->next_ask - now;
+    r->st.waits++;
+    pthread_mutex_unlock(&r->mu);
+    return CG_REDIS_OK;
+  }
+  /* A round trip: give back what is left, ask for this request plus a batch. */
+  call cl = { 0 };
+  add_piggyback(r, &cl);
+  cl.need_r = want_req;
+  cl.need_t = want_tok;
+  cl.want_r = lim.rpm > 0 ? fmax(want_req, ceil(lim.rpm / 60.0 * lim.batch_s)) : want_req;
+  cl.want_t = lim.tpm > 0 ? fmax(want_tok, ceil(lim.tpm / 60.0 * lim.batch_s)) : want_tok;
+  cl.horizon_ms = lim.horizon_s * 1000.0;
+  reply rp;
+  double sent = now;
+  int rc = run_script(r, &lim, &cl, &rp, err, errlen);
+  if (rc) {
+    /* Whether Redis applied the return is unknown: keep the lease on file so the next
+     * round trip returns it (a second return of one lease is ignored), but never spend
+     * it again; the pending reconciliation stays queued. */
+    r->lease_exp = 0;
+    pthread_mutex_unlock(&r->mu);
+    return CG_REDIS_ERROR;
+  }
+  if (strcmp(rp.status, "reserved") == 0) {
+    /* Counted from the answer's arrival: Redis's "start after" began earlier, so the
+     * lease never starts early. The request itself waits and takes it next call. */
+    double got = mono_now();
+    r->have_lease = 1;
+    snprintf(r->member, sizeof r->member, "%s", rp.member);
+    r->lease_req = rp.grant_r;
+    r->lease_tok = rp.grant_t;
+    r->lease_start = got + rp.wait_ms / 1000.0;
+    r->lease_exp = r->lease_start + lim.lease_ttl_s;
+    out->wait_s = rp.wait_ms / 1000.0;
+    r->st.waits++;
+    r->st.reservations++;
+  } else if (strcmp(rp.status, "ok") == 0) {
+    out->granted = 1;
+    r->st.grants++;
+    r->have_lease = 1;
+    snprintf(r->member, sizeof r->member, "%s", rp.member);
+    r->lease_req = fmax(0, rp.grant_r - want_req);
+    r->lease_tok = fmax(0, rp.grant_t - want_tok);
+    /* Counted from the send: the server's copy lives 2 * ttl + 1 s from a later instant,
+     * so a return sent before lease_exp + ttl still finds it. */
+    r->lease_exp = sent + lim.lease_ttl_s;
+    /* Partial grant: the rest of the batch comes later; never hold off longer than a
+     * batch period (the day bucket refills slowly, one request at a time is fine). */
+    r->next_ask = sent + fmin(rp.wait_ms / 1000.0, lim.batch_s);
+  } else if (strncmp(rp.status, "too_large:", 10) == 0) {
+    /* The script applies the same rule as the check above; kept for safety. */
+    const char *b = rp.status + 10;
+    pthread_mutex_unlock(&r->mu);
+    return too_large(out,
+                     strcmp(b, "requests/min") == 0   ? "requests/min"
+                     : strcmp(b, "tokens/min") == 0   ? "tokens/min"
+                     : strcmp(b, "requests/day") == 0 ? "requests/day"
+                                                      : "unknown",
+                     want_req, want_tok, err, errlen);
+  } else {
+    out->wait_s = rp.wait_ms / 1000.0;
+    out->paused_s = rp.pause_ms / 1000.0;
+    r->next_ask = sent + out->wait_s;
+    r->st.waits++;
+  }
+  pthread_mutex_unlock(&r->mu);
+  return CG_REDIS_OK;
+}
+
+void cg_redis_reconcile(cg_redis_t *r, double delta_tokens) {
+  if (!isfinite(delta_tokens) || delta_tokens == 0) return;
+  pthread_mutex_lock(&r->mu);
+  double now = mono_now();
+  if (r->have_lease && now < r->lease_exp) {
+    /* Settle against the local lease first: a credit becomes spendable at once and a
+     * debit is paid from tokens already taken from Redis; neither needs a round trip. */
+    if (delta_tokens < 0) {
+      r->lease_tok -= delta_tokens;
+      delta_tokens = 0;
+    } else {
+      double pay = fmin(delta_tokens, r->lease_tok);
+      r->lease_tok -= pay;
+      delta_tokens -= pay;
+    }
+  }
+  r->pending_tok += delta_tokens;
+  pthread_mutex_unlock(&r->mu);
+}
+
+int cg_redis_pause(cg_redis_t *r, const cg_redis_limits *limits, double seconds, int drain,
+                   char *err, size_t errlen) {
+  if (!(seconds > 0) || !isfinite(seconds)) {
+    set_err(err, errlen, "redis: bad pause (%g s)", seconds);
+    return CG_REDIS_BADARG;
+  }
+  const cg_redis_limits lim = normalize(limits);
+  pthread_mutex_lock(&r->mu);
+  r->last = lim;
+  r->have_last = 1;
+  call cl = { 0 };
+  add_piggyback(r, &cl);
+  cl.pause_ms = seconds * 1000.0;
+  cl.drain = drain ? 1 : 0;
+  reply rp;
+  int rc = run_script(r, &lim, &cl, &rp, err, errlen);
+  if (rc) {
+    /* Redis did not record it, but this process still must not send. */
+    double until = mono_now() + seconds;
+    if (until > r->paused_until) r->paused_until = until;
+    r->lease_exp = 0;
+  }
+  pthread_mutex_unlock(&r->mu);
+  return rc ? CG_REDIS_ERROR : CG_REDIS_OK;
+}
+
+/* Requires r->mu held. */
+static int flush_locked(cg_redis_t *r, const cg_redis_limits *lim, int force, reply *rp,
+                        char *err, size_t errlen) {
+  if (!force && !r->have_lease && r->pending_tok == 0) return CG_REDIS_OK;
+  call cl = { 0 };
+  add_piggyback(r, &cl);
+  return run_script(r, lim, &cl, rp, err, errlen) ? CG_REDIS_ERROR : CG_REDIS_OK;
+}
+
+int cg_redis_flush(cg_redis_t *r, const cg_redis_limits *limits, char *err, size_t errlen) {
+  const cg_redis_limits lim = normalize(limits);
+  reply rp;
+  pthread_mutex_lock(&r->mu);
+  int rc = flush_locked(r, &lim, 0, &rp, err, errlen);
+  pthread_mutex_unlock(&r->mu);
+  return rc;
+}
+
+int cg_redis_state_get(cg_redis_t *r, const cg_redis_limits *limits, cg_redis_state *out,
+                       char *err, size_t errlen) {
+  const cg_redis_limits lim = normalize(limits);
+  reply rp;
+  memset(out, 0, sizeof *out);
+  pthread_mutex_lock(&r->mu);
+  int rc = flush_locked(r, &lim, 1, &rp, err, errlen);
+  pthread_mutex_unlock(&r->mu);
+  if (rc) return rc;
+  out->level_requests = lim.rpm > 0 ? rp.level_r : -1;
+  out->level_tokens = lim.tpm > 0 ? rp.level_t : -1;
+  out->level_day = lim.rpd > 0 ? rp.level_d : -1;
+  out->out_requests = rp.out_r;
+  out->out_tokens = rp.out_t;
+  out->paused_s = rp.pause_ms / 1000.0;
+  return CG_REDIS_OK;
+}
+
+void cg_redis_stats_get(cg_redis_t *r, cg_redis_stats *out) {
+  pthread_mutex_lock(&r->mu);
+  *out = r->st;
+  out->pending_tokens = r->pending_tok;
+  pthread_mutex_unlock(&r->mu);
+}
+
+const char *cg_redis_display(const cg_redis_t *r) { return r->url.display; }
+
+void cg_redis_close(cg_redis_t *r) {
+  if (!r) return;
+  pthread_mutex_lock(&r->mu);
+  if (r->have_last && r->c && !r->c->err) {
+    reply rp;
+    (void)flush_locked(r, &r->last, 0, &rp, NULL, 0); /* best effort: a lost lease is only spent */
+  }
+  drop_context(r);
+  pthread_mutex_unlock(&r->mu);
+  pthread_mutex_destroy(&r->mu);
+  free(r);
+}

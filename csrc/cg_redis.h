@@ -1,0 +1,143 @@
+/* Shared limiter in Redis: the C client the engine calls from its scheduler thread.
+ *
+ * DESIGN
+ * Every process that names the same key draws from one set of token buckets (requests/min,
+ * tokens/min, requests/day) kept in Redis and changed only by one atomic script
+ * (cg_redis_script.h) that reads Redis's clock. A round trip per request would cost more
+ * than the request's own scheduling, so the client leases in batches: it asks for the
+ * current need plus up to `batch_s` seconds' worth of the rate, keeps the surplus in a
+ * local lease and hands it out without a round trip for at most `lease_ttl_s`. Then (or
+ * at flush/close) the unused rest goes back, piggybacked on the next round trip. The
+ * server gives its copy of the lease a longer life (2 * lease_ttl_s + 1 s) so a late
+ * return still counts, and a lease never returned (a dead process) is simply consumed,
+ * which can only under-use the quota.
+ *
+ * Bound on overshoot: the buckets never hand out more than burst + rate * t over a
+ * window of length t, and over a whole run at most burst + rate * T. A process may spend
+ * a lease up to lease_ttl_s after it was granted, so what is *sent* in a short window can
+ * exceed that by the leases held then: at most one batch per process, and at most
+ * rate * lease_ttl_s in all. Keep batch_s small next to the provider's window (a minute).
+ *
+ * When nothing is free, the script reserves a whole batch into debt and says when it
+ * may start (if within `horizon_s`): lease() then answers "wait wait_s" and the next call
+ * after that time is served locally. Waiting processes thus queue in Redis in the order
+ * they asked, instead of polling it and racing for each refilled token.
+ *
+ * Token reconciliation (real usage minus the reservation) is settled against the local
+ * lease when it can be, otherwise queued and sent with the next round trip (or flush).
+ * A 429 pause goes out at once: it is an absolute deadline on Redis's clock that every
+ * lease checks, and it drops this process's local lease. Other processes learn of it at
+ * their next round trip; until then they may spend what their lease holds (one batch at
+ * most, for lease_ttl_s at most).
+ *
+ * Threads: one mutex per handle guards the connection and the local lease; a round trip
+ * holds it (it is one short EVALSHA with a timeout). Any thread may call any function;
+ * none touches Lua.
+ *
+ * Errors: functions return CG_REDIS_OK (0) or a negative code, and write a message to
+ * `err` (if non-NULL) that names the URL with its password masked, e.g.
+ *   "redis: redis://:***@10.0.0.5:6379/0?key=prod: Connection refused"
+ *   "redis: redis://127.0.0.1:6379/0?key=prod: timeout after 2 s"
+ *   "redis: redis://127.0.0.1:6379/0?key=prod: AUTH failed: WRONGPASS invalid username..."
+ * After an error nothing was granted. A connection the server closed while idle is
+ * replaced and the call retried once, silently; otherwise the connection is
+ * re-established on the next call. A reconciliation sent with a call that timed out
+ * stays queued and is sent again: in the rare case Redis had applied it, it counts twice.
+ */
+#ifndef CG_REDIS_H
+#define CG_REDIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cg_redis cg_redis_t;
+
+enum {
+  CG_REDIS_OK = 0,
+  CG_REDIS_ERROR = -1,     /* Redis unreachable, timed out, or answered an error */
+  CG_REDIS_TOO_LARGE = -2, /* the request can never fit: fail it, do not wait */
+  CG_REDIS_BADARG = -3     /* bad URL or limits: a programming or configuration error */
+};
+
+/* Limits, passed to every call so they can change while running. */
+typedef struct cg_redis_limits {
+  double rpm, tpm, rpd;                /* 0 = no limit */
+  double burst_requests, burst_tokens; /* 0 = one second's worth (at least 1 request) */
+  double batch_s;     /* seconds of rate leased per round trip; 0 = 0.1 */
+  double lease_ttl_s; /* how long a local lease may be spent; 0 = 0.5 */
+  double horizon_s;   /* how far ahead a batch may be reserved when none is free; 0 = 1 */
+} cg_redis_limits;
+
+typedef struct cg_redis_grant {
+  int granted;     /* 1: go now (the request and its tokens are taken); 0: wait */
+  int local;       /* 1: served from the local lease, without a round trip */
+  double wait_s;   /* when not granted: seconds after which asking again may succeed */
+  double paused_s; /* remaining shared pause (a 429 somewhere), 0 when none */
+  const char *too_large; /* on CG_REDIS_TOO_LARGE: the bucket, "tokens/min" etc. */
+} cg_redis_grant;
+
+typedef struct cg_redis_stats {
+  uint64_t round_trips;   /* script calls that reached Redis (EVAL fallbacks included) */
+  uint64_t grants;        /* requests granted in total */
+  uint64_t local_grants;  /* of which served from the local lease */
+  uint64_t waits;         /* lease calls that did not grant (wait, pause, reservation) */
+  uint64_t reservations;  /* batches reserved ahead into debt */
+  uint64_t errors;        /* calls that failed (connection, timeout, error reply) */
+  uint64_t reconnects;
+  double returned_requests, returned_tokens; /* credited back by returns */
+  double pending_tokens;  /* reconciliation not yet sent */
+} cg_redis_stats;
+
+/* Server-side view, for tests and diagnostics (one round trip). -1 = no limit. */
+typedef struct cg_redis_state {
+  double level_requests, level_tokens, level_day;
+  double out_requests, out_tokens; /* leased, not yet returned or expired */
+  double paused_s;
+} cg_redis_state;
+
+/* Parses `url` (see cg_redis_url.h), connects with `timeout_s` as both the connect and
+ * the command timeout (0 = 2 s), authenticates, selects the database and loads the
+ * script. Returns NULL with a message in `err` when any of this fails; the message for
+ * a bad URL starts with "bad limiter URL". */
+cg_redis_t *cg_redis_connect(const char *url, double timeout_s, char *err, size_t errlen);
+
+/* Asks for `want_req` requests (normally 1) and `want_tok` tokens, all or nothing.
+ * CG_REDIS_OK with out->granted 1 (take them) or 0 (retry after out->wait_s);
+ * CG_REDIS_TOO_LARGE with out->too_large naming the bucket; CG_REDIS_ERROR. */
+int cg_redis_lease(cg_redis_t *r, const cg_redis_limits *lim, double want_req, double want_tok,
+                   cg_redis_grant *out, char *err, size_t errlen);
+
+/* Settles a reservation: `delta_tokens` = used - reserved (positive: more was used; a
+ * failed request's refund is -reserved). Local and never fails; sent with the next
+ * round trip. */
+void cg_redis_reconcile(cg_redis_t *r, double delta_tokens);
+
+/* Records a shared pause of `seconds` (a 429's hinted wait) for every process on the key;
+ * `drain` 1 also empties the minute buckets so the rate restarts from zero afterwards.
+ * One round trip; drops the local lease. */
+int cg_redis_pause(cg_redis_t *r, const cg_redis_limits *lim, double seconds, int drain,
+                   char *err, size_t errlen);
+
+/* Returns the local lease and sends pending reconciliation now (the engine calls it when
+ * its queue runs dry, so an idle process holds nothing). No round trip when there is
+ * nothing to send. */
+int cg_redis_flush(cg_redis_t *r, const cg_redis_limits *lim, char *err, size_t errlen);
+
+/* Reads the shared buckets (after refill), flushing first. */
+int cg_redis_state_get(cg_redis_t *r, const cg_redis_limits *lim, cg_redis_state *out,
+                       char *err, size_t errlen);
+
+void cg_redis_stats_get(cg_redis_t *r, cg_redis_stats *out);
+
+/* The masked URL, for messages. */
+const char *cg_redis_display(const cg_redis_t *r);
+
+/* Flushes (best effort, using the last limits seen) and frees. NULL is a no-op. */
+void cg_redis_close(cg_redis_t *r);
+
+/* Lua test binding: adds `redis_limiter(url, opts)` to the module table at the top of the
+ * stack (see cg_redis_lua.c). `struct lua_State` keeps this header free of Lua. */
+struct lua_State;
+int cg_redis_open(struct lua_State *L);
+
+#endif

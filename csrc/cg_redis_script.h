@@ -1,0 +1,46 @@
+/* The server-side script of the shared Redis limiter (text in cg_redis_script.c).
+ *
+ * One script does every verb, so each round trip can carry several at once (return the
+ * old lease, settle token usage and take a new lease in one EVALSHA). It runs atomically
+ * inside Redis and reads Redis's own clock (TIME), so clients' clocks never matter.
+ *
+ * KEYS[1]  state hash   "coursegen:{NAME}"         (levels, refill times, pause, outstanding)
+ * KEYS[2]  lease zset   "coursegen:{NAME}:leases"  (member "SEQ:REQ:TOK", score = expiry ms)
+ * The "{NAME}" hash tag keeps both keys in one Redis Cluster slot.
+ *
+ * ARGV (all decimal strings; 0 or "" skips a step), applied in this order:
+ *   1 rpm  2 tpm  3 rpd  4 burst_r  5 burst_t   limits of this call (0 = no limit);
+ *                                               carried each time so limits can change
+ *   6 ttl_ms                                    server-side lifetime of a new lease
+ *   7 return_member  8 unused_r  9 unused_t     return: give back an unexpired lease
+ *  10 delta_t                                   reconcile: tokens used minus reserved
+ *                                               (>0 debits the tokens bucket, <0 credits)
+ *  11 pause_ms  12 drain                        pause: nothing is granted before
+ *                                               now+pause_ms; drain=1 also empties the
+ *                                               minute buckets and stops their refill until
+ *                                               then, so the rate restarts from zero
+ *  13 need_r 14 need_t 15 want_r 16 want_t      lease: at least need and at most want,
+ *  17 horizon_ms                                all or nothing on need; when need does not
+ *                                               fit now, want is reserved into debt if it
+ *                                               can start within horizon_ms
+ *
+ * Reply: an array of strings
+ *   1 status     "ok" (granted now) | "reserved" (granted, may start after wait_ms) |
+ *                "wait" | "paused" | "too_large:requests/min" | "too_large:tokens/min" |
+ *                "too_large:requests/day" | "none" (no lease asked)
+ *   2 grant_r  3 grant_t  4 lease member ("" when nothing granted)
+ *   5 wait_ms    "reserved": when the lease may start; "wait"/"paused": when asking again
+ *                is worth it; "ok" granted in part: when the rest of the batch could be
+ *                there (0 after a whole grant), so a client bound by the rate asks once
+ *                per batch, not once per request
+ *   6 pause_ms   remaining shared pause, 0 when none
+ *   7 level_r  8 level_t  9 level_d   bucket levels after the call (-1 = no limit)
+ *  10 out_r   11 out_t               leased and not yet returned or expired
+ *  12 credited_r 13 credited_t       what the return gave back (0 when the lease had expired)
+ *  14 now_ms                          Redis clock */
+#ifndef CG_REDIS_SCRIPT_H
+#define CG_REDIS_SCRIPT_H
+
+extern const char cg_redis_script[];
+
+#endif

@@ -1,0 +1,211 @@
+--- `coursegen generate`: writes a course, with a progress display and a final summary.
+-- Exit codes: 0 every chapter written or skipped; 1 some failed after their retries;
+-- 2 bad input, usage or credentials; 130 interrupted (what finished is kept).
+-- @module coursegen.cli_generate
+local M = { _VERSION = "0.1" }
+
+local cli_course = require "coursegen.cli_course"
+local settings = require "coursegen.cli_settings"
+local progress = require "coursegen.progress"
+local summary = require "coursegen.summary"
+local fmt = require "coursegen.cli_format"
+
+local type, tostring, string_format = type, tostring, string.format
+
+--- The pipeline's options from settled settings and the command line.
+-- @tparam table s settings (`coursegen.cli_settings.resolve`)
+-- @tparam table args parsed command line
+-- @treturn table
+function M.pipeline_options(s, args)
+  return {
+    out = s.out,
+    provider = s.provider,
+    model = s.model,
+    base_url = s.base_url,
+    api_key = s.api_key,
+    concurrency = s.concurrency,
+    rpm = s.rpm, tpm = s.tpm, rpd = s.rpd,
+    max_attempts = s.max_attempts,
+    timeout = s.timeout,
+    force = args.force or nil,
+    only = args.only,
+  }
+end
+
+--- What the user should check for an error: the key for a refused key (401, 403, or
+-- Gemini's 400 API_KEY_INVALID), the model and base URL for 400/404, `--tpm` for a request
+-- larger than the token budget.
+-- @tparam string err the pipeline's message (it quotes the server)
+-- @tparam table s settings
+-- @treturn string|nil the hint, starting with "check" or "raise"; nil when there is none
+function M.hint(err, s)
+  err = tostring(err)
+  local code = err:match("%f[%d](4%d%d)%f[%D]")
+  local key_var = s.api_key_env
+  if not key_var then
+    key_var = s.provider == "openai" and "OPENAI_API_KEY" or "GEMINI_API_KEY (or GOOGLE_API_KEY)"
+  end
+  if code == "401" or code == "403" or err:find("API key", 1, true) or err:find("API_KEY", 1, true) then
+    return string_format("check the API key in %s (or choose the variable with --api-key-env)"
+      .. " and that it is meant for %s", key_var, s.base_url)
+  elseif code == "400" then
+    return string_format("check --model (now %s), --provider (now %s) and the key in %s",
+      s.model, s.provider, key_var)
+  elseif code == "404" then
+    return string_format("check --model (now %s) and --base-url (now %s)", s.model, s.base_url)
+  elseif err:find("tokens/min", 1, true) then
+    return string_format("raise --tpm (now %s) to at least the size of one request", tostring(s.tpm))
+  end
+  return nil
+end
+
+--- An error message with its hint appended, if there is one.
+-- @tparam string err
+-- @tparam table s settings
+-- @treturn string
+function M.explain(err, s)
+  local hint = M.hint(err, s)
+  return hint and (tostring(err) .. "; " .. hint) or tostring(err)
+end
+
+--- The export formats asked for besides Markdown (nil when only Markdown).
+-- @param value `--format`: a list (already checked by the parser) or a string
+-- @treturn table|nil list of formats, or nil and a message
+function M.formats(value)
+  if value == nil then return nil end
+  local list = value
+  if type(value) == "string" then
+    local err
+    list, err = require("coursegen.cli_export").parse_formats(value)
+    if not list then return nil, err end
+  end
+  for _, f in ipairs(list) do
+    if f ~= "md" then return list end
+  end
+  return nil
+end
+
+--- Checks that every chapter named by `--only` exists in the course.
+-- @param only list of numbers or nil
+-- @tparam table course
+-- @treturn boolean|nil true, or nil and a message
+function M.check_only(only, course)
+  if not only then return true end
+  local n = cli_course.chapter_count(course)
+  if not n then return true end
+  for _, i in ipairs(only) do
+    if i > n then
+      return nil, string_format("--only: there is no chapter %d; the course has %s", i,
+        n == 1 and "1 chapter" or (n .. " chapters"))
+    end
+  end
+  return true
+end
+
+--- Checks, before anything is sent, that a file can be written where `path` says.
+-- @tparam string path
+-- @treturn boolean|nil true, or nil and a message naming the file
+function M.check_writable(path)
+  local dir = path:match("^(.*)/[^/]*$") or "."
+  local probe = string_format("%s/.coursegen-probe-%d", dir, math.random(1, 1e9))
+  local f, err = io.open(probe, "wb")
+  if not f then
+    return nil, string_format("--stats-json: cannot write %s: %s", path,
+      tostring(err):gsub("^[^:]*: ", ""))
+  end
+  f:close()
+  os.remove(probe)
+  return true
+end
+
+--- The command that resumes a run: the same command line without `--force` (which would
+-- throw away what this run finished).
+-- @tparam string prog
+-- @tparam table argv
+-- @treturn string
+function M.resume_command(prog, argv)
+  local args = {}
+  for _, a in ipairs(argv) do
+    if a ~= "--force" then args[#args + 1] = a end
+  end
+  return fmt.command_line(prog, args)
+end
+
+local function count_failures(stats)
+  local ch = type(stats) == "table" and type(stats.chapters) == "table" and stats.chapters or {}
+  return ch.failed or 0
+end
+
+--- Runs the command.
+-- @tparam table args parsed command line
+-- @tparam table ctx `{ stdout, stderr, env, prog, argv }`
+-- @treturn integer|nil exit code, or nil, a message and an exit code
+function M.run(args, ctx)
+  local cg = require "coursegen"
+  local course, file_options = cli_course.build(args, cg)
+  if not course then return nil, file_options, 2 end
+  local s, err = settings.resolve(args, {
+    env = ctx.env, file_options = file_options, need_key = not args.dry_run,
+  })
+  if not s then return nil, err, 2 end
+  local opts = M.pipeline_options(s, args)
+  local ok, cerr = M.check_only(args.only, course)
+  if not ok then return nil, cerr, 2 end
+  if args.stats_json and not args.dry_run then
+    ok, cerr = M.check_writable(args.stats_json)
+    if not ok then return nil, cerr, 2 end
+  end
+  local formats, ferr = M.formats(args.format)
+  if ferr then return nil, "--format: " .. tostring(ferr), 2 end
+
+  if args.dry_run then
+    return require("coursegen.cli_dryrun").run(cg, course, opts, s, args, ctx)
+  end
+
+  local display = progress.new {
+    stream = ctx.stderr, quiet = args.quiet, no_progress = args.no_progress,
+    verbose = args.verbose,
+  }
+  opts.on_event = display:handler()
+  opts.catch_signals = true
+
+  local stats, gerr, kind = cg.generate(course, opts)
+  display:finish()
+  if not stats then
+    if kind == "auth" then return nil, M.explain(gerr, s), 2 end
+    if kind == "input" then return nil, gerr, 2 end
+    return nil, M.explain(gerr, s), 1
+  end
+
+  if args.stats_json then
+    local written, werr = summary.write_json(args.stats_json, stats)
+    if not written then
+      ctx.stderr:write("coursegen: error: ", werr, "\n")
+    end
+  end
+  local lines = summary.lines(stats, {
+    failures = display.failures,
+    resume = M.resume_command(ctx.prog, ctx.argv),
+    paint = display.paint,
+  })
+  ctx.stderr:write(table.concat(lines, "\n"), "\n")
+  -- a refused key or a bad request will fail every rerun too: say what to check
+  for _, f in ipairs(display.failures) do
+    if M.hint(f.reason, s) then
+      ctx.stderr:write("coursegen: error: ", M.explain(f.reason, s), "\n")
+      break
+    end
+  end
+  ctx.stderr:flush()
+  if stats.interrupted then return 130 end
+  local failed = count_failures(stats) > 0
+  if formats and not failed then
+    local code = require("coursegen.cli_export").export_folder(stats.out, formats, { quiet = args.quiet },
+      { stdout = ctx.stderr, stderr = ctx.stderr })
+    if code ~= 0 then return code end
+  end
+  if failed then return 1 end
+  return 0
+end
+
+return M

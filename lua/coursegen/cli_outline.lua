@@ -1,0 +1,124 @@
+--- `coursegen outline`: generates the outline only (one structured request when the
+-- course asks for N chapters) and writes it as a course file the user can edit and pass
+-- to `generate`: Markdown on stdout or in `-o FILE`, or JSON when FILE ends in `.json`.
+-- @module coursegen.cli_outline
+local M = { _VERSION = "0.1" }
+
+local cli_course = require "coursegen.cli_course"
+local settings = require "coursegen.cli_settings"
+local json = require "coursegen.json"
+
+local type, tostring, string_format = type, tostring, string.format
+
+--- The outline as a Markdown course file.
+-- @tparam table course `{ title, description, ... }`
+-- @tparam table chapters list of `{ title, brief }`
+-- @treturn string
+function M.markdown(course, chapters)
+  local out = { "# " .. course.title, "" }
+  if course.description then out[#out + 1] = course.description; out[#out + 1] = "" end
+  for i, ch in ipairs(chapters) do
+    out[#out + 1] = string_format("%d. %s", i, ch.title)
+    if ch.brief and ch.brief ~= "" then out[#out + 1] = "   " .. ch.brief:gsub("%s*\n%s*", " ") end
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+--- The outline as a JSON course file (the course's other fields kept).
+-- @tparam table course
+-- @tparam table chapters
+-- @treturn string
+function M.json(course, chapters)
+  local t = {}
+  for _, k in ipairs { "title", "description", "audience", "language", "instructions", "source" } do
+    t[k] = course[k]
+  end
+  local list = json.array {}
+  for i, ch in ipairs(chapters) do list[i] = { title = ch.title, brief = ch.brief } end
+  t.chapters = list
+  return json.pretty(t, { "title", "description", "audience", "language", "source",
+    "instructions", "chapters", "brief" })
+end
+
+local function write_atomic(path, text)
+  local dir = path:match("^(.*)/[^/]*$") or "."
+  local tmp = string_format("%s/.%s.%d.tmp", dir, path:match("([^/]*)$"), math.random(1, 1e9))
+  local f, err = io.open(tmp, "wb")
+  if not f then return nil, "-o: cannot write " .. path .. ": " .. tostring(err) end
+  f:write(text)
+  f:close()
+  local ok, rerr = os.rename(tmp, path)
+  if not ok then os.remove(tmp); return nil, "-o: cannot write " .. path .. ": " .. tostring(rerr) end
+  return true
+end
+
+--- Generates the outline of `course` with settings `s`: the pipeline's own outline step
+-- (a run that writes no chapter), which also saves it as `<out>/outline.json`, where
+-- `generate` finds it.
+-- @param cg the `coursegen` module
+-- @tparam table course
+-- @tparam table s settings
+-- @treturn table|nil chapters `{ {title, brief} }`, or nil, a message and a kind
+function M.generate_outline(cg, course, s)
+  local opts = {
+    provider = s.provider, model = s.model, base_url = s.base_url, api_key = s.api_key,
+    max_attempts = s.max_attempts, timeout = s.timeout, out = s.out, catch_signals = true,
+  }
+  if cg.outline then
+    local res, err, kind = cg.outline(course, opts)
+    if not res then return nil, err, kind end
+    return type(res.chapters) == "table" and res.chapters or res
+  end
+  opts.only = {}       -- no chapter is written
+  local stats, err, kind = cg.generate(course, opts)
+  if not stats then return nil, err, kind end
+  if stats.interrupted then return nil, "interrupted", "interrupted" end
+  local path = stats.out .. "/outline.json"
+  local f = io.open(path, "rb")
+  if not f then return nil, "the outline was not generated (" .. path .. " is missing)", "request" end
+  local v = json.decode(f:read("a"))
+  f:close()
+  if type(v) ~= "table" or type(v.chapters) ~= "table" then
+    return nil, path .. ": expected an object with a \"chapters\" list", "input"
+  end
+  return v.chapters
+end
+
+--- Runs the command.
+-- @tparam table args parsed command line
+-- @tparam table ctx
+-- @treturn integer|nil exit code, or nil, a message and an exit code
+function M.run(args, ctx)
+  local cg = require "coursegen"
+  local course, file_options = cli_course.build(args, cg)
+  if not course then return nil, file_options, 2 end
+  local chapters
+  if type(course.chapters) == "table" then
+    chapters = course.chapters      -- the outline is already there: nothing to ask
+  else
+    local s, err = settings.resolve(args, { env = ctx.env, file_options = file_options })
+    if not s then return nil, err, 2 end
+    local res, oerr, kind = M.generate_outline(cg, course, s)
+    if not res then
+      local explain = require("coursegen.cli_generate").explain
+      return nil, explain(oerr, s), kind == "interrupted" and 130
+        or (kind == "input" or kind == "auth") and 2 or 1
+    end
+    chapters = res
+  end
+  local as_json = args.output and args.output:lower():match("%.json$")
+  local text = as_json and M.json(course, chapters) or M.markdown(course, chapters)
+  if args.output then
+    local ok, err = write_atomic(args.output, text)
+    if not ok then return nil, err, 1 end
+    if not args.quiet then
+      ctx.stderr:write(string_format("outline: %d chapters written to %s; edit it, then run: coursegen generate %s\n",
+        #chapters, args.output, args.output))
+    end
+  else
+    ctx.stdout:write(text)
+  end
+  return 0
+end
+
+return M

@@ -1,0 +1,84 @@
+--- Files on disk: atomic writes and folder creation.
+-- A write goes to a temporary file in the same folder and is renamed over the target, so a
+-- crash or Ctrl-C leaves either the old file or the new one, never half of one.
+-- @module coursegen.files
+local lfs = require "lfs"
+local fail = require "coursegen.fail"
+
+local M = { _VERSION = "0.1.0" }
+
+local format = string.format
+
+-- fsync is not in the standard library; use the C core's when it offers one.
+local fsync do
+  local ok, core = pcall(require, "coursegen.core")
+  fsync = ok and type(core) == "table" and core.fsync or nil
+end
+
+local counter = 0
+
+--- Whether a file exists (and can be opened).
+-- @tparam string path
+-- @treturn boolean
+function M.exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+--- Reads a whole file, or returns nil.
+-- @tparam string path
+-- @treturn ?string
+function M.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+--- Creates a folder and its parents; raises an "io" failure.
+-- @tparam string path
+function M.mkdir_p(path)
+  local sofar = path:sub(1, 1) == "/" and "/" or ""
+  for part in path:gmatch("[^/]+") do
+    sofar = sofar .. part
+    if lfs.attributes(sofar, "mode") == nil then
+      local ok, err = lfs.mkdir(sofar)
+      if not ok and lfs.attributes(sofar, "mode") ~= "directory" then
+        fail.raise("io", "cannot create folder %s: %s", sofar, tostring(err))
+      end
+    elseif lfs.attributes(sofar, "mode") ~= "directory" then
+      fail.raise("io", "cannot create folder %s: a file is in the way", sofar)
+    end
+    sofar = sofar .. "/"
+  end
+end
+
+--- Writes `data` to `path` atomically (temporary file in the same folder, then rename).
+-- Raises an "io" failure (`coursegen.fail`).
+-- @tparam string path
+-- @tparam string data
+function M.write(path, data)
+  counter = counter + 1
+  local dir = path:match("^(.*)/[^/]*$") or "."
+  local base = path:match("([^/]*)$")
+  local tmp = format("%s/.%s.tmp-%d-%d-%d", dir, base, os.time(), counter, math.random(1, 1000000000))
+  local f, err = io.open(tmp, "wb")
+  if not f then fail.raise("io", "cannot write %s: %s", path, tostring(err)) end
+  local ok, werr = f:write(data)
+  if ok then ok, werr = f:flush() end
+  if ok and fsync then fsync(f) end
+  f:close()
+  if not ok then
+    os.remove(tmp)
+    fail.raise("io", "cannot write %s: %s", path, tostring(werr))
+  end
+  local rok, rerr = os.rename(tmp, path)
+  if not rok then
+    os.remove(tmp)
+    fail.raise("io", "cannot write %s: %s", path, tostring(rerr))
+  end
+end
+
+return M

@@ -1,0 +1,95 @@
+--- One clear message from an HTTP error body, whatever the server's dialect.
+-- Handles Gemini's `{"error":{code,message,status,details}}` and its array-wrapped variant,
+-- OpenAI's `{"error":{message,type,param,code}}` (string or integer code), vLLM's flat
+-- `{"object":"error",...}`, HTML pages and plain text. The server's own words are kept.
+-- @module coursegen.http_error
+local json = require "coursegen.json"
+
+local M = { _VERSION = "0.1.0" }
+
+local format, type, tostring, concat = string.format, type, tostring, table.concat
+
+local function one_line(s, max)
+  s = tostring(s):gsub("%s+", " "):match("^%s*(.-)%s*$")
+  if #s > max then
+    local cut = max
+    while cut > 1 and (s:byte(cut + 1) or 0) & 0xC0 == 0x80 do cut = cut - 1 end
+    s = s:sub(1, cut) .. "…"
+  end
+  return s
+end
+
+-- Useful extras from Gemini `details`: the reason, a quota id, a retry delay.
+local function gemini_details(details)
+  local bits = {}
+  if type(details) ~= "table" then return bits end
+  for _, d in ipairs(details) do
+    if type(d) == "table" then
+      local t = tostring(d["@type"] or "")
+      if t:match("ErrorInfo$") and d.reason then
+        bits[#bits + 1] = "reason " .. tostring(d.reason)
+      elseif t:match("QuotaFailure$") and type(d.violations) == "table" then
+        for _, v in ipairs(d.violations) do
+          if type(v) == "table" and v.quotaId then bits[#bits + 1] = "quota " .. tostring(v.quotaId) end
+        end
+      elseif t:match("RetryInfo$") and d.retryDelay then
+        bits[#bits + 1] = "retry in " .. tostring(d.retryDelay)
+      end
+    end
+  end
+  return bits
+end
+
+--- Pulls `{message, status, code, extras}` out of a decoded error value, or nil.
+-- @param v a decoded JSON value
+-- @treturn[opt] table
+function M.fields(v)
+  if type(v) ~= "table" then return nil end
+  if v[1] ~= nil and type(v[1]) == "table" then v = v[1] end -- Gemini's OpenAI layer wraps in an array
+  local e = v.error
+  if type(e) == "string" then return { message = e } end
+  if type(e) ~= "table" then
+    if v.object == "error" or (v.message and (v.type or v.code)) then e = v else return nil end
+  end
+  local status = e.status or e.type
+  local code = e.code
+  return {
+    message = e.message and tostring(e.message) or nil,
+    status = status and tostring(status) or nil,
+    code = code ~= nil and tostring(code) or nil,
+    extras = gemini_details(e.details),
+  }
+end
+
+--- The message for an HTTP answer that is not a success.
+-- @tparam integer status HTTP status
+-- @tparam[opt] string body the response body
+-- @treturn string e.g. `HTTP 503 UNAVAILABLE: The model is overloaded. Please try again later.`
+function M.message(status, body)
+  local head = "HTTP " .. tostring(status or "?")
+  if body == nil or body:match("^%s*$") then return head .. " (empty body)" end
+  local v = json.decode(body)
+  local f = v ~= nil and M.fields(v)
+  if f then
+    local parts = { head }
+    if f.status then
+      parts[1] = head .. " " .. f.status
+    end
+    local msg = f.message and one_line(f.message, 600) or "(no message)"
+    local extras = {}
+    if f.code and f.code ~= tostring(status) then extras[#extras + 1] = "code " .. f.code end
+    for _, x in ipairs(f.extras) do extras[#extras + 1] = x end
+    local s = parts[1] .. ": " .. msg
+    if #extras > 0 then s = s .. " (" .. concat(extras, ", ") .. ")" end
+    return s
+  end
+  local title = body:match("<[Tt][Ii][Tt][Ll][Ee]>(.-)</[Tt][Ii][Tt][Ll][Ee]>")
+  if title then return format("%s: %s", head, one_line(title, 200)) end
+  if body:match("^%s*<") then
+    local text = body:gsub("<[^>]*>", " ")
+    return format("%s: %s", head, one_line(text, 200))
+  end
+  return format("%s: %s", head, one_line(body, 300))
+end
+
+return M

@@ -1,0 +1,120 @@
+--- What a run would send: the chapters' prompts, requests, file names, and resume decisions.
+-- Shared by `plan` (dry run) and `generate`, so both agree on what is skipped.
+-- @module coursegen.jobs
+local prompts = require "coursegen.prompts"
+local sha256 = require "coursegen.sha256"
+local slug = require "coursegen.slug"
+local files = require "coursegen.files"
+local fail = require "coursegen.fail"
+
+local M = { _VERSION = "0.1.0" }
+
+local format, max = string.format, math.max
+
+--- The chapter table hooks receive.
+-- @tparam table ch `{title, brief}`
+-- @tparam integer i
+-- @tparam integer n
+-- @tparam string file
+-- @treturn table `{index, number, count, title, brief, file}`
+local function hook_chapter(ch, i, n, file)
+  return { index = i, number = i, count = n, title = ch.title, brief = ch.brief, file = file }
+end
+
+--- File names `NN-slug.md` for an outline (zero-padded to the count's width, at least 2).
+-- @tparam {table,...} chapters
+-- @treturn {string,...}
+function M.file_names(chapters)
+  local titles = {}
+  for i, ch in ipairs(chapters) do titles[i] = ch.title end
+  local slugs = slug.unique(titles, "chapter")
+  local width = max(2, #tostring(#chapters))
+  local out = {}
+  for i, s in ipairs(slugs) do out[i] = format("%0" .. width .. "d-%s.md", i, s) end
+  return out
+end
+
+--- Identity of a request's content: what resuming compares.
+-- @tparam string system
+-- @tparam string prompt
+-- @treturn string hex SHA-256
+function M.prompt_sha(system, prompt)
+  return sha256.hex(system .. "\0" .. prompt)
+end
+
+--- The system instruction for a course.
+-- @tparam table course
+-- @treturn string
+function M.system(course)
+  return course.templates.system:render(prompts.context(course))
+end
+
+--- Builds every chapter job for an outline.
+-- @tparam table course validated course
+-- @tparam {table,...} chapters the outline
+-- @tparam table s settings
+-- @tparam[opt] string source_text the source document's text
+-- @treturn {table,...} jobs `{index, title, brief, file, chapter (hook view), prompt, system, req, sha}`
+function M.chapters(course, chapters, s, source_text)
+  local n = #chapters
+  local names = M.file_names(chapters)
+  local outline = prompts.outline_text(chapters)
+  local system = M.system(course)
+  local out = {}
+  for i, ch in ipairs(chapters) do
+    local view = hook_chapter(ch, i, n, names[i])
+    local prompt = course.templates.chapter:render(prompts.context(course, {
+      chapter = { title = ch.title, brief = ch.brief, number = i, count = n },
+      outline = outline, source = source_text,
+    }))
+    if s.hooks.prompt then
+      prompt = s.hooks.prompt(view, prompt)
+      if type(prompt) ~= "string" then
+        error(format("hooks.prompt must return a string, got %s", type(prompt)), 0)
+      end
+    end
+    local req = {
+      prompt = prompt, system = system, max_output_tokens = s.max_output_tokens,
+      temperature = s.temperature, thinking_budget = s.thinking_budget,
+    }
+    out[i] = {
+      kind = "chapter", index = i, title = ch.title, brief = ch.brief, file = names[i],
+      chapter = view, prompt = prompt, system = system, req = req, sha = M.prompt_sha(system, prompt),
+    }
+  end
+  return out
+end
+
+--- Decides, per chapter, whether it runs ("todo"), is kept ("skipped"), or is left alone
+-- because `only` names other chapters ("left").
+-- @tparam {table,...} jobs from `chapters`
+-- @tparam ?table old the previous manifest
+-- @tparam table s settings (`force`, `only`, `out`)
+function M.decide(jobs, old, s)
+  for i in pairs(s.only or {}) do
+    if i > #jobs then
+      fail.raise("input", "option only: there is no chapter %d (the course has %d)", i, #jobs)
+    end
+  end
+  local prev = {}
+  for _, e in ipairs(old and old.chapters or {}) do
+    if type(e) == "table" and e.index then prev[e.index] = e end
+  end
+  for _, job in ipairs(jobs) do
+    local e = prev[job.index]
+    job.previous = e
+    local done = e and e.status == "done" and e.prompt_sha256 == job.sha and e.file == job.file
+      and files.exists(s.out .. "/" .. job.file)
+    if s.only then
+      if s.only[job.index] then job.decision = "todo"
+      elseif done then job.decision = "skipped"
+      else job.decision = "left" end
+    elseif s.force or not done then
+      job.decision = "todo"
+    else
+      job.decision = "skipped"
+    end
+  end
+end
+
+return M

@@ -1,0 +1,93 @@
+--- The bundled mock LLM server: a friendly front for `coursegen.mockserver`.
+--
+-- ```lua
+-- local srv = mock.start{ rpm = 60, faults = "503:0.05", seed = 7 }
+-- print(srv.url)        -- http://127.0.0.1:PORT
+-- srv:stats(); srv:reset_stats(); srv:close()
+-- ```
+-- `start` raises on a bad option (`bad option 'x' ...`); `run` blocks until SIGINT or
+-- SIGTERM and returns the signal's name; `parse_faults` raises on a bad spec.
+local core = require "coursegen.mockserver"
+
+local type, pairs, error, tostring, tointeger = type, pairs, error, tostring, math.tointeger
+
+local M = { _VERSION = core._VERSION }
+
+-- option name -> expected kind
+local OPTIONS = {
+  port = "port",
+  latency_ms = "nonneg",
+  jitter_ms = "nonneg",
+  rpm = "nonneg",
+  tpm = "nonneg",
+  burst = "nonneg",
+  faults = "faults",
+  seed = "integer",
+  api_key = "string",
+  answer_words = "positive",
+}
+
+local function bad(name, msg)
+  error(("bad option '%s' (%s)"):format(name, msg), 3)
+end
+
+local function check(opts)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    error(("bad argument #1 to 'start' (table expected, got %s)"):format(type(opts)), 3)
+  end
+  local out = {}
+  for k, v in pairs(opts) do
+    local kind = OPTIONS[k]
+    if not kind then bad(tostring(k), "unknown option") end
+    if kind == "string" or kind == "faults" then
+      if type(v) ~= "string" then bad(k, "string expected, got " .. type(v)) end
+      if kind == "faults" then
+        local ok, err = pcall(core.parse_faults, v)
+        if not ok then bad(k, (tostring(err):gsub("^.-:%d+: ", ""))) end
+      end
+    else
+      if type(v) ~= "number" then bad(k, "number expected, got " .. type(v)) end
+      if v ~= v then bad(k, "not a number") end
+      if kind == "port" and not (tointeger(v) and v >= 0 and v <= 65535) then
+        bad(k, "integer between 0 and 65535 expected")
+      elseif kind == "integer" and not tointeger(v) then
+        bad(k, "integer expected")
+      elseif kind == "nonneg" and v < 0 then
+        bad(k, "must not be negative")
+      elseif kind == "positive" and not (tointeger(v) and v >= 1) then
+        bad(k, "positive integer expected")
+      end
+    end
+    out[k] = v
+  end
+  return out
+end
+
+--- Starts a server on 127.0.0.1 in a background thread and returns its handle.
+function M.start(opts)
+  return core.start(check(opts))
+end
+
+--- Runs a server in the foreground for `coursegen mock`: prints
+-- `listening on http://127.0.0.1:PORT` first, blocks until SIGINT or SIGTERM.
+function M.run(opts)
+  return core.run(check(opts))
+end
+
+--- Parses a `--faults` spec ("503:0.05,reset:0.01") into `{ {name=, probability=, ms=}, ... }`.
+-- Raises `bad fault 'x' in --faults: ...` for a bad spec.
+function M.parse_faults(spec)
+  if type(spec) ~= "string" then
+    error("bad argument #1 to 'parse_faults' (string expected, got " .. type(spec) .. ")", 2)
+  end
+  local ok, res = pcall(core.parse_faults, spec)
+  if not ok then
+    local msg = tostring(res):gsub("^.-:%d+: ", "")
+    msg = msg:gsub("^(bad fault '[^']*')", "%1 in --faults")
+    error(msg, 2)
+  end
+  return res
+end
+
+return M

@@ -1,0 +1,85 @@
+--- Generated outlines: the JSON schema asked for, validating the answer, and the saved file.
+-- The outline is saved as `<out>/outline.json` so the user can edit it; a rerun uses it.
+-- @module coursegen.outline
+local json = require "coursegen.json"
+local course = require "coursegen.course"
+
+local M = { _VERSION = "0.1.0" }
+
+local format, type = string.format, type
+
+--- File name of the saved outline inside the output folder.
+M.FILE = "outline.json"
+
+--- The JSON schema for an outline of exactly `n` chapters.
+-- @tparam integer n
+-- @treturn table
+function M.schema(n)
+  return {
+    type = "object",
+    properties = {
+      chapters = {
+        type = "array", minItems = n, maxItems = n,
+        items = {
+          type = "object",
+          properties = { title = { type = "string" }, brief = { type = "string" } },
+          required = json.array { "title", "brief" },
+          additionalProperties = false,
+        },
+      },
+    },
+    required = json.array { "chapters" },
+    additionalProperties = false,
+  }
+end
+
+--- Validates an outline value; returns the chapters or `nil, reason`.
+-- @param v decoded JSON
+-- @tparam[opt] integer n the expected count
+-- @tparam[opt="outline"] string where name used in messages
+-- @treturn[1] {table,...} chapters `{title, brief}`
+-- @treturn[2] nil
+-- @treturn[2] string why it is not a usable outline
+function M.check(v, n, where)
+  where = where or "outline"
+  if type(v) ~= "table" or type(v.chapters) ~= "table" then
+    return nil, where .. ": expected an object with a \"chapters\" list"
+  end
+  local ok, res = pcall(course.check, { title = "outline", chapters = v.chapters }, where)
+  if not ok then
+    return nil, type(res) == "table" and res.msg or tostring(res)
+  end
+  local chapters = res.chapters
+  if not chapters then
+    return nil, where .. ": expected an object with a \"chapters\" list"
+  end
+  if n and #chapters ~= n then
+    return nil, format("%s: expected %d chapters, got %d", where, n, #chapters)
+  end
+  return chapters
+end
+
+--- Parses and validates the model's answer text.
+-- @tparam string text
+-- @tparam integer n
+-- @treturn[1] {table,...} chapters
+-- @treturn[2] nil
+-- @treturn[2] string reason
+function M.parse(text, n)
+  -- Some servers wrap JSON in a fence even when asked for JSON.
+  local inner = text:match("^%s*```[%w]*%s*\n(.-)\n```%s*$") or text
+  local v, err = json.decode(inner)
+  if v == nil then return nil, "outline: the answer is not valid JSON: " .. tostring(err) end
+  return M.check(v, n)
+end
+
+--- The saved outline's JSON text.
+-- @tparam {table,...} chapters
+-- @treturn string
+function M.encode(chapters)
+  local list = json.array {}
+  for i, ch in ipairs(chapters) do list[i] = { title = ch.title, brief = ch.brief or "" } end
+  return json.pretty({ chapters = list }, { "chapters", "title", "brief" })
+end
+
+return M

@@ -1,0 +1,79 @@
+--- Dry runs: what `generate` would send, computed without sending anything.
+-- @module coursegen.plan
+local files = require "coursegen.files"
+local jobs = require "coursegen.jobs"
+local json = require "coursegen.json"
+local manifest = require "coursegen.manifest"
+local outline = require "coursegen.outline"
+local prompts = require "coursegen.prompts"
+local settings = require "coursegen.settings"
+local source = require "coursegen.source"
+
+local M = { _VERSION = "0.1.0" }
+
+--- Builds the plan.
+-- @tparam table course validated course
+-- @tparam table s settings
+-- @treturn table `{outline, outline_source, prompts = {{chapter, prompt}}, requests,
+--   tokens = {prompt, output}, out, skipped}`
+function M.build(course, s)
+  local p = s.provider_mod
+  local source_text, warning
+  if course.source then
+    local doc = source.read(course.source, s.source_max_tokens)
+    source_text = doc.text
+    if doc.truncated then
+      warning = string.format("source %s is over the budget of %d tokens: it would be cut to %d tokens",
+        course.source, s.source_max_tokens, doc.tokens)
+    end
+  end
+  local system = jobs.system(course)
+  local plan = { out = s.out, prompts = {}, requests = 0, tokens = { prompt = 0, output = 0 },
+                 skipped = 0, warning = warning }
+  local function count(req)
+    plan.requests = plan.requests + 1
+    plan.tokens.prompt = plan.tokens.prompt + p.estimate(req) - (req.max_output_tokens or 0)
+    plan.tokens.output = plan.tokens.output + (req.max_output_tokens or 0)
+  end
+  local chapters = course.chapters
+  plan.outline_source = "given"
+  if not chapters then
+    local text = files.read(s.out .. "/" .. outline.FILE)
+    local v = text and json.decode(text)
+    chapters = v and outline.check(v, nil, s.out .. "/" .. outline.FILE) or nil
+    plan.outline_source = chapters and "saved" or "generated"
+  end
+  if not chapters then
+    local n = course.chapter_count or settings.DEFAULT_CHAPTERS
+    local prompt = course.templates.outline:render(prompts.context(course, {
+      chapter = { count = n }, source = source_text,
+    }))
+    local req = { prompt = prompt, system = system, max_output_tokens = s.max_output_tokens }
+    plan.prompts[1] = { chapter = "outline", prompt = prompt }
+    count(req)
+    -- Chapters are not known yet: estimate each as the size of a chapter prompt for this course.
+    local sample = jobs.chapters(course, { { title = course.title } }, s, source_text)[1]
+    for _ = 1, n do count(sample.req) end
+    count(sample.req) -- the summary
+    plan.chapter_count = n
+    return plan
+  end
+  plan.outline = chapters
+  plan.chapter_count = #chapters
+  local list = jobs.chapters(course, chapters, s, source_text)
+  jobs.decide(list, manifest.read(s.out .. "/" .. manifest.FILE), s)
+  local stages = s.hooks.stages and #s.hooks.stages or 0
+  for _, job in ipairs(list) do
+    if job.decision == "todo" then
+      plan.prompts[#plan.prompts + 1] = { chapter = job.index, title = job.title, file = job.file, prompt = job.prompt }
+      count(job.req)
+      for _ = 1, stages do count(job.req) end -- a stage's prompt is only known after its chapter
+    elseif job.decision == "skipped" then
+      plan.skipped = plan.skipped + 1
+    end
+  end
+  if not s.only then count(list[1].req) end -- the course summary, about a chapter prompt's size
+  return plan
+end
+
+return M

@@ -1,0 +1,130 @@
+--- OpenAI-compatible `chat/completions` (OpenAI, Ollama, llama.cpp, vLLM, ...).
+-- Same interface as `coursegen.providers.gemini`.
+-- @module coursegen.providers.openai
+local json = require "coursegen.json"
+local http_error = require "coursegen.http_error"
+
+local M = { _VERSION = "0.1.0", name = "openai" }
+
+local type, ipairs, concat = type, ipairs, table.concat
+
+--- Defaults for this provider.
+M.defaults = {
+  model = "gpt-4o-mini",
+  base_url = "https://api.openai.com/v1",
+  rpm = 500, tpm = 200000, rpd = nil,
+  key_env = { "OPENAI_API_KEY" },
+}
+
+--- Whether a key is required: only for OpenAI's own server (local servers need none).
+-- @tparam string base_url
+-- @treturn boolean
+function M.needs_key(base_url)
+  return base_url:find("api.openai.com", 1, true) ~= nil
+end
+
+--- Builds the HTTP request for one prompt.
+-- @tparam table cfg `{base_url, model, api_key}`
+-- @tparam table req `{prompt, system, max_output_tokens, temperature, schema}` (`thinking_budget`
+--   has no equivalent here and is ignored)
+-- @treturn table `{url, method, headers, body}`; no `Authorization` header without a key
+function M.request(cfg, req)
+  local messages = json.array {}
+  if req.system and req.system ~= "" then messages[#messages + 1] = { role = "system", content = req.system } end
+  messages[#messages + 1] = { role = "user", content = req.prompt }
+  local body = { model = cfg.model, messages = messages }
+  if req.max_output_tokens then
+    -- OpenAI deprecated max_tokens for max_completion_tokens; local servers know max_tokens.
+    if M.needs_key(cfg.base_url) then
+      body.max_completion_tokens = req.max_output_tokens
+    else
+      body.max_tokens = req.max_output_tokens
+    end
+  end
+  if req.temperature then body.temperature = req.temperature end
+  if req.schema then
+    body.response_format = {
+      type = "json_schema",
+      json_schema = { name = req.schema_name or "answer", schema = req.schema, strict = true },
+    }
+  end
+  local headers = { "Content-Type: application/json" }
+  if cfg.api_key and cfg.api_key ~= "" then headers[#headers + 1] = "Authorization: Bearer " .. cfg.api_key end
+  local base = cfg.base_url:gsub("/+$", "")
+  return { url = base .. "/chat/completions", method = "POST", headers = headers, body = json.encode(body) }
+end
+
+--- Token estimate for the limiter: prompt bytes / 4 plus the output budget.
+-- @tparam table req
+-- @treturn integer
+function M.estimate(req)
+  local bytes = #req.prompt + #(req.system or "")
+  return (bytes + 3) // 4 + (req.max_output_tokens or 8192)
+end
+
+local function num(v)
+  return type(v) == "number" and math.tointeger(v) or 0
+end
+
+local function content_text(c)
+  if type(c) == "string" then return c end
+  if type(c) == "table" then -- content parts: [{type = "text", text = ...}]
+    local out = {}
+    for _, p in ipairs(c) do
+      if type(p) == "table" and type(p.text) == "string" then out[#out + 1] = p.text end
+    end
+    return concat(out)
+  end
+  return ""
+end
+
+--- Parses a 200 answer into one shape (see `coursegen.providers.gemini.parse`).
+-- @tparam string body
+-- @treturn table
+function M.parse(body)
+  local v, err = json.decode(body)
+  local usage = { prompt = 0, output = 0, thoughts = 0 }
+  if type(v) ~= "table" then
+    return { kind = "empty", text = "", usage = usage, message = "the answer is not valid JSON: " .. tostring(err) }
+  end
+  if v.error or v.object == "error" then
+    return { kind = "empty", text = "", usage = usage, message = http_error.message(200, body) }
+  end
+  local u = type(v.usage) == "table" and v.usage or {}
+  local details = type(u.completion_tokens_details) == "table" and u.completion_tokens_details or {}
+  local thoughts = num(details.reasoning_tokens)
+  -- completion_tokens includes reasoning; keep them apart so prompt + output + thoughts is the total.
+  usage = { prompt = num(u.prompt_tokens), output = math.max(0, num(u.completion_tokens) - thoughts),
+            thoughts = thoughts }
+  local choice = type(v.choices) == "table" and v.choices[1] or nil
+  if type(choice) ~= "table" then
+    return { kind = "empty", text = "", usage = usage, message = "no choices in the answer" }
+  end
+  local msg = type(choice.message) == "table" and choice.message or {}
+  local text = content_text(msg.content)
+  local reason = choice.finish_reason ~= nil and tostring(choice.finish_reason) or nil
+  if type(msg.refusal) == "string" and msg.refusal ~= "" then
+    return { kind = "blocked", text = text, finish_reason = reason or "refusal", usage = usage,
+             message = "refused: " .. msg.refusal }
+  elseif reason == "content_filter" then
+    return { kind = "blocked", text = text, finish_reason = reason, usage = usage,
+             message = "blocked by the content filter (content_filter)" }
+  elseif reason == "length" then
+    return { kind = "truncated", text = text, finish_reason = reason, usage = usage,
+             message = "cut short at the output token limit (length)" }
+  elseif text:match("^%s*$") then
+    return { kind = "empty", text = text, finish_reason = reason, usage = usage,
+             message = "no text in the answer" .. (reason and (", finish reason " .. reason) or "") }
+  end
+  return { kind = "ok", text = text, finish_reason = reason, usage = usage }
+end
+
+--- The message for a non-200 answer.
+-- @tparam integer status
+-- @tparam[opt] string body
+-- @treturn string
+function M.error_message(status, body)
+  return http_error.message(status, body)
+end
+
+return M

@@ -1,0 +1,172 @@
+-- Unit specs of the token-bucket limiter, driven by an injected clock.
+local core = require "coursegen.core"
+
+describe("coursegen.core", function()
+  describe("limiter()", function()
+    it("admits a burst of one second's worth, then waits for refill", function()
+      local lim = core.limiter { rpm = 120 } -- 2/s, burst 2
+      assert.is_true(lim:reserve(0, 0))
+      assert.is_true(lim:reserve(0, 0))
+      local ok, wait = lim:reserve(0, 0)
+      assert.is_false(ok)
+      assert.near(0.5, wait, 1e-9)
+      assert.is_false(lim:reserve(0, 0.49))
+      assert.is_true(lim:reserve(0, 0.5))
+    end)
+
+    it("honours an explicit burst", function()
+      local lim = core.limiter { rpm = 60, burst_requests = 5 }
+      for _ = 1, 5 do assert.is_true(lim:reserve(0, 0)) end
+      local ok, wait = lim:reserve(0, 0)
+      assert.is_false(ok)
+      assert.near(1, wait, 1e-9)
+    end)
+
+    it("refills fractionally and never above the burst", function()
+      local lim = core.limiter { tpm = 600, burst_tokens = 100 } -- 10 tokens/s
+      assert.is_true(lim:reserve(100, 0))
+      assert.near(0, lim:levels(0).tokens, 1e-9)
+      assert.near(2.5, lim:levels(0.25).tokens, 1e-9)
+      assert.near(100, lim:levels(1000).tokens, 1e-9)
+    end)
+
+    it("admits all or nothing across buckets", function()
+      local lim = core.limiter { rpm = 60, tpm = 6000, burst_requests = 10, burst_tokens = 100 }
+      assert.is_true(lim:reserve(90, 0))
+      local ok, wait = lim:reserve(50, 0) -- requests fine, tokens short by 40 (100/s refill)
+      assert.is_false(ok)
+      assert.near(0.4, wait, 1e-9)
+      local lv = lim:levels(0)
+      assert.near(9, lv.requests, 1e-9) -- nothing taken from the request bucket
+      assert.near(10, lv.tokens, 1e-9)
+    end)
+
+    it("reconciles a reservation with real usage", function()
+      local lim = core.limiter { tpm = 6000, burst_tokens = 1000 }
+      assert.is_true(lim:reserve(800, 0))
+      lim:reconcile(800, 300, 0) -- 500 come back
+      assert.near(700, lim:levels(0).tokens, 1e-9)
+      lim:reconcile(100, 400, 0) -- 300 more were used than reserved
+      assert.near(400, lim:levels(0).tokens, 1e-9)
+    end)
+
+    it("refunds a failed attempt's tokens, capped at the burst", function()
+      local lim = core.limiter { tpm = 6000, burst_tokens = 1000 }
+      assert.is_true(lim:reserve(600, 0))
+      lim:refund(600, 0)
+      assert.near(1000, lim:levels(0).tokens, 1e-9)
+      lim:refund(600, 0)
+      assert.near(1000, lim:levels(0).tokens, 1e-9)
+    end)
+
+    it("fails a request larger than a bucket at once", function()
+      local lim = core.limiter { tpm = 6000, burst_tokens = 1000 }
+      local ok, msg, code = lim:reserve(1001, 0)
+      assert.is_nil(ok)
+      assert.equal("too_large: request needs 1001 tokens but the tokens/min limit allows at most 1000", msg)
+      assert.equal("too_large", code)
+    end)
+
+    it("lets a request above the default burst wait for a full bucket and leave debt", function()
+      local lim = core.limiter { tpm = 600 } -- 10/s, default burst 10, at most 600 per request
+      assert.is_true(lim:reserve(0, 0))
+      assert.is_true(lim:reserve(50, 0)) -- bucket was full: admitted, now 40 in debt
+      local ok, wait = lim:reserve(1, 0)
+      assert.is_false(ok)
+      assert.near(4.1, wait, 1e-9)
+      assert.is_nil((lim:reserve(601, 0)))
+    end)
+
+    it("keeps strict FIFO: a large head is not starved by small requests", function()
+      local lim = core.limiter { tpm = 600, burst_tokens = 100 } -- 10 tokens/s
+      assert.is_true(lim:reserve(100, 0)) -- empty the bucket
+      lim:enqueue("big", 80)
+      lim:enqueue("small1", 5)
+      lim:enqueue("small2", 5)
+      local admitted, wait = lim:admit(1) -- 10 tokens: enough for the small ones, not the big
+      assert.same({}, admitted)
+      assert.near(7, wait, 1e-9)
+      admitted, wait = lim:admit(8)
+      assert.same({ "big" }, admitted)
+      assert.near(0.5, wait, 1e-9)
+      admitted, wait = lim:admit(9)
+      assert.same({ "small1", "small2" }, admitted)
+      assert.is_nil(wait)
+    end)
+
+    it("reports too-large entries of the queue without blocking the rest", function()
+      local lim = core.limiter { tpm = 600, burst_tokens = 100 }
+      lim:enqueue("huge", 1000)
+      lim:enqueue("ok", 10)
+      local admitted, wait, rejected = lim:admit(0)
+      assert.same({ "ok" }, admitted)
+      assert.is_nil(wait)
+      assert.equal("huge", rejected[1][1])
+      assert.matches("^too_large: ", rejected[1][2])
+    end)
+
+    it("pauses admission until the hinted time and restarts from empty buckets", function()
+      local lim = core.limiter { rpm = 600 } -- 10/s, burst 10
+      lim:pause_until(5, 1)
+      local ok, wait = lim:reserve(0, 1)
+      assert.is_false(ok)
+      assert.near(4, wait, 1e-9)
+      assert.near(5, lim:levels(1).paused_until, 1e-9)
+      -- at 5 s the bucket is empty and the factor halved: 5/s
+      ok, wait = lim:reserve(0, 5)
+      assert.is_false(ok)
+      assert.is_true(wait > 0 and wait < 0.5)
+    end)
+
+    it("cuts the rate on a 429 and recovers additively", function()
+      local lim = core.limiter { rpm = 600, aimd_decrease = 0.5, aimd_increase = 0.1 }
+      lim:pause_until(0, 0) -- a 429 with no hint: no pause, rate halves
+      assert.near(0.5, lim:levels(0).factor, 1e-9)
+      lim:pause_until(0, 0.5) -- within a second of the last cut: not cut again
+      assert.near(0.55, lim:levels(0.5).factor, 1e-9)
+      assert.near(1, lim:levels(100).factor, 1e-9)
+    end)
+
+    it("never cuts below aimd_min", function()
+      local lim = core.limiter { rpm = 600, aimd_min = 0.25, aimd_increase = 0 }
+      for t = 0, 10, 2 do lim:pause_until(0, t) end
+      assert.near(0.25, lim:levels(10).factor, 1e-9)
+    end)
+
+    it("applies a per-day limit", function()
+      local lim = core.limiter { rpd = 2 }
+      assert.is_true(lim:reserve(0, 0))
+      assert.is_true(lim:reserve(0, 0))
+      local ok, wait = lim:reserve(0, 0)
+      assert.is_false(ok)
+      assert.near(43200, wait, 1e-6)
+    end)
+
+    it("changes limits at run time, keeping levels", function()
+      local lim = core.limiter { rpm = 60, burst_requests = 10 }
+      for _ = 1, 10 do assert.is_true(lim:reserve(0, 0)) end
+      lim:set_limits({ rpm = 6000, burst_requests = 10 }, 0)
+      local ok, wait = lim:reserve(0, 0)
+      assert.is_false(ok)
+      assert.near(0.01, wait, 1e-9)
+      lim:set_limits({ tpm = 60 }, 0) -- absent fields keep their values
+      assert.is_false(lim:reserve(0, 0))
+      lim:set_limits({ rpm = 0, tpm = 0 }, 0) -- 0 removes a limit
+      assert.is_true(lim:reserve(1e9, 0))
+    end)
+
+    it("has no limit when none is configured", function()
+      local lim = core.limiter {}
+      for _ = 1, 1000 do assert.is_true(lim:reserve(1e6, 0)) end
+    end)
+
+    it("raises on misuse, naming the option", function()
+      assert.has.error(function() core.limiter { rpn = 1 } end, "unknown option 'rpn' for limiter")
+      assert.has.error(function() core.limiter { rpm = "x" } end, "bad option 'rpm' (number expected, got string)")
+      assert.has.error(function() core.limiter { rpm = 60, burst_requests = 0.5 } end,
+        "bad option 'burst_requests' (expected >= 1)")
+      assert.has.error(function() core.limiter { aimd_decrease = 2 } end,
+        "bad option 'aimd_decrease' (expected 0 < x <= 1)")
+    end)
+  end)
+end)

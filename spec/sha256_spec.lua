@@ -1,0 +1,39 @@
+-- SHA-256 against the FIPS 180-4 / NIST example vectors.
+-- luacheck: std +busted
+local sha256 = require "coursegen.sha256"
+
+describe("coursegen.sha256", function()
+  local vectors = {
+    { "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+    { "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+    { "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+      "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
+    { "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrs" ..
+      "mnopqrstnopqrstu", "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1" },
+  }
+  for _, v in ipairs(vectors) do
+    it("hashes a " .. #v[1] .. "-byte message", function()
+      assert.equal(v[2], sha256.hex(v[1]))
+    end)
+  end
+
+  it("hashes one million 'a'", function()
+    assert.equal("cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0",
+      sha256.hex(string.rep("a", 1000000)))
+  end)
+
+  it("handles every length around the padding boundary", function()
+    -- 55, 56 and 64 bytes straddle the one-or-two padding blocks cases.
+    assert.equal("9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318", sha256.hex(string.rep("a", 55)))
+    assert.equal("b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a", sha256.hex(string.rep("a", 56)))
+    assert.equal("ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb", sha256.hex(string.rep("a", 64)))
+  end)
+
+  it("returns 32 raw bytes from digest", function()
+    assert.equal(32, #sha256.digest("abc"))
+  end)
+
+  it("raises on a non-string", function()
+    assert.has_error(function() sha256.hex(1) end, "bad argument #1 to 'hex' (string expected, got number)")
+  end)
+end)
