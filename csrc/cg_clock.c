@@ -34,13 +34,13 @@ struct timespec cg_deadline(double s) {
   return ts;
 }
 
-/* core.now() -> seconds on the monotonic clock. */
+/*** core.now() -> seconds on the monotonic clock. */
 static int l_now(lua_State *L) {
   lua_pushnumber(L, cg_now());
   return 1;
 }
 
-/* core.sleep(s): sleeps s seconds (restarted after signals, so it sleeps the whole time
+/*** core.sleep(s): sleeps s seconds (restarted after signals, so it sleeps the whole time
  * unless the process is interrupted by a handler that ends it). */
 static int l_sleep(lua_State *L) {
   double s = luaL_checknumber(L, 1);
@@ -53,7 +53,7 @@ static int l_sleep(lua_State *L) {
   return 0;
 }
 
-/* core.cpu_time(who?) -> user_s, system_s: CPU used by this process ("self", default)
+/*** core.cpu_time(who?) -> user_s, system_s: CPU used by this process ("self", default)
  * or by its waited-for children ("children"), for benchmarks. */
 static int l_cpu_time(lua_State *L) {
   static const char *const whos[] = {"self", "children", NULL};

@@ -92,7 +92,8 @@ static int opt_fn(lua_State *L, const char *key) {
   return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-/* core.engine(opts) -> engine. Options are listed in HACKING.md and engine.lua. */
+/*** core.engine(opts) -> engine. The options, methods, results and statistics are listed
+ * in lua/coursegen/engine.lua and HACKING.md. */
 static int l_engine(lua_State *L) {
   if (lua_isnoneornil(L, 1)) {
     lua_settop(L, 0);
@@ -252,7 +253,7 @@ static cg_job *read_request(lua_State *L, const cg_config *cfg) {
   return j;
 }
 
-/* eng:submit(request) -> id (submission number, 1, 2, ...) */
+/*** eng:submit(request) -> id (submission number, 1, 2, ...) */
 static int m_submit(lua_State *L) {
   eng_ud *u = toeng(L);
   cg_job *j = read_request(L, cg_engine_config(u->e));
@@ -350,7 +351,10 @@ static int traceback(lua_State *L) {
 }
 
 /* Calls the callback `ref` with the value on top of the stack, under a protected call,
- * with `nres` results. Returns LUA_OK or an error status with the message on the stack. */
+ * with `nres` results. Returns LUA_OK or an error status with the message on the stack.
+ * It runs on the thread that called next/poll rather than the main thread: that thread is
+ * the one running, and a callback then sees the same upvalues and coroutine context as the
+ * loop that asked for results. Workers never get here, so no other thread is involved. */
 static int call_cb(lua_State *L, eng_ud *u, int ref, int nres) {
   int arg = lua_gettop(L);
   lua_pushcfunction(L, traceback);
@@ -472,9 +476,10 @@ static void run_validate(lua_State *L, eng_ud *u, cg_job *j) {
   }
   double delay = cg_engine_backoff(u->e, j->attempts);
   if (cg_now() + delay - j->t_submit > c->retry_budget) {
-    snprintf(msg, sizeof msg, "budget: retry budget of %g s spent after %d attempts; last error: rejected: %s",
-             c->retry_budget, j->attempts, reason);
-    cg_job_fail(j, "budget", msg);
+    /* Still "rejected" (the contract: a re-ask that runs out of budget is a rejection). */
+    snprintf(msg, sizeof msg, "rejected: %s (retry budget of %g s spent after %d attempts)", reason,
+             c->retry_budget, j->attempts);
+    cg_job_fail(j, "rejected", msg);
     finish_job(u, j, 1);
     return;
   }
@@ -573,19 +578,19 @@ static double opt_timeout(lua_State *L) {
   return t;
 }
 
-/* eng:next(timeout?) -> result | nil (nothing outstanding) | nil, "timeout" | nil, "interrupted" */
+/*** eng:next(timeout?) -> result | nil (nothing outstanding) | nil, "timeout" | nil, "interrupted" */
 static int m_next(lua_State *L) {
   eng_ud *u = toeng(L);
   return deliver(L, u, 1, opt_timeout(L));
 }
 
-/* eng:poll(timeout?) -> like next, in completion order */
+/*** eng:poll(timeout?) -> like next, in completion order */
 static int m_poll(lua_State *L) {
   eng_ud *u = toeng(L);
   return deliver(L, u, 0, opt_timeout(L));
 }
 
-/* eng:cancel(id) -> true when the request will come back with error_code "cancelled";
+/*** eng:cancel(id) -> true when the request will come back with error_code "cancelled";
  * false when its result is already final (or it was returned, or the id is unknown). */
 static int m_cancel(lua_State *L) {
   eng_ud *u = toeng(L);
@@ -599,14 +604,14 @@ static int m_cancel(lua_State *L) {
   return 1;
 }
 
-/* eng:pending() -> submitted and not yet returned by next/poll */
+/*** eng:pending() -> submitted and not yet returned by next/poll */
 static int m_pending(lua_State *L) {
   eng_ud *u = toeng(L);
   lua_pushinteger(L, (lua_Integer)u->res.pending);
   return 1;
 }
 
-/* eng:set_limits{rpm=, tpm=, rpd=, burst_requests=, burst_tokens=}: absent fields keep
+/*** eng:set_limits{rpm=, tpm=, rpd=, burst_requests=, burst_tokens=}: absent fields keep
  * their values; 0 removes a limit (or restores a default burst). */
 static int m_set_limits(lua_State *L) {
   eng_ud *u = toeng(L);
@@ -620,7 +625,7 @@ static int m_set_limits(lua_State *L) {
   return 0;
 }
 
-/* eng:stats() -> table (see engine.lua) */
+/*** eng:stats() -> table (see engine.lua) */
 static int m_stats(lua_State *L) {
   eng_ud *u = toeng(L);
   /* A userdata, not malloc: if building the table raises, the collector frees it. */
@@ -632,7 +637,7 @@ static int m_stats(lua_State *L) {
   return 1;
 }
 
-/* eng:close(): stops every transfer and joins every thread; idempotent. */
+/*** eng:close(): stops every transfer and joins every thread; idempotent. */
 static int m_close(lua_State *L) {
   eng_ud *u = checkeng(L);
   if (u->in_callback) return luaL_error(L, "attempt to close an engine inside its callback");

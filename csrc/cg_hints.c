@@ -181,7 +181,7 @@ static void pushnum_or_nil(lua_State *L, double d) {
   else lua_pushnil(L);
 }
 
-/* core.parse_duration(s) -> seconds | nil */
+/*** core.parse_duration(s) -> seconds | nil */
 static int l_parse_duration(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
@@ -189,7 +189,7 @@ static int l_parse_duration(lua_State *L) {
   return 1;
 }
 
-/* core.parse_retry_after(s, now_unix?) -> seconds | nil */
+/*** core.parse_retry_after(s, now_unix?) -> seconds | nil */
 static int l_parse_retry_after(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
@@ -197,7 +197,7 @@ static int l_parse_retry_after(lua_State *L) {
   return 1;
 }
 
-/* core.hint(headers, body?, now_unix?) -> seconds, source | nil. `headers` maps header
+/*** core.hint(headers, body?, now_unix?) -> seconds, source | nil. `headers` maps header
  * names (any case) to values; the answer follows the engine's precedence. */
 static int l_hint(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);

@@ -189,7 +189,7 @@ static lim_ud *checklim(lua_State *L) {
   return (lim_ud *)luaL_checkudata(L, 1, CG_LIMITER_T);
 }
 
-/* core.limiter{rpm=, tpm=, rpd=, burst_requests=, burst_tokens=, aimd_decrease=,
+/*** core.limiter{rpm=, tpm=, rpd=, burst_requests=, burst_tokens=, aimd_decrease=,
  * aimd_increase=, aimd_min=, now=} -> limiter. Buckets start full at time `now` (0). */
 static int l_limiter(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -220,7 +220,7 @@ static void push_too_large(lua_State *L, double tokens, const char *which, const
   lua_pushliteral(L, "too_large");
 }
 
-/* lim:reserve(tokens, now) -> true | false, wait_s | nil, "too_large: ...", "too_large" */
+/*** lim:reserve(tokens, now) -> true | false, wait_s | nil, "too_large: ...", "too_large" */
 static int m_reserve(lua_State *L) {
   lim_ud *u = checklim(L);
   double tokens = luaL_optnumber(L, 2, 0);
@@ -241,14 +241,14 @@ static int m_reserve(lua_State *L) {
   return 3;
 }
 
-/* lim:refund(tokens, now) */
+/*** lim:refund(tokens, now) */
 static int m_refund(lua_State *L) {
   lim_ud *u = checklim(L);
   cg_limit_refund(&u->lim, luaL_checknumber(L, 2), luaL_checknumber(L, 3));
   return 0;
 }
 
-/* lim:reconcile(reserved, used, now) */
+/*** lim:reconcile(reserved, used, now) */
 static int m_reconcile(lua_State *L) {
   lim_ud *u = checklim(L);
   cg_limit_reconcile(&u->lim, luaL_checknumber(L, 2), luaL_checknumber(L, 3),
@@ -256,7 +256,7 @@ static int m_reconcile(lua_State *L) {
   return 0;
 }
 
-/* lim:pause_until(t, now, decrease?) : no admission before t; decrease (default true)
+/*** lim:pause_until(t, now, decrease?) : no admission before t; decrease (default true)
  * also cuts the AIMD factor, as a 429 does. */
 static int m_pause_until(lua_State *L) {
   lim_ud *u = checklim(L);
@@ -266,7 +266,7 @@ static int m_pause_until(lua_State *L) {
   return 0;
 }
 
-/* lim:levels(now) -> {requests=, tokens=, day=, factor=, paused_until=} (absent levels
+/*** lim:levels(now) -> {requests=, tokens=, day=, factor=, paused_until=} (absent levels
  * are nil: that bucket has no limit). */
 static int m_levels(lua_State *L) {
   lim_ud *u = checklim(L);
@@ -291,7 +291,7 @@ static int m_levels(lua_State *L) {
   return 1;
 }
 
-/* lim:set_limits({rpm=, tpm=, rpd=, burst_requests=, burst_tokens=}, now): absent fields
+/*** lim:set_limits({rpm=, tpm=, rpd=, burst_requests=, burst_tokens=}, now): absent fields
  * keep their values; 0 removes a limit (or restores a default burst). */
 static int m_set_limits(lua_State *L) {
   lim_ud *u = checklim(L);
@@ -304,7 +304,7 @@ static int m_set_limits(lua_State *L) {
   return 0;
 }
 
-/* lim:enqueue(key, tokens): appends to the limiter's FIFO (see lim:admit). */
+/*** lim:enqueue(key, tokens): appends to the limiter's FIFO (see lim:admit). */
 static int m_enqueue(lua_State *L) {
   checklim(L);
   luaL_checkany(L, 2);
@@ -324,7 +324,7 @@ static int m_enqueue(lua_State *L) {
   return 0;
 }
 
-/* lim:admit(now) -> admitted, wait_s, rejected: admits from the head of the FIFO while
+/*** lim:admit(now) -> admitted, wait_s, rejected: admits from the head of the FIFO while
  * the buckets allow, never past a head that must wait (strict FIFO). `admitted` lists the
  * keys in order; `wait_s` is the head's wait, or nil when the queue emptied; `rejected`
  * lists {key, message} for requests too large for any bucket. */

@@ -4,6 +4,8 @@
 #ifndef CG_LIMIT_H
 #define CG_LIMIT_H
 
+#include <lua.h>
+
 typedef struct cg_bucket {
   double rate;     /* refill per second at factor 1; 0 = no limit */
   double burst;    /* capacity */
@@ -49,7 +51,6 @@ double cg_limit_max_tokens(const cg_limiter *l);
 
 /* Lua side (cg_limit.c): read the limit fields / the AIMD fields of the options table at
  * `idx` into *lim / *l, raising on a bad value; absent fields keep the values there. */
-#include <lua.h>
 void cg_limit_read(lua_State *L, int idx, cg_limits *lim);
 void cg_limit_read_aimd(lua_State *L, int idx, cg_limiter *l);
 

@@ -342,7 +342,8 @@ static void finish_attempt(cg_engine *e, worker *w, cg_job *j, double now) {
   }
   double delay = cg_backoff(&e->rng, j->attempts, e->cfg.backoff_base, e->cfg.backoff_cap);
   /* A paused limiter already holds everyone until the hint; otherwise honour it here. */
-  if (!v.pause && v.hint > delay) delay = v.hint;
+  /* A little jitter on top of a hint spreads a herd the server sent away together. */
+  if (!v.pause && v.hint > delay) delay = v.hint * (1.0 + 0.1 * cg_rng_uniform(&e->rng));
   schedule_retry(e, j, v.code, v.msg, delay, now);
 }
 

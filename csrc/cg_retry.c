@@ -128,7 +128,7 @@ typedef struct backoff_ud {
   double base, cap;
 } backoff_ud;
 
-/* core.backoff{base = 1, cap = 60, seed = 1} -> backoff with b:delay(retry) */
+/*** core.backoff{base = 1, cap = 60, seed = 1} -> backoff with b:delay(retry) */
 static int l_backoff(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   static const char *const keys[] = {"base", "cap", "seed", NULL};
@@ -142,7 +142,7 @@ static int l_backoff(lua_State *L) {
   return 1;
 }
 
-/* b:delay(retry) -> seconds for the retry-th retry (1 = after the first failure). */
+/*** b:delay(retry) -> seconds for the retry-th retry (1 = after the first failure). */
 static int m_delay(lua_State *L) {
   backoff_ud *b = (backoff_ud *)luaL_checkudata(L, 1, CG_BACKOFF_T);
   lua_Integer n = luaL_checkinteger(L, 2);
@@ -153,7 +153,7 @@ static int m_delay(lua_State *L) {
 
 static const char *const net_kinds[] = {"connect", "dns", "reset", "timeout", "too_large", "other", NULL};
 
-/* core.classify(status_or_kind, headers?, body?, max_hint_wait?) -> verdict table
+/*** core.classify(status_or_kind, headers?, body?, max_hint_wait?) -> verdict table
  * {retry=, pause=, code=, message=, hint=, hint_source=}. A number is an HTTP status;
  * a string is a transport failure: "connect", "dns", "reset", "timeout", "too_large",
  * "other". */

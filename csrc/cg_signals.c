@@ -20,7 +20,7 @@ int cg_interrupted(void) {
   return g_interrupted != 0;
 }
 
-/* core.catch_signals() -> true: installs the SIGINT and SIGTERM handlers. */
+/*** core.catch_signals() -> true: installs the SIGINT and SIGTERM handlers. */
 static int l_catch_signals(lua_State *L) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -33,7 +33,7 @@ static int l_catch_signals(lua_State *L) {
   return 1;
 }
 
-/* core.interrupted() -> false | "SIGINT" | "SIGTERM". */
+/*** core.interrupted() -> false | "SIGINT" | "SIGTERM". */
 static int l_interrupted(lua_State *L) {
   int s = g_interrupted;
   if (!s) lua_pushboolean(L, 0);
@@ -41,7 +41,7 @@ static int l_interrupted(lua_State *L) {
   return 1;
 }
 
-/* core.reset_interrupted(): clears the flag (for specs and for callers that handled it). */
+/*** core.reset_interrupted(): clears the flag (for specs and for callers that handled it). */
 static int l_reset_interrupted(lua_State *L) {
   (void)L;
   g_interrupted = 0;

@@ -67,7 +67,7 @@ void cg_stats_push(lua_State *L, const cg_stats *s) {
   lua_newtable(L);
   for (int i = 0; i < CG_STATUS_MAX; i++) {
     if (s->status[i] <= 0) continue;
-    char k[8];
+    char k[16];
     snprintf(k, sizeof k, "%d", i);
     lua_pushinteger(L, (lua_Integer)s->status[i]);
     lua_setfield(L, -2, k);

@@ -452,6 +452,18 @@ describe("coursegen.core", function()
       assert.equal(2, r.attempts)
     end)
 
+    it("delivers 'rejected' when the retry budget runs out", function()
+      local eng <close> = core.engine {
+        backoff_base = 10, backoff_cap = 10, retry_budget = 0.001, seed = 1,
+        validate = function() return false, { reason = "empty" } end,
+      }
+      eng:submit(req("budget re-ask"))
+      local r = eng:next(10)
+      assert.equal("rejected", r.error_code)
+      assert.equal("rejected: empty (retry budget of 0.001 s spent after 1 attempts)", r.error)
+      assert.equal("empty", r.reason)
+    end)
+
     it("reports an error raised in validate without crashing", function()
       local eng <close> = core.engine { validate = function() error("boom") end }
       eng:submit(req("raise"))

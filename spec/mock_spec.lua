@@ -5,6 +5,10 @@ local helpers = require "spec.helpers"
 
 local FIX = "spec/fixtures/mock/"
 
+-- curl is the client, not the code under test: keep a sanitizer runtime that is preloaded
+-- for the interpreter out of it (an instrumented curl can deadlock at start-up).
+local CURL = "env -u LD_PRELOAD curl"
+
 local tmp
 local seq = 0
 
@@ -23,7 +27,7 @@ local function http(method, url, body, opts)
   opts = opts or {}
   seq = seq + 1
   local base = tmp .. "/r" .. seq
-  local args = { "curl -s -X " .. method, "-o " .. q(base .. ".out"), "-D " .. q(base .. ".hdr"),
+  local args = { CURL .. " -s -X " .. method, "-o " .. q(base .. ".out"), "-D " .. q(base .. ".hdr"),
                  "-w '%{http_code}'", "--max-time " .. (opts.timeout or 10) }
   if body then
     helpers.writefile(base .. ".in", body)
@@ -148,6 +152,18 @@ describe("coursegen.mock", function()
       srv = nil
     end)
 
+    it("raises a clear error when the port is taken", function()
+      assert.has.error(function() mock.start { port = srv.port } end,
+        "mock server: cannot listen on 127.0.0.1:" .. srv.port .. ": Address already in use")
+    end)
+
+    it("stops a server that is garbage-collected", function()
+      local port = mock.start {}.port
+      collectgarbage()
+      collectgarbage()
+      assert.are.equal(0, (http("GET", "http://127.0.0.1:" .. port .. "/stats", nil, { timeout = 2 })))
+    end)
+
     it("supports to-be-closed variables", function()
       local port
       do
@@ -216,7 +232,8 @@ describe("coursegen.mock", function()
         "candidates", "candidates[].content", "candidates[].content.parts", "candidates[].content.parts[].text",
         "candidates[].content.role", "candidates[].finishReason", "usageMetadata.promptTokenCount",
         "usageMetadata.candidatesTokenCount", "usageMetadata.totalTokenCount", "modelVersion" })
-      local rec = recording("Client_Tests_generateContent_ML_Dev_should_generate_content_with_specified_parameters.json")
+      local rec = recording(
+        "Client_Tests_generateContent_ML_Dev_should_generate_content_with_specified_parameters.json")
       assert_same_shape(r, rec.bodySegments[1], { "responseId", "candidates[].index",
         "usageMetadata.promptTokensDetails[].modality" })
     end)
@@ -326,6 +343,20 @@ describe("coursegen.mock", function()
         assert.is_true(ch.minutes >= 5 and ch.minutes <= 30)
         assert.is_boolean(ch.optional)
       end
+    end)
+
+    it("bounds the work a hostile schema can cause", function()
+      local schema = { type = "string" }
+      for _ = 1, 6 do schema = { type = "array", minItems = 1000, items = schema } end
+      local status, body = http("POST", gen_url(srv), gemini_body("Bomb", {
+        generationConfig = { responseMimeType = "application/json", responseJsonSchema = schema } }))
+      assert.are.equal(200, status)
+      assert.is_table(cjson.decode(cjson.decode(body).candidates[1].content.parts[1].text))
+    end)
+
+    it("quotes the title when the directive has a line of its own", function()
+      local _, body = http("POST", gen_url(srv), gemini_body("[[mock:slow:1]]\n\n## Real Title [[mock:slow:1]]\nmore"))
+      assert.matches("^# Real Title\n", cjson.decode(body).candidates[1].content.parts[1].text)
     end)
 
     it("accepts an OpenAPI responseSchema with upper-case types", function()
@@ -510,7 +541,8 @@ describe("coursegen.mock", function()
 
     local openai_errors = {
       { "400", 400, "invalid_request_error" }, { "401", 401, "invalid_request_error", "invalid_api_key" },
-      { "403", 403, "request_forbidden", "unsupported_country_region_territory" }, { "404", 404, "invalid_request_error", "model_not_found" },
+      { "403", 403, "request_forbidden", "unsupported_country_region_territory" },
+      { "404", 404, "invalid_request_error", "model_not_found" },
       { "500", 500, "server_error" }, { "503", 503, "server_error" }, { "504", 504, "server_error" },
       { "429bare", 429, "requests", "rate_limit_exceeded" }, { "429day", 429, "requests", "rate_limit_exceeded" },
       { "quota", 429, "insufficient_quota", "insufficient_quota" },
@@ -592,6 +624,30 @@ describe("coursegen.mock", function()
         assert.is_true(wait_for(function() return srv:stats().in_flight == 0 end))
       end)
     end
+
+    it("midstream ends a stream with an error object (extra fault)", function()
+      local _, body = http("POST", gen_url(srv, nil, "streamGenerateContent?alt=sse"),
+        gemini_body("# Mid\n[[mock:midstream]]"))
+      local first, rest = body:match("^data: (.-)\r\n\r\n(.*)$")
+      assert.matches("^# Mid", cjson.decode(first).candidates[1].content.parts[1].text)
+      assert.are.equal("CANCELLED", cjson.decode(rest).error.status)
+      local _, ob = http("POST", srv.url .. "/v1/chat/completions",
+        openai_body("[[mock:midstream]]", { stream = true }))
+      local ev = sse_events(ob, "\n\n")
+      assert.are.equal("server_error", cjson.decode(ev[#ev]).error.type)
+      assert.is_nil(ob:find("[DONE]", 1, true))
+      local _, _, _, exit = http("POST", gen_url(srv), gemini_body("unary [[mock:midstream]]"))
+      assert.are.equal(18, exit)
+    end)
+
+    it("html404 answers Google's HTML page (extra fault)", function()
+      local status, body, h = http("POST", gen_url(srv), gemini_body("[[mock:html404]]"))
+      assert.are.equal(404, status)
+      assert.matches("^text/html", h["content-type"])
+      assert.matches("Error 404 (Not Found)!!1", body, 1, true)
+      status = http("POST", srv.url .. "/v1/chat/completions", openai_body("oa [[mock:html404]]"))
+      assert.are.equal(404, status)
+    end)
 
     it("applies the n-th listed fault to the n-th identical prompt, then answers", function()
       local text = "# Sequence\n[[mock:503,429bare,500]]"
@@ -741,7 +797,7 @@ describe("coursegen.mock", function()
       local cmd = {}
       for i = 1, 5 do
         helpers.writefile(tmp .. "/c" .. i, gemini_body("c" .. i))
-        cmd[#cmd + 1] = ("curl -s -o /dev/null --data-binary @%s %s &"):format(q(tmp .. "/c" .. i), q(gen_url(s)))
+        cmd[#cmd + 1] = ("%s -s -o /dev/null --data-binary @%s %s &"):format(CURL, q(tmp .. "/c" .. i), q(gen_url(s)))
       end
       run(table.concat(cmd, " ") .. " wait")
       local st = s:stats()
@@ -798,8 +854,8 @@ describe("coursegen.mock", function()
     end)
 
     it("times out a half-sent request after 30 s #slow", function()
-      local out = run(("timeout 40 bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d; printf \"POST /x HTTP/1.1\\r\\nContent-Length: 10\\r\\n\\r\\nab\" >&3; cat <&3'")
-        :format(srv.port))
+      local out = run(("timeout 40 bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d; "
+        .. "printf \"POST /x HTTP/1.1\\r\\nContent-Length: 10\\r\\n\\r\\nab\" >&3; cat <&3'"):format(srv.port))
       assert.matches("^HTTP/1.1 408 ", out)
     end)
 
@@ -822,7 +878,7 @@ describe("coursegen.mock", function()
       local status, body = http("POST", gen_url(srv), "{not json")
       assert.are.equal(400, status)
       assert.are.equal("INVALID_ARGUMENT", cjson.decode(body).error.status)
-      status, body = http("POST", gen_url(srv), "{}")
+      status = http("POST", gen_url(srv), "{}")
       assert.are.equal(400, status)
       status, body = http("POST", srv.url .. "/v1/chat/completions", "[1,2")
       assert.are.equal(400, status)
@@ -840,11 +896,18 @@ describe("coursegen.mock", function()
       assert.are.equal(200, (http("GET", srv.url .. "/stats")))
     end)
 
+    it("delivers the 413 to a client that uploads without waiting for 100-continue", function()
+      local big = string.rep("x", 9 * 1024 * 1024)
+      local out = raw(srv.port,
+        ("POST /v1/chat/completions HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s"):format(#big, big))
+      assert.matches("^HTTP/1.1 413 ", out)
+    end)
+
     it("closes quickly with a stalled connection open", function()
       helpers.writefile(tmp .. "/stall", gemini_body("[[mock:stall]]"))
       local pidfile = tmp .. "/stall.pid"
-      os.execute(("curl -s -o /dev/null --max-time 20 --data-binary @%s %s & echo $! > %s")
-        :format(q(tmp .. "/stall"), q(gen_url(srv)), q(pidfile)))
+      os.execute(("%s -s -o /dev/null --max-time 20 --data-binary @%s %s & echo $! > %s")
+        :format(CURL, q(tmp .. "/stall"), q(gen_url(srv)), q(pidfile)))
       assert.is_true(wait_for(function() return srv:stats().in_flight == 1 end))
       local t0 = now()
       srv:close()

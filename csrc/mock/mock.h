@@ -2,9 +2,11 @@
  * The mock LLM server: shared types and the internal interfaces between its files.
  *
  * DESIGN. One server thread runs a single-threaded epoll loop (mock_server.c). A parsed
- * request (mock_http.c) is turned into a complete response by a dialect handler
- * (mock_gemini.c, mock_openai.c) before anything is sent, so latency, faults and
- * pipelining only decide *when* and *how* the prepared bytes leave. Everything the Lua
+ * request (mock_http.c) is routed (mock_route.c) to a dialect handler (mock_gemini.c,
+ * mock_openai.c) that builds the complete response before anything is sent, so latency,
+ * faults and pipelining only decide *when* and *how* the prepared bytes leave. Faults
+ * (mock_faults.c), the rate limit (mock_limit.c) and answer text (mock_answer.c) are
+ * decided on the server thread too, in arrival order, which makes a seeded run repeatable. Everything the Lua
  * thread may read (stats) sits behind one mutex (mock_stats.c); the Lua state is only
  * touched in mock_core.c, on the Lua thread.
  */
@@ -86,6 +88,8 @@ enum fault_kind {
   F_RESET,
   F_STALL,
   F_SLOW,
+  F_MIDSTREAM, /* beyond the documented list: a stream that ends in an error object */
+  F_HTML404,   /* beyond the documented list: Google's HTML 404 page */
   F_COUNT
 };
 
@@ -211,7 +215,7 @@ void route_request(mctx *c, const mreq *q, mresp *r);
 
 /* Shared dialect plumbing (mock_route.c). */
 typedef struct prompt_info {
-  const char *user; /* text of the last user message (decoded, owned by the jdoc) */
+  const char *user; /* text of the last user message (owned by the handler's buffer) */
   size_t userlen;
   long prompt_tokens;
   long max_out; /* 0 = none */
@@ -228,10 +232,11 @@ typedef struct decision {
   long answer_tokens;
 } decision;
 
-void decide(mctx *c, const prompt_info *pi, const char *answer, size_t alen, decision *d);
+void decide(mctx *c, const prompt_info *pi, size_t alen, decision *d);
 void gemini_handle(mctx *c, const mreq *q, const char *model, size_t mlen, int op, mresp *r);
 void openai_handle(mctx *c, const mreq *q, mresp *r);
 void gemini_error(mresp *r, int code, const char *status, const char *message, const char *details);
+void html_404(mresp *r, const mreq *q);
 void fmt_duration_pb(char *out, size_t n, double s);
 void fmt_duration_go(char *out, size_t n, double s);
 /* Builds the answer text for a prompt (markdown or schema JSON). */

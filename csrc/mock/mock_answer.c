@@ -98,12 +98,19 @@ void answer_markdown(mbuf *o, const char *title, size_t tlen, uint64_t seed, int
   mb_printf(o, "\nfor i = 1, %d do\n  print(i, topic)\nend\n```\n\n", 2 + (int)(rng_next(&r) % 5));
   w += 10;
   mb_puts(o, "## Discussion\n\n");
-  while (w < words) w += paragraph(o, &r, words - w < 60 ? words - w : 60);
+  do { /* at least one paragraph, so no heading is left empty */
+    int left = words - w;
+    w += paragraph(o, &r, left < 20 ? 20 : left < 60 ? left : 60);
+  } while (w < words);
   o->len--; /* keep one trailing newline */
   o->p[o->len] = '\0';
 }
 
 /* ---- schema answers ---- */
+
+/* Nested minItems multiply; past this size an answer only gets nulls, so a hostile
+ * schema costs bounded time and memory. */
+#define SCHEMA_BUDGET (4 * 1024 * 1024)
 
 typedef struct sgen {
   mbuf *o;
@@ -225,7 +232,7 @@ static void gen_array(sgen *g, const jnode *s, const char *name, size_t nlen, co
   /* an explicit minItems of 0 would give an empty, useless array */
   if (n == 0 && !(mx && mx->type == JNUM && mx->num == 0)) n = 1;
   mb_putc(g->o, '[');
-  for (long i = 0; i < n; i++) {
+  for (long i = 0; i < n && g->o->len < SCHEMA_BUDGET; i++) {
     char sub[96];
     snprintf(sub, sizeof sub, "%s%s%ld", path, path[0] ? "." : "", i + 1);
     if (i) mb_putc(g->o, ',');
@@ -236,7 +243,7 @@ static void gen_array(sgen *g, const jnode *s, const char *name, size_t nlen, co
 }
 
 static void gen(sgen *g, const jnode *s, const char *name, size_t nlen, const char *path) {
-  if (++g->depth > 24) {
+  if (++g->depth > 24 || g->o->len >= SCHEMA_BUDGET) {
     mb_puts(g->o, "null");
     g->depth--;
     return;

@@ -150,7 +150,7 @@ static int l_tostring(lua_State *L) {
 /* url and port read like fields; everything else comes from the methods table. */
 static int l_index(lua_State *L) {
   lserver *s = checkserver(L, 1);
-  const char *k = lua_tostring(L, 2);
+  const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
   if (k && strcmp(k, "url") == 0) {
     lua_pushfstring(L, "http://127.0.0.1:%d", s->port);
     return 1;
@@ -189,14 +189,14 @@ static int l_parse_faults(lua_State *L) {
  * exists, so sigwait here is the only place they can land. */
 static int l_run(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
+  mconfig cfg;
+  char err[256];
+  read_config(L, 1, &cfg); /* may raise, so before the mask changes */
   sigset_t set, old;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, &old);
-  mconfig cfg;
-  char err[256];
-  read_config(L, 1, &cfg); /* may raise: the mask is restored by the caller's exit anyway */
   mserver *srv = server_start(&cfg, err, sizeof err);
   if (!srv) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -14,6 +14,7 @@ static const char *const names[F_COUNT] = {
     "none",   "429",     "429bare",   "429day",     "quota",   "400",       "401",       "403",
     "404",    "500",     "503",       "504",        "empty",   "thought",   "maxtokens", "safety",
     "recitation", "blocked", "malformed", "truncated", "reset", "stall", "slow",
+    "midstream", "html404",
 };
 
 const char *fault_name(int kind) { return kind >= 0 && kind < F_COUNT ? names[kind] : "?"; }

@@ -349,7 +349,7 @@ void gemini_handle(mctx *c, const mreq *q, const char *model, size_t mlen, int o
   }
   make_answer(c, &pi, &ans);
   decision d;
-  decide(c, &pi, ans.p, ans.len, &d);
+  decide(c, &pi, ans.len, &d);
   if (d.rate_limited) {
     if (d.rate_limited == 1)
       quota_429(r, model, mlen, "GenerateRequestsPerMinutePerProjectPerModel", "generate_content_requests",
@@ -386,7 +386,9 @@ void gemini_handle(mctx *c, const mreq *q, const char *model, size_t mlen, int o
   case F_TRUNCATED:
   case F_RESET:
   case F_STALL:
-  case F_MALFORMED: render(r, &g, op, sse); break;
+  case F_MALFORMED:
+  case F_MIDSTREAM:
+  case F_HTML404: render(r, &g, op, sse); break;
   case F_EMPTY:
     g.len = 0;
     render(r, &g, op, sse);
@@ -428,6 +430,20 @@ void gemini_handle(mctx *c, const mreq *q, const char *model, size_t mlen, int o
     r->body.len = cut;
     mb_puts(&r->body, sse ? "\r\n\r\n" : "");
   }
+  if (k == F_MIDSTREAM) {
+    if (op == GOP_STREAM && sse) {
+      /* keep the first event, then the bare error object Google sends when a stream dies */
+      const char *e = memmem(r->body.p, r->body.len, "\r\n\r\n", 4);
+      if (e) r->body.len = (size_t)(e - r->body.p) + 4;
+      mb_puts(&r->body, "{\n  \"error\": {\n    \"code\": 499,\n    \"message\": \"The operation was cancelled.\",\n"
+                        "    \"status\": \"CANCELLED\",\n    \"details\": [\n      {\n        \"@type\": "
+                        "\"type.googleapis.com/google.rpc.DebugInfo\",\n        \"detail\": \"[ORIGINAL ERROR] "
+                        "generic::cancelled: \"\n      }\n    ]\n  }\n}\n");
+    } else {
+      r->action = ACT_TRUNCATE; /* a unary answer can only die by being cut */
+    }
+  }
+  if (k == F_HTML404) html_404(r, q);
   if (k == F_TRUNCATED) r->action = ACT_TRUNCATE;
   if (k == F_RESET) r->action = ACT_RESET;
   if (k == F_STALL) r->action = ACT_STALL;

@@ -268,7 +268,7 @@ void openai_handle(mctx *c, const mreq *q, mresp *r) {
   size_t mlen = mn && mn->type == JSTR ? mn->len : 8;
   make_answer(c, &pi, &ans);
   decision d;
-  decide(c, &pi, ans.p, ans.len, &d);
+  decide(c, &pi, ans.len, &d);
   ratelimit_headers(c, r);
   if (d.rate_limited) {
     char dur[32], msg[400];
@@ -328,6 +328,19 @@ void openai_handle(mctx *c, const mreq *q, mresp *r) {
     r->body.len = cut;
     if (pi.stream) mb_puts(&r->body, "\n\n");
   }
+  if (k == F_MIDSTREAM) {
+    if (pi.stream) {
+      /* the role chunk and one content chunk, then an error event and no [DONE] */
+      const char *e = memmem(r->body.p, r->body.len, "\n\ndata: ", 8);
+      e = e ? memmem(e + 2, r->body.len - (size_t)(e + 2 - r->body.p), "\n\ndata: ", 8) : NULL;
+      if (e) r->body.len = (size_t)(e - r->body.p) + 2;
+      mb_puts(&r->body, "data: {\"error\":{\"message\":\"The server had an error while processing your request. "
+                        "Sorry about that!\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n");
+    } else {
+      r->action = ACT_TRUNCATE;
+    }
+  }
+  if (k == F_HTML404) html_404(r, q);
   if (k == F_TRUNCATED) r->action = ACT_TRUNCATE;
   if (k == F_RESET) r->action = ACT_RESET;
   if (k == F_STALL) r->action = ACT_STALL;

@@ -75,46 +75,38 @@ void route_request(mctx *c, const mreq *q, mresp *r) {
   not_found(r, q);
 }
 
-/* Copies the title, dropping any [[mock:...]] directive so answers quote the clean title. */
-static size_t clean_title(const char *t, size_t n, char *out, size_t cap) {
-  size_t o = 0;
-  for (size_t i = 0; i < n && o + 1 < cap;) {
-    if (n - i >= 7 && memcmp(t + i, "[[mock:", 7) == 0) {
-      const char *e = memmem(t + i, n - i, "]]", 2);
-      if (e) {
-        i = (size_t)(e - t) + 2;
-        continue;
-      }
-    }
-    out[o++] = t[i++];
+/* The prompt without its [[mock:...]] directives, so answers quote the clean title even
+ * when the directive sits on the title line or on a line of its own. */
+static void strip_directives(const char *t, size_t n, mbuf *out) {
+  size_t i = 0;
+  for (;;) {
+    const char *d = memmem(t + i, n - i, "[[mock:", 7);
+    const char *e = d ? memmem(d, n - (size_t)(d - t), "]]", 2) : NULL;
+    if (!e) break;
+    mb_put(out, t + i, (size_t)(d - (t + i)));
+    i = (size_t)(e - t) + 2;
   }
-  while (o && (out[o - 1] == ' ' || out[o - 1] == '\t')) o--;
-  size_t s = 0;
-  while (s < o && (out[s] == ' ' || out[s] == '\t')) s++;
-  memmove(out, out + s, o - s);
-  o -= s;
-  if (!o) {
-    memcpy(out, "Untitled", 8);
-    o = 8;
-  }
-  o = utf8_cut(out, o);
-  out[o] = '\0';
-  return o;
+  mb_put(out, t + i, n - i);
 }
 
 void make_answer(mctx *c, const prompt_info *pi, mbuf *out) {
+  mbuf clean;
+  mb_init(&clean);
+  strip_directives(pi->user, pi->userlen, &clean);
   const char *t;
   size_t tl;
-  answer_title(pi->user, pi->userlen, &t, &tl);
+  answer_title(clean.p ? clean.p : "", clean.len, &t, &tl);
   char title[512];
-  tl = clean_title(t, tl, title, sizeof title);
+  if (tl > sizeof title - 1) tl = utf8_cut(t, sizeof title - 1);
+  memcpy(title, t, tl);
+  title[tl] = '\0';
+  mb_free(&clean);
   uint64_t seed = hash_bytes(pi->user, pi->userlen, c->cfg->seed);
   if (pi->schema) answer_schema(out, pi->schema, title, tl, seed);
   else answer_markdown(out, title, tl, seed, c->cfg->answer_words);
 }
 
-void decide(mctx *c, const prompt_info *pi, const char *answer, size_t alen, decision *d) {
-  (void)answer;
+void decide(mctx *c, const prompt_info *pi, size_t alen, decision *d) {
   memset(d, 0, sizeof *d);
   d->f.kind = F_NONE;
   d->f.param_ms = -1;
@@ -196,4 +188,16 @@ void gemini_error(mresp *r, int code, const char *status, const char *message, c
   mb_free(&t);
   r->status = code;
   r->ctype = "application/json; charset=UTF-8";
+}
+
+/* What Google's front end serves for a path it does not know, as a Vertex capture shows. */
+void html_404(mresp *r, const mreq *q) {
+  r->status = 404;
+  r->ctype = "text/html; charset=UTF-8";
+  r->body.len = 0;
+  mb_puts(&r->body,
+          "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 404 (Not Found)!!1</title>\n"
+          "  <p><b>404.</b> <ins>That\u2019s an error.</ins>\n  <p>The requested URL <code>");
+  mb_put(&r->body, q->path, q->pathlen > 200 ? 200 : q->pathlen);
+  mb_puts(&r->body, "</code> was not found on this server.  <ins>That\u2019s all we know.</ins>\n");
 }

@@ -24,7 +24,12 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-enum { C_READ, C_PENDING, C_STALL };
+/* C_DRAIN: our side is finished (FIN sent) and the peer's remaining bytes are read and
+ * dropped until it closes, so closing with unread input cannot turn into an RST that
+ * destroys the answer (a 413 sent while the client is still uploading, say). */
+enum { C_READ, C_PENDING, C_STALL, C_DRAIN };
+
+#define DRAIN_TIMEOUT_S 2.0
 
 typedef struct conn {
   int fd;
@@ -40,6 +45,7 @@ typedef struct conn {
   int close_after;  /* close once out is flushed */
   int sent_continue;
   int watching_out; /* EPOLLOUT registered */
+  size_t drained;   /* bytes dropped in C_DRAIN */
   struct conn *prev, *next;
 } conn;
 
@@ -164,6 +170,11 @@ static void watch(mserver *s, conn *c, int out) {
   c->watching_out = out;
 }
 
+static void in_drop(conn *c) {
+  c->in.len = 0;
+  if (c->in.cap > 64 * 1024) mb_free(&c->in);
+}
+
 /* Writes what is pending. Returns -1 when the connection was closed. */
 static int conn_flush(mserver *s, conn *c) {
   while (c->out_off < c->out.len) {
@@ -183,6 +194,16 @@ static int conn_flush(mserver *s, conn *c) {
   c->out.len = c->out_off = 0;
   if (c->out.cap > 256 * 1024) mb_free(&c->out);
   watch(s, c, 0);
+  if (c->state == C_DRAIN) return 0;
+  if (c->close_after && !c->rd_eof) {
+    shutdown(c->fd, SHUT_WR);
+    c->state = C_DRAIN;
+    in_drop(c);
+    heap_remove(s, c);
+    c->deadline = mono_now() + DRAIN_TIMEOUT_S;
+    heap_push(s, c);
+    return 0;
+  }
   if (c->close_after || (c->rd_eof && c->state == C_READ)) {
     conn_close(s, c, 0);
     return -1;
@@ -304,18 +325,33 @@ static int conn_read(mserver *s, conn *c) {
     ssize_t n = recv(c->fd, s->rbuf, sizeof s->rbuf, 0);
     if (n > 0) {
       if (c->state == C_STALL) continue; /* a stalled peer's bytes go nowhere */
+      if (c->state == C_DRAIN) {
+        /* keep draining while the peer makes progress, up to a bound */
+        c->drained += (size_t)n;
+        if (c->drained > 2 * (size_t)MOCK_MAX_BODY) {
+          conn_close(s, c, 0);
+          return -1;
+        }
+        heap_remove(s, c);
+        c->deadline = mono_now() + DRAIN_TIMEOUT_S;
+        heap_push(s, c);
+        continue;
+      }
       mb_put(&c->in, s->rbuf, (size_t)n);
       /* bound what a peer can make us hold: one maximal request and change */
       if (c->in.len > MOCK_MAX_HEADER + MOCK_MAX_BODY + 65536) {
         conn_close(s, c, 0);
         return -1;
       }
+      /* parse before reading on: a request can be refused (413) from its headers
+       * instead of its whole body piling up first; epoll reports the rest again */
+      if (c->state == C_READ) break;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     /* EOF or error */
-    if (n < 0 || c->state == C_STALL || (c->state == C_READ && c->out.len == 0 && c->in.len == 0)) {
+    if (n < 0 || c->state == C_STALL || c->state == C_DRAIN || (c->state == C_READ && c->out.len == 0 && c->in.len == 0)) {
       conn_close(s, c, 0);
       return -1;
     }
@@ -368,6 +404,10 @@ static void fire_timers(mserver *s, double now) {
   while (s->heap_n && s->heap[0]->deadline <= now) {
     conn *c = s->heap[0];
     heap_remove(s, c);
+    if (c->state == C_DRAIN) {
+      conn_close(s, c, 0);
+      continue;
+    }
     if (c->state == C_READ) { /* idle timer of a half-received request */
       mresp r;
       resp_init(&r);

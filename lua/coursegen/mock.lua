@@ -7,6 +7,21 @@
 -- ```
 -- `start` raises on a bad option (`bad option 'x' ...`); `run` blocks until SIGINT or
 -- SIGTERM and returns the signal's name; `parse_faults` raises on a bad spec.
+--
+-- Options: `port` (0 = a free one), `latency_ms` and `jitter_ms` (uniform extra),
+-- `rpm`, `tpm`, `burst`, `faults`, `seed`, `api_key`, `answer_words` (default 300).
+--
+-- Rate limit: two token buckets refilled continuously at rate/60 per second. `burst` is
+-- the request bucket's capacity (default one second's worth, at least 1); the token
+-- bucket holds one second's worth of `tpm`. A request costs 1 request and its prompt
+-- tokens plus the tokens of the answer it gets (after `maxOutputTokens` cuts it), which
+-- the mock knows before answering. A request larger than the token bucket passes once
+-- the bucket is full and leaves it in debt. A refused request costs nothing.
+--
+-- Stats (`srv:stats()` and `GET /stats`): `requests`, `status` (by status string),
+-- `faults` (by name), `max_concurrent`, `in_flight`, `requests_last_minute`,
+-- `connections` (open now), `connections_total`, `key_in_url` (requests with `?key=`),
+-- `rate_limited`. `/stats` requests themselves are not counted.
 local core = require "coursegen.mockserver"
 
 local type, pairs, error, tostring, tointeger = type, pairs, error, tostring, math.tointeger
