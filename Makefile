@@ -34,7 +34,7 @@ INST_LUADIR ?= $(PREFIX)/share/lua/5.4
 INST_LIBDIR ?= $(PREFIX)/lib/x86_64-linux-gnu/lua/5.4
 INST_BINDIR ?= $(PREFIX)/bin
 
-.PHONY: all build deps test check lint cppcheck asan tsan valgrind demo bench install uninstall clean
+.PHONY: all build deps test check lint cppcheck asan tsan valgrind reliability fuzz soak demo bench install uninstall clean
 
 all: build
 build: $(CORE_SO) $(MOCK_SO)
@@ -77,7 +77,19 @@ tsan:
 valgrind: build
 	@bash .ci/sanitize.sh valgrind
 
-check: deps build lint cppcheck asan tsan valgrind
+# Fault matrix, crash-and-resume, hostile servers and inputs, secrets, load (issue-sized, slower).
+reliability: build
+	$(BUSTED) --run=reliability
+
+# Each C parser's fuzzing target, for a bounded time (FUZZ_SECONDS each).
+fuzz:
+	@bash fuzz/run.sh $(or $(FUZZ_SECONDS),60)
+
+# Ten minutes of load through one engine; not part of CI.
+soak: deps build
+	$(BUSTED) --run=soak
+
+check: deps build lint cppcheck reliability fuzz asan tsan valgrind
 
 demo: deps build
 	@bash examples/demo/run.sh

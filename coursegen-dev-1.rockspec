@@ -62,6 +62,7 @@ build = {
         "csrc/mock/mock_core.c",
         "csrc/mock/mock_faults.c",
         "csrc/mock/mock_gemini.c",
+        "csrc/mock/mock_hostile.c",
         "csrc/mock/mock_http.c",
         "csrc/mock/mock_json.c",
         "csrc/mock/mock_limit.c",

@@ -3,6 +3,8 @@
 #include "cg_types.h"
 #include "cg_clock.h"
 #include "cg_pool.h"
+#include "cg_redis.h"
+#include "cg_redis_url.h"
 #include "cg_results.h"
 #include "cg_signals.h"
 
@@ -66,7 +68,10 @@ static const char *const engine_keys[] = {
     "burst_requests", "burst_tokens", "aimd_decrease", "aimd_increase", "aimd_min",
     "max_attempts", "backoff_base", "backoff_cap",   "retry_budget",  "max_hint_wait",
     "timeout",      "connect_timeout", "idle_timeout", "max_response_bytes", "validate",
-    "on_attempt",   "seed",         NULL};
+    "on_attempt",   "seed",         "limiter",       NULL};
+
+/* Seconds the engine waits for Redis on connect and on each call (the client's default). */
+#define LIMITER_TIMEOUT_S 2.0
 
 static int opt_int(lua_State *L, const char *key, double def, double lo, double hi) {
   double v = cg_opt_number(L, 1, key, def);
@@ -122,6 +127,22 @@ static int l_engine(lua_State *L) {
   c.idle_timeout = opt_pos(L, "idle_timeout", 60, 1);
   c.max_response_bytes = opt_pos(L, "max_response_bytes", 32.0 * 1024 * 1024, 0);
   c.seed = (uint64_t)cg_opt_number(L, 1, "seed", (double)time(NULL));
+  /* The URL is checked here, before anything is allocated, so a bad one raises naming
+   * the option; connecting waits until nothing below can raise (a leak otherwise). */
+  char limiter[CG_REDIS_URL_MAX] = "";
+  int t = lua_getfield(L, 1, "limiter");
+  if (t != LUA_TNIL) {
+    if (t != LUA_TSTRING) luaL_error(L, "bad option 'limiter' (string expected, got %s)", luaL_typename(L, -1));
+    size_t n;
+    const char *url = lua_tolstring(L, -1, &n);
+    cg_redis_url parsed;
+    char perr[CG_REDIS_URL_MAX + 128];
+    if (n >= sizeof limiter) luaL_error(L, "bad option 'limiter' (bad limiter URL: too long (at most %d bytes))", (int)sizeof limiter - 1);
+    if (strlen(url) != n || cg_redis_url_parse(url, &parsed, perr, sizeof perr) != 0)
+      luaL_error(L, "bad option 'limiter' (%s)", strlen(url) != n ? "bad limiter URL: embedded zero" : perr);
+    memcpy(limiter, url, n + 1);
+  }
+  lua_pop(L, 1);
 
   eng_ud *u = (eng_ud *)lua_newuserdatauv(L, sizeof *u, 0);
   memset(u, 0, sizeof *u);
@@ -134,8 +155,18 @@ static int l_engine(lua_State *L) {
   u->on_attempt_ref = opt_fn(L, "on_attempt");
   c.want_validate = u->validate_ref != LUA_NOREF;
   c.want_events = u->on_attempt_ref != LUA_NOREF;
-  char err[256];
-  u->e = cg_engine_new(&c, err, sizeof err);
+  char err[CG_REDIS_URL_MAX + 256];
+  if (limiter[0]) {
+    /* Unreachable now means unreachable for the first request: say so at once. */
+    c.redis = cg_redis_connect(limiter, LIMITER_TIMEOUT_S, err, sizeof err);
+    if (!c.redis) {
+      luaL_unref(L, LUA_REGISTRYINDEX, u->validate_ref);
+      luaL_unref(L, LUA_REGISTRYINDEX, u->on_attempt_ref);
+      u->validate_ref = u->on_attempt_ref = LUA_NOREF;
+      return luaL_error(L, "cannot start the engine: limiter: %s", err);
+    }
+  }
+  u->e = cg_engine_new(&c, err, sizeof err); /* owns c.redis from here, on failure too */
   if (!u->e) {
     luaL_unref(L, LUA_REGISTRYINDEX, u->validate_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, u->on_attempt_ref);
@@ -625,6 +656,35 @@ static int m_set_limits(lua_State *L) {
   return 0;
 }
 
+/* stats().redis: the shared limiter's counters (from its last call, never a round trip
+ * of its own). round_trips_per_request counts attempts sent, retries included. */
+static void push_redis_stats(lua_State *L, const cg_redis_stats *rs, const char *display,
+                             double requests) {
+  lua_createtable(L, 0, 12);
+  lua_pushstring(L, display);
+  lua_setfield(L, -2, "url");
+  const struct {
+    const char *k;
+    uint64_t v;
+  } counts[] = {{"round_trips", rs->round_trips}, {"grants", rs->grants},
+                {"local_grants", rs->local_grants}, {"waits", rs->waits},
+                {"reservations", rs->reservations}, {"errors", rs->errors},
+                {"reconnects", rs->reconnects}};
+  for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+    lua_pushinteger(L, (lua_Integer)counts[i].v);
+    lua_setfield(L, -2, counts[i].k);
+  }
+  lua_pushnumber(L, rs->returned_requests);
+  lua_setfield(L, -2, "returned_requests");
+  lua_pushnumber(L, rs->returned_tokens);
+  lua_setfield(L, -2, "returned_tokens");
+  lua_pushnumber(L, rs->pending_tokens);
+  lua_setfield(L, -2, "pending_tokens");
+  lua_pushnumber(L, requests > 0 ? (double)rs->round_trips / requests : 0);
+  lua_setfield(L, -2, "round_trips_per_request");
+  lua_setfield(L, -2, "redis");
+}
+
 /*** eng:stats() -> table (see engine.lua) */
 static int m_stats(lua_State *L) {
   eng_ud *u = toeng(L);
@@ -634,6 +694,9 @@ static int m_stats(lua_State *L) {
   cg_stats_push(L, s);
   lua_pushinteger(L, (lua_Integer)u->res.pending);
   lua_setfield(L, -2, "pending");
+  cg_redis_stats rs;
+  const char *display;
+  if (cg_engine_redis_stats(u->e, &rs, &display)) push_redis_stats(L, &rs, display, s->requests);
   return 1;
 }
 

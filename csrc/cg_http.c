@@ -79,19 +79,29 @@ static size_t on_body(char *p, size_t size, size_t n, void *u) {
   return cg_buf_add(&s->job->resp, p, len) == 0 ? len : 0;
 }
 
+int cg_http_header_line(cg_buf *hdrs, cg_hints *h, const char *p, size_t len, double wall_now) {
+  /* A new status line starts a new response (after 100-continue): only the last one's
+   * headers and hints describe the answer we keep. */
+  if (len >= 5 && !memcmp(p, "HTTP/", 5)) {
+    cg_buf_clear(hdrs);
+    cg_hints_reset(h);
+  }
+  /* A server that never ends its headers would otherwise hold the worker until the
+   * attempt's timeout while we buffer all of it: refuse past the cap instead. */
+  if (hdrs->len + len > CG_MAX_HEADER_BYTES) return -1;
+  if (cg_buf_add(hdrs, p, len) != 0) return -1;
+  cg_hints_header(h, p, len, wall_now);
+  return 0;
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *u) {
   body_sink *s = (body_sink *)u;
   cg_job *j = s->job;
   size_t len = size * n;
-  /* A new status line starts a new response (after 100-continue or a redirect): only
-   * the last one's headers and hints describe the answer we keep. */
-  if (len >= 5 && !memcmp(p, "HTTP/", 5)) {
-    cg_buf_clear(&j->hdrs);
-    cg_hints_reset(&j->hints);
+  if (cg_http_header_line(&j->hdrs, &j->hints, p, len, cg_wall_now()) != 0) {
+    j->too_large = 2; /* the headers, not the body: cg_http_finish says which */
+    return 0;         /* makes libcurl stop with CURLE_WRITE_ERROR */
   }
-  if (j->hdrs.len + len > 1024 * 1024) return len; /* ignore absurd header volumes */
-  if (cg_buf_add(&j->hdrs, p, len) != 0) return 0;
-  cg_hints_header(&j->hints, p, len, cg_wall_now());
   return len;
 }
 
@@ -118,6 +128,13 @@ CURL *cg_http_easy_new(const cg_config *cfg, cg_share *share) {
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, secs < 1 ? 1L : secs);
   }
   curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cfg->max_response_bytes);
+  /* Never follow a redirect: the API key rides in a header libcurl would resend to
+   * whatever host the Location names (libcurl's default is off; say so). A 3xx is then
+   * an ordinary non-2xx answer, classified like any other. */
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(h, CURLOPT_MAXREDIRS, 0L);
+  /* Only plain and TLS HTTP: a URL from a settings file cannot reach file:// or others. */
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(h, CURLOPT_PRIVATE, sink);
@@ -196,7 +213,10 @@ void cg_http_finish(CURL *h, cg_job *j, CURLcode rc) {
   if (j->net_kind == CG_NET_TOO_LARGE) {
     body_sink *sink = NULL;
     curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&sink);
-    snprintf(j->errbuf, sizeof j->errbuf, "response larger than %.0f bytes", sink->max);
+    if (j->too_large == 2)
+      snprintf(j->errbuf, sizeof j->errbuf, "response headers larger than %d bytes", CG_MAX_HEADER_BYTES);
+    else
+      snprintf(j->errbuf, sizeof j->errbuf, "response larger than %.0f bytes", sink->max);
   } else if (!j->errbuf[0]) {
     strncpy(j->errbuf, curl_easy_strerror(rc), sizeof j->errbuf - 1);
     j->errbuf[sizeof j->errbuf - 1] = '\0';

@@ -22,6 +22,12 @@ void cg_http_easy_free(CURL *h);
 cg_job *cg_http_job(CURL *h);
 /* Points a (reused) easy handle at job j's request and at j's response buffers. */
 int cg_http_prepare(CURL *h, cg_job *j);
+/* Most header bytes one response may carry; past it the transfer fails as too_large. */
+#define CG_MAX_HEADER_BYTES (256 * 1024)
+/* Takes one raw header line of a response ("Name: value\r\n" or a status line) into
+ * `hdrs` and `h`. Returns 0, or -1 when the headers pass CG_MAX_HEADER_BYTES or memory
+ * ran out. Pure (no libcurl state), so it is exercised on its own. */
+int cg_http_header_line(cg_buf *hdrs, cg_hints *h, const char *p, size_t len, double wall_now);
 /* After the transfer: fills j->status, or j->net_kind and j->errbuf from `rc`. */
 void cg_http_finish(CURL *h, cg_job *j, CURLcode rc);
 

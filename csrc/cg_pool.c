@@ -30,6 +30,23 @@
  * and destroy then frees every job still held, with its transfer.
  *
  * Signals are blocked in workers so SIGINT lands on the Lua thread's flag handler.
+ *
+ * Shared limiter (the `limiter` option, cg_redis.h). The local buckets stay: they pace
+ * this process (the AIMD factor after a 429, the immediate local pause) and cost nothing;
+ * Redis adds the cap that every process on the key shares. A head is admitted only when
+ * both agree: the local bucket, and a grant from Redis that the engine holds for the head
+ * (`grant_req`, `grant_tok`). Grants come from one more thread, the gate, which is the
+ * only user of the Redis client. Workers must never wait on Redis: a round trip that
+ * times out takes up to the client's timeout (2 s), and a worker blocked that long would
+ * stall every transfer it drives. So a worker that finds the head without a grant only
+ * signals the gate and goes on with its transfers; the gate asks Redis with `mu`
+ * released, and on a grant takes `mu` again, records it and wakes a worker. Most grants
+ * come from the client's local lease (no round trip), so the hop costs microseconds.
+ * What Redis must learn (token reconciliation and refunds, a 429's pause) is recorded
+ * under `mu` by whoever learns it and forwarded by the gate, for the same reason. When
+ * Redis fails, the gate fails every queued and backing-off job with error_code "limiter"
+ * and nothing more is admitted: a request is never sent without a grant. Transfers
+ * already running finish normally, so their answers are kept.
  */
 #include "cg_pool.h"
 #include "cg_clock.h"
@@ -80,6 +97,24 @@ struct cg_engine {
   cg_share *share;
   worker *w;
   int nw;
+
+  /* Shared limiter (see the DESIGN comment); NULL without one. The client itself is used
+   * only by the gate thread (and by destroy after joining it); the rest is under mu. */
+  cg_redis_t *redis;
+  pthread_t gate_th;
+  int gate_started;
+  pthread_cond_t gate_cv;
+  int gate_waiting;     /* the gate sleeps on gate_cv */
+  double gate_next;     /* Redis said "wait": asking before this is a wasted round trip */
+  int grant_req;        /* a request granted by Redis for the head, not yet admitted */
+  double grant_tok;     /* tokens granted and not yet taken by an admission */
+  double r_delta;       /* reconciliation (used - reserved, refunds) not yet forwarded */
+  double r_pause;       /* a 429's hinted pause not yet recorded in Redis */
+  int r_leased;         /* a lease since the last flush: return it when the queue empties */
+  int r_settled;        /* a reconciliation since the last flush */
+  int r_failed;         /* Redis failed: nothing is admitted any more */
+  char r_error[600];    /* "limiter: redis: URL: reason" */
+  cg_redis_stats rst;   /* the client's counters after its last call */
 };
 
 /* ---- jobs --------------------------------------------------------------------- */
@@ -271,6 +306,53 @@ static void push_event(cg_engine *e, const cg_job *j, const char *err, double wa
   if (e->waiters) pthread_cond_signal(&e->done_cv);
 }
 
+/* ---- shared limiter (all require mu held) ------------------------------------------ */
+
+static void fail_limiter(cg_engine *e, cg_job *j) {
+  cg_job_fail(j, "limiter", e->r_error);
+  push_done(e, j, CG_JOB_DONE);
+}
+
+/* Redis failed: fail everything that waits to be sent, and admit nothing from now on. */
+static void limiter_failed(cg_engine *e, const char *msg) {
+  if (e->r_failed) return;
+  e->r_failed = 1;
+  snprintf(e->r_error, sizeof e->r_error, "limiter: %s", msg);
+  cg_job *j;
+  while ((j = q_pop(&e->retryq))) fail_limiter(e, j);
+  while ((j = q_pop(&e->freshq))) fail_limiter(e, j);
+  while ((j = heap_pop(e))) fail_limiter(e, j);
+}
+
+static int grant_covers(const cg_engine *e, const cg_job *j) {
+  return e->grant_req > 0 && (e->cfg.limits.tpm <= 0 || e->grant_tok + 1e-9 >= j->tokens);
+}
+
+/* Tokens to settle with Redis: only a token limit makes them mean anything. */
+static void redis_settle(cg_engine *e, double delta) {
+  if (!e->redis || e->cfg.limits.tpm <= 0 || delta == 0) return;
+  e->r_delta += delta;
+  if (e->gate_waiting) pthread_cond_signal(&e->gate_cv);
+}
+
+static cg_redis_limits redis_limits(const cg_engine *e) {
+  cg_redis_limits l;
+  memset(&l, 0, sizeof l); /* batch, lease and horizon: the client's defaults */
+  l.rpm = e->cfg.limits.rpm;
+  l.tpm = e->cfg.limits.tpm;
+  l.rpd = e->cfg.limits.rpd;
+  l.burst_requests = e->cfg.limits.burst_requests;
+  l.burst_tokens = e->cfg.limits.burst_tokens;
+  /* Redis counts a request when it grants it; the provider counts it when it arrives, and
+   * a lease may be spent up to its lifetime (0.5 s) after the grant, so what arrives in a
+   * window can exceed what was granted in it by rate * 0.5 s (cg_redis.h). With the
+   * default burst (one second's worth, the provider's own) that excess meets an empty
+   * bucket at the provider and comes back as 429s. Half a second's worth leaves room for
+   * it; it only trims the opening burst, never the sustained rate. */
+  if (!(l.burst_requests > 0) && l.rpm > 0) l.burst_requests = fmax(1.0, l.rpm / 60.0 * 0.5);
+  return l;
+}
+
 /* Sends a failed attempt to backoff, or finalises it when attempts or budget are spent. */
 static void schedule_retry(cg_engine *e, cg_job *j, const char *code, const char *msg,
                            double delay, double now) {
@@ -293,6 +375,11 @@ static void schedule_retry(cg_engine *e, cg_job *j, const char *code, const char
     push_done(e, j, CG_JOB_DONE);
     return;
   }
+  if (e->r_failed) { /* it could never be sent again: no need to wait for its backoff */
+    push_event(e, j, msg, 0, 0);
+    fail_limiter(e, j);
+    return;
+  }
   push_event(e, j, msg, delay, 1);
   j->t_due = now + delay;
   j->state = CG_JOB_BACKOFF;
@@ -309,6 +396,7 @@ static void finish_attempt(cg_engine *e, worker *w, cg_job *j, double now) {
   w->active--;
   if (j->cancel) {
     cg_limit_refund(&e->lim, j->reserved, now);
+    redis_settle(e, -j->reserved);
     j->reserved = 0;
     cg_job_fail(j, "cancelled", "cancelled: the request was cancelled");
     push_done(e, j, CG_JOB_DONE);
@@ -329,10 +417,17 @@ static void finish_attempt(cg_engine *e, worker *w, cg_job *j, double now) {
   }
   /* The server did not do the work: give the tokens back for the next attempt or others. */
   cg_limit_refund(&e->lim, j->reserved, now);
+  redis_settle(e, -j->reserved);
   j->reserved = 0;
   if (v.pause) {
     cg_limit_pause(&e->lim, now + (v.hint > 0 ? v.hint : 0), 1, now);
     wake_workers(e, 1); /* their sleep deadlines are now wrong */
+    if (e->redis) {
+      /* Every process on the key pauses too. Without a hint the pause is only the drain
+       * (the buckets restart from zero), as the local limiter does. */
+      e->r_pause = fmax(e->r_pause, v.hint > 0 ? v.hint : 0.001);
+      if (e->gate_waiting) pthread_cond_signal(&e->gate_cv);
+    }
   }
   if (!v.retry) {
     cg_job_fail(j, v.code, v.msg);
@@ -375,8 +470,31 @@ static double admit(cg_engine *e, worker *w, double now, cg_job **out) {
     jobq *q = e->retryq.head ? &e->retryq : &e->freshq;
     cg_job *j = q->head;
     if (!j) break;
+    if (e->r_failed) {
+      q_pop(q);
+      fail_limiter(e, j);
+      continue;
+    }
     double wait;
     const char *which = "";
+    if (e->redis) {
+      /* Too large is settled locally first: the head would otherwise wait for a grant
+       * Redis can never give. */
+      double max = cg_limit_max_tokens(&e->lim);
+      if (max > 0 && j->tokens > max) {
+        q_pop(q);
+        fail_too_large(e, j, "tokens/min");
+        continue;
+      }
+      if (!grant_covers(e, j)) {
+        /* The gate wakes us when the grant arrives; until then the head waits here and
+         * the worker drives its transfers. */
+        if (e->blocked_since < 0) e->blocked_since = now;
+        if (e->gate_waiting && now >= e->gate_next) pthread_cond_signal(&e->gate_cv);
+        *tail = NULL;
+        return INFINITY;
+      }
+    }
     int r = cg_limit_reserve(&e->lim, j->tokens, now, &wait, &which);
     if (r == CG_WAIT) {
       if (e->blocked_since < 0) e->blocked_since = now;
@@ -391,6 +509,12 @@ static double admit(cg_engine *e, worker *w, double now, cg_job **out) {
     if (e->blocked_since >= 0) {
       e->st.limiter_wait_s += now - e->blocked_since;
       e->blocked_since = -1;
+    }
+    if (e->redis) {
+      e->grant_req--;
+      if (e->cfg.limits.tpm > 0) e->grant_tok = fmax(0, e->grant_tok - j->tokens);
+      /* Ask for the next head's grant now, while this one is being sent. */
+      if (e->gate_waiting) pthread_cond_signal(&e->gate_cv);
     }
     j->reserved = j->tokens;
     j->total_reserved += j->tokens;
@@ -565,19 +689,114 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
+/* ---- the gate: the only thread that talks to Redis ------------------------------ */
+
+static cg_job *queue_head(const cg_engine *e) {
+  return e->retryq.head ? e->retryq.head : e->freshq.head;
+}
+
+/* One step of the gate, with mu held; returns 1 after a call to Redis (the caller looks
+ * again at once), 0 when there is nothing to do now. Redis calls run with mu released, so
+ * workers, submit and the Lua thread go on meanwhile; what they change is re-read after. */
+static int gate_step(cg_engine *e) {
+  char err[512] = "";
+  int rc = CG_REDIS_OK;
+  const cg_redis_limits lim = redis_limits(e);
+  if (e->r_delta != 0) {
+    /* Local to the client (no round trip): settled against its lease or sent with the
+     * next call. */
+    cg_redis_reconcile(e->redis, e->r_delta);
+    e->r_delta = 0;
+    e->r_settled = 1;
+  }
+  cg_job *h = queue_head(e);
+  if (e->r_pause > 0) {
+    double s = e->r_pause;
+    e->r_pause = 0;
+    pthread_mutex_unlock(&e->mu);
+    rc = cg_redis_pause(e->redis, &lim, s, 1, err, sizeof err);
+    pthread_mutex_lock(&e->mu);
+    e->gate_next = 0; /* the pause changed what Redis will say */
+  } else if (h && !grant_covers(e, h) && cg_now() >= e->gate_next) {
+    const double want_r = e->grant_req > 0 ? 0 : 1;
+    const double want_t = lim.tpm > 0 ? fmax(0, h->tokens - e->grant_tok) : 0;
+    cg_redis_grant g;
+    pthread_mutex_unlock(&e->mu);
+    rc = cg_redis_lease(e->redis, &lim, want_r, want_t, &g, err, sizeof err);
+    pthread_mutex_lock(&e->mu);
+    e->r_leased = 1;
+    if (rc == CG_REDIS_OK && g.granted) {
+      /* Held for whichever job is the head when a worker next admits: a cancelled head
+       * leaves it to the next one. */
+      e->grant_req += (int)want_r;
+      e->grant_tok += want_t;
+      wake_workers(e, 0);
+    } else if (rc == CG_REDIS_OK) {
+      /* At most a second, so changed limits and a closing engine are noticed. */
+      e->gate_next = cg_now() + fmin(fmax(g.wait_s, 0.001), 1.0);
+    } else if (rc == CG_REDIS_TOO_LARGE) {
+      /* Unreachable in practice (admit applies the same rule locally first): fail the
+       * head that asked, if it is still there and still that large. */
+      cg_job *h2 = queue_head(e);
+      if (h2 && h2->tokens - e->grant_tok >= want_t) {
+        q_pop(e->retryq.head ? &e->retryq : &e->freshq);
+        cg_job_fail(h2, "too_large", err);
+        push_done(e, h2, CG_JOB_DONE);
+      }
+      rc = CG_REDIS_OK;
+    }
+  } else if (!h && (e->r_leased || (e->r_settled && e->in_flight == 0 && e->nheap == 0))) {
+    /* The queue ran dry: an idle process holds nothing another could use. */
+    if (e->grant_tok > 0) cg_redis_reconcile(e->redis, -e->grant_tok);
+    e->grant_tok = 0;
+    e->r_leased = e->r_settled = 0;
+    pthread_mutex_unlock(&e->mu);
+    rc = cg_redis_flush(e->redis, &lim, err, sizeof err);
+    pthread_mutex_lock(&e->mu);
+  } else {
+    return 0;
+  }
+  cg_redis_stats_get(e->redis, &e->rst);
+  if (rc != CG_REDIS_OK) limiter_failed(e, err);
+  return 1;
+}
+
+static void *gate_main(void *arg) {
+  cg_engine *e = (cg_engine *)arg;
+  pthread_mutex_lock(&e->mu);
+  while (!e->closing) {
+    if (!e->r_failed && gate_step(e)) continue;
+    /* Sleep until a worker, submit, a result or close signals, or Redis's "wait" ends. */
+    cg_job *h = queue_head(e);
+    double left = 1.0;
+    if (!e->r_failed && h && !grant_covers(e, h)) left = fmin(left, e->gate_next - cg_now());
+    if (left <= 0) continue;
+    struct timespec ts = cg_deadline(left);
+    e->gate_waiting = 1;
+    pthread_cond_timedwait(&e->gate_cv, &e->mu, &ts);
+    e->gate_waiting = 0;
+  }
+  pthread_mutex_unlock(&e->mu);
+  return NULL;
+}
+
 /* ---- public --------------------------------------------------------------------- */
 
 cg_engine *cg_engine_new(const cg_config *cfg, char *err, size_t errlen) {
   if (cg_http_global_init() != 0) {
     snprintf(err, errlen, "cannot initialise libcurl");
+    cg_redis_close(cfg->redis);
     return NULL;
   }
   cg_engine *e = calloc(1, sizeof *e);
   if (!e) {
     snprintf(err, errlen, "out of memory");
+    cg_redis_close(cfg->redis);
     return NULL;
   }
   e->cfg = *cfg;
+  e->redis = cfg->redis;
+  e->cfg.redis = NULL; /* the engine's copy is e->redis */
   if (e->cfg.threads < 1) e->cfg.threads = 1;
   if (e->cfg.threads > e->cfg.concurrency) e->cfg.threads = e->cfg.concurrency;
   pthread_mutex_init(&e->mu, NULL);
@@ -585,6 +804,7 @@ cg_engine *cg_engine_new(const cg_config *cfg, char *err, size_t errlen) {
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&e->done_cv, &ca);
+  pthread_cond_init(&e->gate_cv, &ca);
   pthread_condattr_destroy(&ca);
   double now = cg_now();
   cg_limit_init(&e->lim, &cfg->limits, now);
@@ -624,6 +844,10 @@ cg_engine *cg_engine_new(const cg_config *cfg, char *err, size_t errlen) {
     if (pthread_create(&e->w[i].th, NULL, worker_main, &e->w[i]) == 0) e->w[i].started = 1;
     else ok = 0;
   }
+  if (ok && e->redis) {
+    if (pthread_create(&e->gate_th, NULL, gate_main, e) == 0) e->gate_started = 1;
+    else ok = 0;
+  }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (!ok) {
     snprintf(err, errlen, "cannot start a worker thread");
@@ -642,7 +866,9 @@ void cg_engine_submit(cg_engine *e, cg_job *j) {
   j->t_submit = cg_now();
   j->state = CG_JOB_QUEUED;
   double max = cg_limit_max_tokens(&e->lim);
-  if (max > 0 && j->tokens > max) {
+  if (e->r_failed) {
+    fail_limiter(e, j);
+  } else if (max > 0 && j->tokens > max) {
     fail_too_large(e, j, "tokens/min");
   } else {
     q_push(&e->freshq, j);
@@ -654,6 +880,11 @@ void cg_engine_submit(cg_engine *e, cg_job *j) {
 void cg_engine_retry(cg_engine *e, cg_job *j, double delay) {
   pthread_mutex_lock(&e->mu);
   double now = cg_now();
+  if (e->r_failed) {
+    fail_limiter(e, j);
+    pthread_mutex_unlock(&e->mu);
+    return;
+  }
   j->t_due = now + delay;
   j->state = CG_JOB_BACKOFF;
   e->st.retries++;
@@ -722,6 +953,7 @@ int cg_engine_cancel(cg_engine *e, cg_job *j) {
 void cg_engine_reconcile(cg_engine *e, double reserved, double used) {
   pthread_mutex_lock(&e->mu);
   cg_limit_reconcile(&e->lim, reserved, used, cg_now());
+  redis_settle(e, used - reserved);
   e->st.tokens_used += used;
   pthread_mutex_unlock(&e->mu);
 }
@@ -738,6 +970,10 @@ void cg_engine_set_limits(cg_engine *e, const cg_limits *lim) {
   cg_limit_set(&e->lim, lim, cg_now());
   e->cfg.limits = *lim;
   wake_workers(e, 1);
+  if (e->redis) { /* the gate passes the new limits with its next call */
+    e->gate_next = 0;
+    pthread_cond_signal(&e->gate_cv);
+  }
   pthread_mutex_unlock(&e->mu);
 }
 
@@ -755,6 +991,15 @@ void cg_engine_stats(cg_engine *e, cg_stats *out) {
   pthread_mutex_unlock(&e->mu);
 }
 
+int cg_engine_redis_stats(cg_engine *e, cg_redis_stats *out, const char **display) {
+  pthread_mutex_lock(&e->mu);
+  *out = e->rst;
+  pthread_mutex_unlock(&e->mu);
+  /* Immutable after connect: no lock needed to read it. */
+  *display = e->redis ? cg_redis_display(e->redis) : NULL;
+  return e->redis != NULL;
+}
+
 double cg_engine_backoff(cg_engine *e, int retry) {
   pthread_mutex_lock(&e->mu);
   double d = cg_backoff(&e->rng, retry, e->cfg.backoff_base, e->cfg.backoff_cap);
@@ -768,10 +1013,21 @@ void cg_engine_destroy(cg_engine *e) {
   e->closing = 1;
   for (int i = 0; i < e->nw; i++)
     if (e->w[i].multi) curl_multi_wakeup(e->w[i].multi);
+  pthread_cond_signal(&e->gate_cv);
   pthread_mutex_unlock(&e->mu);
   for (int i = 0; i < e->nw; i++) {
     worker *w = &e->w[i];
     if (w->started) pthread_join(w->th, NULL);
+  }
+  /* The gate leaves at its next pass; a Redis call in progress ends within the client's
+   * timeout. */
+  if (e->gate_started) pthread_join(e->gate_th, NULL);
+  if (e->redis) {
+    /* What is still held or owed goes back with the close's flush (best effort). */
+    double delta = e->r_delta - (e->cfg.limits.tpm > 0 ? e->grant_tok : 0);
+    if (!e->r_failed && delta != 0) cg_redis_reconcile(e->redis, delta);
+    cg_redis_close(e->redis);
+    e->redis = NULL;
   }
   /* Workers are gone: no lock needed from here on. */
   for (int i = 0; i < e->nw; i++) {
@@ -800,6 +1056,7 @@ void cg_engine_destroy(cg_engine *e) {
     e->ev_head = n;
   }
   cg_share_free(e->share);
+  pthread_cond_destroy(&e->gate_cv);
   pthread_cond_destroy(&e->done_cv);
   pthread_mutex_destroy(&e->mu);
   free(e);

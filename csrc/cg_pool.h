@@ -10,6 +10,7 @@
 #include "cg_buf.h"
 #include "cg_hints.h"
 #include "cg_limit.h"
+#include "cg_redis.h"
 #include "cg_stats.h"
 
 typedef struct cg_config {
@@ -23,6 +24,9 @@ typedef struct cg_config {
   int want_validate; /* 2xx answers go to the Lua thread before they count as done */
   int want_events;   /* record one event per failed attempt for on_attempt */
   uint64_t seed;
+  /* Shared limiter (NULL: none). cg_engine_new takes ownership, on failure too; only the
+   * engine's gate thread uses it from then on. */
+  cg_redis_t *redis;
 } cg_config;
 
 enum {
@@ -98,6 +102,9 @@ void cg_engine_reconcile(cg_engine *e, double reserved, double used);
 void cg_engine_count(cg_engine *e, int failed);
 void cg_engine_set_limits(cg_engine *e, const cg_limits *lim);
 void cg_engine_stats(cg_engine *e, cg_stats *out);
+/* The shared limiter's counters as of its last call (0 without a limiter), and its URL
+ * with the password masked (NULL without one). */
+int cg_engine_redis_stats(cg_engine *e, cg_redis_stats *out, const char **display);
 /* Full-jitter delay for the retry-th retry, with the engine's RNG. */
 double cg_engine_backoff(cg_engine *e, int retry);
 const cg_config *cg_engine_config(const cg_engine *e);

@@ -90,12 +90,22 @@ enum fault_kind {
   F_SLOW,
   F_MIDSTREAM, /* beyond the documented list: a stream that ends in an error object */
   F_HTML404,   /* beyond the documented list: Google's HTML 404 page */
+  /* hostile servers (mock_hostile.c): answers no honest server sends */
+  F_HUGE,        /* a 200 of 64 MiB with its Content-Length, streamed */
+  F_HUGECHUNKED, /* the same without a length (chunked): only a running count stops it */
+  F_ENDLESS,     /* headers that never end */
+  F_SLOWLORIS,   /* a valid answer, one byte per second (slowloris:MS sets the pace) */
+  F_BADUTF8,     /* invalid UTF-8 inside the answer text (and the titles of a JSON answer) */
+  F_DEEPJSON,    /* a body nested 100,000 deep */
+  F_ODDJSON,     /* valid JSON of the wrong shape (oddjson:1..3 picks the variant) */
+  F_REDIRECT,    /* 302 to another port (redirect:PORT) */
+  F_HTTP10,      /* HTTP/1.0, no Content-Length, body delimited by close */
   F_COUNT
 };
 
 typedef struct fault {
   int kind;
-  long param_ms; /* 429:2s delay, slow:MS */
+  long param_ms; /* 429:2s delay, slow:MS, slowloris:MS; redirect:PORT, oddjson:N */
 } fault;
 
 typedef struct fault_rule {
@@ -181,7 +191,7 @@ typedef struct mreq {
 
 enum { MGET, MPOST, MDELETE, MOTHER };
 
-enum { ACT_SEND, ACT_RESET, ACT_STALL, ACT_TRUNCATE };
+enum { ACT_SEND, ACT_RESET, ACT_STALL, ACT_TRUNCATE, ACT_HUGE, ACT_HUGECHUNKED, ACT_ENDLESS, ACT_DRIP };
 
 typedef struct mresp {
   int status;
@@ -189,6 +199,8 @@ typedef struct mresp {
   int action;
   long delay_ms;
   int close_after;
+  int http10;   /* HTTP/1.0 status line, no Content-Length, body ends at close */
+  long drip_ms; /* ACT_DRIP: pause between two bytes */
   const char *ctype;
   mbuf extra_headers; /* full "Name: value\r\n" lines */
   mbuf body;
@@ -241,6 +253,12 @@ void fmt_duration_pb(char *out, size_t n, double s);
 void fmt_duration_go(char *out, size_t n, double s);
 /* Builds the answer text for a prompt (markdown or schema JSON). */
 void make_answer(mctx *c, const prompt_info *pi, mbuf *out);
+
+/* Hostile faults (mock_hostile.c). hostile_answer spoils the answer text before it is
+ * rendered; hostile_response reshapes or reframes the rendered response. `sse` is the
+ * event separator of a streamed answer ("\r\n\r\n" or "\n\n"), NULL for a unary one. */
+void hostile_answer(const fault *f, mbuf *ans);
+void hostile_response(mresp *r, const fault *f, const char *sse, int openai);
 
 enum { GOP_GENERATE, GOP_STREAM, GOP_COUNT };
 

@@ -14,7 +14,8 @@ static const char *const names[F_COUNT] = {
     "none",   "429",     "429bare",   "429day",     "quota",   "400",       "401",       "403",
     "404",    "500",     "503",       "504",        "empty",   "thought",   "maxtokens", "safety",
     "recitation", "blocked", "malformed", "truncated", "reset", "stall", "slow",
-    "midstream", "html404",
+    "midstream", "html404", "huge", "hugechunked", "endless_headers", "slowloris", "badutf8",
+    "deepjson", "oddjson", "redirect", "http10",
 };
 
 const char *fault_name(int kind) { return kind >= 0 && kind < F_COUNT ? names[kind] : "?"; }
@@ -57,10 +58,23 @@ int fault_parse_one(const char *s, size_t n, fault *out, char *err, size_t errle
     snprintf(err, errlen, "bad fault '%.*s': unknown fault name", (int)n, s);
     return -1;
   }
-  if (colon) {
+  if (colon && (out->kind == F_REDIRECT || out->kind == F_ODDJSON)) {
+    /* a whole number: the port to send the client to, or the variant */
     const char *a = colon + 1;
     size_t al = n - nl - 1;
-    if (out->kind != F_429 && out->kind != F_SLOW) {
+    long v = 0;
+    size_t i = 0;
+    for (; i < al && i < 6 && a[i] >= '0' && a[i] <= '9'; i++) v = v * 10 + (a[i] - '0');
+    long hi = out->kind == F_REDIRECT ? 65535 : 3;
+    if (al == 0 || i != al || v < 1 || v > hi) {
+      snprintf(err, errlen, "bad fault '%.*s': expected a number from 1 to %ld", (int)n, s, hi);
+      return -1;
+    }
+    out->param_ms = v;
+  } else if (colon) {
+    const char *a = colon + 1;
+    size_t al = n - nl - 1;
+    if (out->kind != F_429 && out->kind != F_SLOW && out->kind != F_SLOWLORIS) {
       snprintf(err, errlen, "bad fault '%.*s': '%s' takes no argument", (int)n, s, names[out->kind]);
       return -1;
     }
@@ -70,6 +84,9 @@ int fault_parse_one(const char *s, size_t n, fault *out, char *err, size_t errle
     }
   } else if (out->kind == F_SLOW) {
     snprintf(err, errlen, "bad fault '%.*s': slow needs a delay in ms (slow:MS)", (int)n, s);
+    return -1;
+  } else if (out->kind == F_REDIRECT) {
+    snprintf(err, errlen, "bad fault '%.*s': redirect needs a port (redirect:PORT)", (int)n, s);
     return -1;
   }
   return 0;

@@ -350,6 +350,7 @@ void gemini_handle(mctx *c, const mreq *q, const char *model, size_t mlen, int o
   make_answer(c, &pi, &ans);
   decision d;
   decide(c, &pi, ans.len, &d);
+  hostile_answer(&d.f, &ans);
   if (d.rate_limited) {
     if (d.rate_limited == 1)
       quota_429(r, model, mlen, "GenerateRequestsPerMinutePerProjectPerModel", "generate_content_requests",
@@ -388,7 +389,16 @@ void gemini_handle(mctx *c, const mreq *q, const char *model, size_t mlen, int o
   case F_STALL:
   case F_MALFORMED:
   case F_MIDSTREAM:
-  case F_HTML404: render(r, &g, op, sse); break;
+  case F_HTML404:
+  case F_HUGE:
+  case F_HUGECHUNKED:
+  case F_ENDLESS:
+  case F_SLOWLORIS:
+  case F_BADUTF8:
+  case F_DEEPJSON:
+  case F_ODDJSON:
+  case F_REDIRECT:
+  case F_HTTP10: render(r, &g, op, sse); break;
   case F_EMPTY:
     g.len = 0;
     render(r, &g, op, sse);
@@ -448,6 +458,7 @@ void gemini_handle(mctx *c, const mreq *q, const char *model, size_t mlen, int o
   if (k == F_RESET) r->action = ACT_RESET;
   if (k == F_STALL) r->action = ACT_STALL;
   if (k == F_SLOW) r->delay_ms += d.f.param_ms;
+  hostile_response(r, &d.f, op == GOP_STREAM && sse ? "\r\n\r\n" : NULL, 0);
 done:
   mb_free(&ans);
   mb_free(&user);

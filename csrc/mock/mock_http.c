@@ -12,6 +12,7 @@ const char *http_reason(int status) {
   switch (status) {
   case 100: return "Continue";
   case 200: return "OK";
+  case 302: return "Found";
   case 400: return "Bad Request";
   case 401: return "Unauthorized";
   case 403: return "Forbidden";
@@ -198,6 +199,14 @@ int http_parse(const char *buf, size_t len, mreq *q, size_t *consumed, int *expe
 }
 
 void resp_status_headers(mbuf *out, const mresp *r, int keepalive) {
+  if (r->http10) {
+    /* the old framing: no length, the body ends when the connection closes */
+    mb_printf(out, "HTTP/1.0 %d %s\r\nContent-Type: %s\r\n", r->status, http_reason(r->status),
+              r->ctype ? r->ctype : "application/json; charset=UTF-8");
+    if (r->extra_headers.len) mb_put(out, r->extra_headers.p, r->extra_headers.len);
+    mb_puts(out, "\r\n");
+    return;
+  }
   mb_printf(out,
             "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s",
             r->status, http_reason(r->status), r->ctype ? r->ctype : "application/json; charset=UTF-8",

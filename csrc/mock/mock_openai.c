@@ -269,6 +269,7 @@ void openai_handle(mctx *c, const mreq *q, mresp *r) {
   make_answer(c, &pi, &ans);
   decision d;
   decide(c, &pi, ans.len, &d);
+  hostile_answer(&d.f, &ans);
   ratelimit_headers(c, r);
   if (d.rate_limited) {
     char dur[32], msg[400];
@@ -345,6 +346,7 @@ void openai_handle(mctx *c, const mreq *q, mresp *r) {
   if (k == F_RESET) r->action = ACT_RESET;
   if (k == F_STALL) r->action = ACT_STALL;
   if (k == F_SLOW) r->delay_ms += d.f.param_ms;
+  hostile_response(r, &d.f, pi.stream ? "\n\n" : NULL, 1);
 done:
   mb_free(&ans);
   mb_free(&user);

@@ -27,7 +27,13 @@
 /* C_DRAIN: our side is finished (FIN sent) and the peer's remaining bytes are read and
  * dropped until it closes, so closing with unread input cannot turn into an RST that
  * destroys the answer (a 413 sent while the client is still uploading, say). */
-enum { C_READ, C_PENDING, C_STALL, C_DRAIN };
+/* C_DRIP: a slowloris answer leaves one byte per timer tick. */
+enum { C_READ, C_PENDING, C_STALL, C_DRAIN, C_DRIP };
+
+/* Streamed hostile answers: what the feeder appends each time the socket drains. */
+enum { FEED_NONE, FEED_BODY, FEED_CHUNKS, FEED_HEADERS };
+#define FEED_TOTAL ((uint64_t)64 * 1024 * 1024)
+#define FEED_STEP (64 * 1024)
 
 #define DRAIN_TIMEOUT_S 2.0
 
@@ -46,6 +52,10 @@ typedef struct conn {
   int sent_continue;
   int watching_out; /* EPOLLOUT registered */
   size_t drained;   /* bytes dropped in C_DRAIN */
+  int feed;         /* FEED_*: more bytes to produce once out has left */
+  uint64_t feed_left;
+  uint64_t feed_n;  /* header lines produced, to number them */
+  long drip_ms;
   struct conn *prev, *next;
 } conn;
 
@@ -175,9 +185,35 @@ static void in_drop(conn *c) {
   if (c->in.cap > 64 * 1024) mb_free(&c->in);
 }
 
+/* Refills out for a streamed hostile answer; the client's limits end it long before
+ * FEED_TOTAL, which only bounds a client that has none. */
+static void feed_more(conn *c) {
+  c->out.len = c->out_off = 0;
+  size_t n = c->feed_left < FEED_STEP ? (size_t)c->feed_left : FEED_STEP;
+  if (c->feed == FEED_HEADERS) {
+    while (c->out.len < n)
+      mb_printf(&c->out, "X-Pad-%llu: %s\r\n", (unsigned long long)c->feed_n++,
+                "a-header-that-is-followed-by-another-one-and-another-one-and-never-by-an-empty-line");
+    n = c->out.len;
+  } else {
+    if (c->feed == FEED_CHUNKS) mb_printf(&c->out, "%zx\r\n", n);
+    mb_reserve(&c->out, n + 2);
+    memset(c->out.p + c->out.len, ' ', n);
+    c->out.len += n;
+    if (c->feed == FEED_CHUNKS) mb_put(&c->out, "\r\n", 2);
+  }
+  c->feed_left -= n < c->feed_left ? n : c->feed_left;
+  if (!c->feed_left) {
+    if (c->feed == FEED_CHUNKS) mb_puts(&c->out, "0\r\n\r\n");
+    c->feed = FEED_NONE;
+  }
+}
+
 /* Writes what is pending. Returns -1 when the connection was closed. */
 static int conn_flush(mserver *s, conn *c) {
-  while (c->out_off < c->out.len) {
+  if (c->state == C_DRIP) return 0; /* the drip timer sends, one byte at a time */
+  while (c->out_off < c->out.len || c->feed) {
+    if (c->out_off == c->out.len) feed_more(c);
     ssize_t n = send(c->fd, c->out.p + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
     if (n > 0) {
       c->out_off += (size_t)n;
@@ -224,7 +260,30 @@ static int conn_emit(mserver *s, conn *c, mresp *r, int keep) {
   }
   if (r->counted) stats_answered(s->stats, r->status);
   if (r->close_after) keep = 0;
+  if (r->action == ACT_HUGE || r->action == ACT_HUGECHUNKED || r->action == ACT_ENDLESS) {
+    mb_puts(&c->out, "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=UTF-8\r\nConnection: close\r\n");
+    if (r->action == ACT_HUGE)
+      mb_printf(&c->out, "Content-Length: %llu\r\n\r\n", (unsigned long long)FEED_TOTAL);
+    else if (r->action == ACT_HUGECHUNKED)
+      mb_puts(&c->out, "Transfer-Encoding: chunked\r\n\r\n");
+    c->feed = r->action == ACT_HUGE ? FEED_BODY : r->action == ACT_HUGECHUNKED ? FEED_CHUNKS : FEED_HEADERS;
+    c->feed_left = FEED_TOTAL;
+    c->close_after = 1;
+    resp_free(r);
+    return conn_flush(s, c);
+  }
   resp_status_headers(&c->out, r, keep);
+  if (r->action == ACT_DRIP) {
+    mb_put(&c->out, r->body.p, r->body.len);
+    c->close_after = 1;
+    c->state = C_DRIP;
+    c->drip_ms = r->drip_ms;
+    resp_free(r);
+    heap_remove(s, c);
+    c->deadline = mono_now() + (double)c->drip_ms / 1000.0;
+    heap_push(s, c);
+    return 0;
+  }
   if (r->action == ACT_TRUNCATE) {
     mb_put(&c->out, r->body.p, r->body.len / 2);
     c->close_after = 1;
@@ -351,7 +410,7 @@ static int conn_read(mserver *s, conn *c) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     /* EOF or error */
-    if (n < 0 || c->state == C_STALL || c->state == C_DRAIN || (c->state == C_READ && c->out.len == 0 && c->in.len == 0)) {
+    if (n < 0 || c->state == C_STALL || c->state == C_DRAIN || c->state == C_DRIP || (c->state == C_READ && c->out.len == 0 && c->in.len == 0)) {
       conn_close(s, c, 0);
       return -1;
     }
@@ -406,6 +465,21 @@ static void fire_timers(mserver *s, double now) {
     heap_remove(s, c);
     if (c->state == C_DRAIN) {
       conn_close(s, c, 0);
+      continue;
+    }
+    if (c->state == C_DRIP) {
+      ssize_t w = c->out_off < c->out.len ? send(c->fd, c->out.p + c->out_off, 1, MSG_NOSIGNAL) : 0;
+      if (w > 0) c->out_off++;
+      if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        conn_close(s, c, 0);
+        continue;
+      }
+      if (c->out_off >= c->out.len) {
+        conn_close(s, c, 0);
+        continue;
+      }
+      c->deadline = now + (double)c->drip_ms / 1000.0;
+      heap_push(s, c);
       continue;
     }
     if (c->state == C_READ) { /* idle timer of a half-received request */

@@ -25,7 +25,7 @@ trap 'exit 130' INT TERM
 
 # 1. The mock, on a free port; its first line says where it listens.
 "$bin" mock --port 0 --latency-ms 300 --jitter-ms 200 \
-  --faults 503:0.05,429:0.03,reset:0.01 --seed 7 >"$log" 2>&1 &
+  --faults 503:0.1,429:0.05,reset:0.03 --seed 7 >"$log" 2>&1 &
 mock_pid=$!
 url=""
 for _ in $(seq 1 100); do
@@ -42,10 +42,11 @@ if [ -z "$url" ]; then
   echo "demo: the mock server did not say where it listens" >&2
   exit 1
 fi
-echo "demo: mock LLM server at $url (latency 300 ms ± 200 ms, 5% 503s, 3% 429s, 1% resets)"
+echo "demo: mock LLM server at $url (latency 300 ms ± 200 ms, 10% 503s, 5% 429s, 3% resets)"
 echo
 
 # 2. The course, written into out/demo/ (--force: the demo starts afresh each time).
+mkdir -p "$(dirname "$out")"
 status=0
 GEMINI_API_KEY=demo-key-not-used-by-the-mock \
   "$bin" generate "$course" --out "$out" --provider gemini --base-url "$url" \

@@ -1,6 +1,10 @@
 --- `coursegen generate`: writes a course, with a progress display and a final summary.
--- Exit codes: 0 every chapter written or skipped; 1 some failed after their retries;
--- 2 bad input, usage or credentials; 130 interrupted (what finished is kept).
+-- Exit codes: 0 every chapter written or skipped; 1 some failed after their retries, or
+-- the shared limiter (`--limiter`) failed and the run stopped; 2 bad input, usage or
+-- credentials; 130 interrupted (what finished is kept).
+-- A limiter failure shares code 1 on purpose: as with failed chapters, what finished is
+-- kept and the same command run again writes only the rest, so a script's handling of 1
+-- (report, rerun later) is right for it too; the message names the Redis URL.
 -- @module coursegen.cli_generate
 local M = { _VERSION = "0.1" }
 
@@ -25,6 +29,7 @@ function M.pipeline_options(s, args)
     api_key = s.api_key,
     concurrency = s.concurrency,
     rpm = s.rpm, tpm = s.tpm, rpd = s.rpd,
+    limiter = args.limiter,
     max_attempts = s.max_attempts,
     timeout = s.timeout,
     force = args.force or nil,

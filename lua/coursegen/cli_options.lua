@@ -108,7 +108,8 @@ function M.parser(prog, version)
   local p = argparse(prog or "coursegen",
     "Write a whole course with an LLM: an outline, then every chapter as a Markdown file.")
     :epilog("Run '" .. (prog or "coursegen") .. " <command> --help' for a command's options.\n"
-      .. "Exit codes: 0 done, 1 some chapters failed, 2 bad input or usage, 130 interrupted.")
+      .. "Exit codes: 0 done, 1 some chapters failed (or the shared limiter did), 2 bad input or usage,"
+      .. " 130 interrupted.")
     :usage(M.usage(prog or "coursegen"))
     :help_max_width(100)
     :help_description_margin(30)
@@ -150,7 +151,10 @@ function M.parser(prog, version)
     g:option("--tpm", "Tokens per minute (default 1,000,000 for gemini).")
       :argname("N"):convert(int("--tpm", "tpm")),
     g:option("--rpd", "Requests per day (default 10,000 for gemini).")
-      :argname("N"):convert(int("--rpd", "rpd"))
+      :argname("N"):convert(int("--rpd", "rpd")),
+    g:option("--limiter", "Share the limits above with every process naming the same key,"
+      .. " through Redis: redis://HOST:PORT/DB?key=NAME.")
+      :argname("URL"):convert(function(s) return values.limiter("--limiter", s) end)
   )
   output_options(g, g:flag("--no-progress", "No live progress display: a plain line per chapter."))
 

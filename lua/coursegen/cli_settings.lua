@@ -49,6 +49,9 @@ local file_keys = {
 }
 M.file_keys = file_keys
 
+-- The file keys whose value is a number.
+local NUMERIC_KEYS = { concurrency = true, rpm = true, tpm = true, rpd = true, max_attempts = true, timeout = true }
+
 --- The provider's description: the provider module's fields over the built-in fallback.
 -- @tparam string name "gemini" or "openai"
 -- @treturn table `{ default_model, default_base_url, default_limits, key_env, key_help,
@@ -92,6 +95,12 @@ function M.check_file_options(opts, file)
       table.sort(names)
       return nil, string_format("%s: unknown field options.%s (known: %s)", file, tostring(k),
         table.concat(names, ", "))
+    end
+    if type(v) ~= "string" and type(v) ~= "number" then
+      -- the checkers read text; a table would otherwise be quoted as its address
+      local what = type(v) == "table" and "an object or a list" or type(v)
+      return nil, string_format("%s: options.%s must be a %s, got %s", file, key,
+        NUMERIC_KEYS[key] and "number" or "string", what)
     end
     local val, err = check("options." .. key, v)
     if val == nil then return nil, file .. ": " .. err end

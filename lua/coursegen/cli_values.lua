@@ -167,6 +167,21 @@ function M.url(name, v)
   return (v:gsub("/+$", ""))
 end
 
+--- Checks the URL of a shared limiter: `redis://[:PASSWORD@]HOST[:PORT][/DB]?key=NAME` or
+-- `unix:///PATH?key=NAME`. The parser is the engine's own, so what passes here connects
+-- the same way; its message never quotes the password.
+-- @tparam string name
+-- @param v
+-- @treturn string|nil the URL, or nil and "NAME: bad limiter URL ..."
+function M.limiter(name, v)
+  if type(v) ~= "string" then
+    return nil, string_format("%s must be a redis:// URL, got %s", name, quote(v))
+  end
+  local ok, err = require("coursegen.core").redis_parse_url(v)
+  if not ok then return nil, string_format("%s: %s", name, err) end
+  return v
+end
+
 --- Checks the name of an environment variable.
 -- @tparam string name
 -- @param v

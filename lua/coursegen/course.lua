@@ -213,12 +213,65 @@ function M.parse_markdown(text, where)
   return t
 end
 
+--- Largest course file read, in bytes: a course is a page of text, and a multi-gigabyte
+-- file (or a device such as /dev/zero) must not be read into memory first.
+M.MAX_FILE_BYTES = 16 * 1024 * 1024
+
+--- What a Lua course file may spend while it runs: virtual machine instructions, and
+-- memory (KiB) on top of what the process held before.
+M.LUA_MAX_INSTRUCTIONS = 20000000
+M.LUA_MAX_KB = 256 * 1024
+
 local function read(path)
   local f, err = io.open(path, "rb")
   if not f then fail(format("%s: cannot read: %s", path, err)) end
-  local s = f:read("a")
+  -- read one byte past the limit instead of trusting a size: /dev/zero and pipes have none
+  local s, rerr = f:read(M.MAX_FILE_BYTES + 1)
   f:close()
+  if s == nil and rerr then fail(format("%s: cannot read: %s", path, rerr)) end
+  s = s or ""
+  if #s > M.MAX_FILE_BYTES then
+    fail(format("%s: file too large (more than %d MiB); a course file is a short description",
+      path, M.MAX_FILE_BYTES // (1024 * 1024)))
+  end
   return s
+end
+
+-- Runs a Lua course file's chunk with an instruction and memory budget. The empty
+-- environment already denies every library, but `while true do end` or `s = s .. s` need
+-- none: a count hook stops either with an error naming the line, instead of hanging the
+-- command or exhausting memory. The hook is per coroutine, so the caller's is restored.
+local function run_bounded(chunk, path)
+  local STEP = 1000
+  local used, base_kb = 0, collectgarbage("count")
+  local function hook()
+    used = used + STEP
+    local why
+    if used > M.LUA_MAX_INSTRUCTIONS then
+      why = format("runs too long (more than %d instructions)", M.LUA_MAX_INSTRUCTIONS)
+    elseif collectgarbage("count") - base_kb > M.LUA_MAX_KB then
+      collectgarbage() -- count live data only, not garbage awaiting collection
+      if collectgarbage("count") - base_kb > M.LUA_MAX_KB then
+        why = format("uses too much memory (more than %d MiB)", M.LUA_MAX_KB // 1024)
+      end
+    end
+    if why then
+      local info = debug.getinfo(2, "Sl")
+      local line = info and info.source == "@" .. path and info.currentline or nil
+      error(format("%s%s: %s; a course file only returns a table", path,
+        line and line > 0 and (":" .. line) or "", why), 0)
+    end
+  end
+  local old = table.pack(debug.gethook())
+  debug.sethook(hook, "", STEP)
+  local ok, v = pcall(chunk)
+  debug.sethook(table.unpack(old, 1, old.n))
+  if not ok then
+    -- "not enough memory" from one huge allocation, e.g. ("x"):rep(1e12)
+    if v == "not enough memory" then v = path .. ": uses too much memory" end
+    fail(tostring(v))
+  end
+  return v
 end
 
 local function dirname(p)
@@ -245,8 +298,7 @@ function M.load(path)
     -- An empty environment: a course file describes data and gets no library access.
     local chunk, err = load(text, "@" .. path, "t", {})
     if not chunk then fail(err) end
-    local ok, v = pcall(chunk)
-    if not ok then fail(tostring(v)) end
+    local v = run_bounded(chunk, path)
     if type(v) ~= "table" then fail(format("%s: the file must return a table, got %s", path, typename(v))) end
     raw = v
   elseif ext == "md" or ext == "markdown" then

@@ -21,7 +21,9 @@
 -- `aimd_min` (1/16); `max_attempts` (5), `backoff_base` (1), `backoff_cap` (60),
 -- `retry_budget` (300), `max_hint_wait` (120); `timeout` (600, per attempt),
 -- `connect_timeout` (10), `idle_timeout` (60; no byte for that long), `max_response_bytes`
--- (32 MiB); `validate(result) -> ok, info`; `on_attempt(ev)`; `seed` (jitter RNG).
+-- (32 MiB); `validate(result) -> ok, info`; `on_attempt(ev)`; `seed` (jitter RNG);
+-- `limiter` ("redis://HOST:PORT/DB?key=NAME": the limits are shared through Redis with
+-- every engine naming the key; see HACKING.md).
 --
 -- Methods: `eng:submit{url=, method=, headers=, body=, tokens=, max_attempts=} -> id`
 -- (`headers` a list of "Name: value" or a map; `method` defaults to POST with a body, GET
@@ -33,12 +35,15 @@
 --
 -- Results: `{id, status, body, headers = {["lower-case"] = value}, attempts, elapsed,
 -- tokens_reserved, error, error_code, reason, callback_error}`. Error codes: "timeout",
--- "network", "http", "quota", "too_large", "budget", "rejected", "cancelled", "callback".
+-- "network", "http", "quota", "too_large", "budget", "rejected", "cancelled", "callback",
+-- "limiter" (the shared limiter failed: nothing more is sent).
 --
 -- Stats: `requests` (attempts sent), `retries`, `status` (counts by "200", ...; "0" for
 -- transport failures), `network_errors`, `limiter_wait_s`, `tokens_reserved`, `tokens_used`,
 -- `in_flight`, `max_in_flight`, `queued`, `backoff`, `pending`, `completed`, `failed`,
--- `latency_ms = {p50, p90, p99, max}` (per attempt), `rate_factor`, `paused_until_s`.
+-- `latency_ms = {p50, p90, p99, max}` (per attempt), `rate_factor`, `paused_until_s`;
+-- with a `limiter`, `redis = {url, round_trips, grants, local_grants, waits, errors, ...,
+-- round_trips_per_request}`.
 --
 -- Also from `coursegen.core`: `limiter`, `backoff`, `classify`, `hint`, `parse_duration`,
 -- `parse_retry_after`, `catch_signals`, `interrupted`, `reset_interrupted`, `now`, `sleep`,

@@ -1,6 +1,8 @@
 --- Expected failures: raised inside as tables, returned as `nil, message, kind` at the edge.
 -- Kinds: "input" (bad course, file or option: nothing was sent), "auth" (no API key),
--- "io" (a file could not be written), "request" (the outline could not be generated).
+-- "io" (a file could not be written), "request" (the outline could not be generated),
+-- "limiter" (the shared limiter in Redis is unreachable or failed: the run stopped, and
+-- what finished was kept).
 -- @module coursegen.fail
 local M = { _VERSION = "0.1.0" }
 

@@ -55,6 +55,26 @@ function M.mkdir_p(path)
   end
 end
 
+-- Name of the temporary file `write` uses for `base`; `stale_temps` recognises it.
+local TEMP_PATTERN = "^%..+%.tmp%-%d+%-%d+%-%d+$"
+
+--- Removes the temporary files a killed run left in `dir` (a process killed between
+-- writing a temporary file and renaming it can not clean up after itself). Only names
+-- `write` makes are touched. Two runs writing into one folder at once are not supported
+-- anyway (they would overwrite each other's manifest).
+-- @tparam string dir
+-- @treturn integer how many were removed
+function M.remove_stale_temps(dir)
+  local n = 0
+  if lfs.attributes(dir, "mode") ~= "directory" then return n end
+  for name in lfs.dir(dir) do
+    if name:match(TEMP_PATTERN) and lfs.attributes(dir .. "/" .. name, "mode") == "file" then
+      if os.remove(dir .. "/" .. name) then n = n + 1 end
+    end
+  end
+  return n
+end
+
 --- Writes `data` to `path` atomically (temporary file in the same folder, then rename).
 -- Raises an "io" failure (`coursegen.fail`).
 -- @tparam string path

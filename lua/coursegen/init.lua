@@ -65,14 +65,16 @@ end
 -- @tparam[opt] table opts `out, provider, model, base_url, api_key, concurrency, rpm, tpm,
 --   rpd, max_attempts, timeout, force, only, temperature, max_output_tokens, thinking_budget,
 --   source_max_tokens, backoff_base, backoff_cap, retry_budget, connect_timeout,
---   catch_signals, on_event, hooks, env`
+--   catch_signals, on_event, hooks, env, limiter`; `limiter = "redis://HOST:PORT/DB?key=NAME"`
+--   shares the rpm/tpm/rpd buckets with every process naming the same key (see HACKING.md)
 -- @treturn[1] table statistics: `chapters = {total, written, skipped, failed}, requests,
 --   retries, status, network_errors, empty_answers, blocked_answers, truncated_answers,
 --   tokens = {prompt, output, thoughts}, elapsed_s, limiter_wait_s, max_in_flight, stages,
 --   interrupted, out`
 -- @treturn[2] nil
 -- @treturn[2] string message
--- @treturn[2] string kind: "input", "auth", "io" or "request"
+-- @treturn[2] string kind: "input", "auth", "io", "request" or "limiter" (the shared
+--   limiter failed: the run stopped, the manifest lists what finished)
 function M.generate(course, opts)
   check_args(course, opts, "generate")
   return protect(function()

@@ -62,11 +62,36 @@ local function is_array(t)
   return true
 end
 
+local ulen = utf8.len
+local REPLACEMENT = "\u{FFFD}"
+
+--- Replaces every byte that is not part of valid UTF-8 with U+FFFD.
+-- JSON text must be UTF-8, and cjson copies bytes through unchecked: a model's answer (or a
+-- server's error body quoted in a message) with invalid bytes would make the manifest
+-- unreadable to strict parsers. Valid text comes back unchanged (the common, fast case).
+-- @tparam string s
+-- @treturn string
+function M.utf8_clean(s)
+  if ulen(s) then return s end
+  local out, i = {}, 1
+  while true do
+    local n, bad = ulen(s, i)
+    if n then
+      out[#out + 1] = s:sub(i)
+      break
+    end
+    out[#out + 1] = s:sub(i, bad - 1)
+    out[#out + 1] = REPLACEMENT
+    i = bad + 1
+  end
+  return concat(out)
+end
+
 local function scalar(v)
   local tv = type(v)
   if tv == "string" then
     -- cjson escapes "/" as "\/"; undo it so paths in the manifest read naturally.
-    return (cjson.encode(v):gsub("\\/", "/"))
+    return (cjson.encode(M.utf8_clean(v)):gsub("\\/", "/"))
   elseif tv == "number" then
     if mtype(v) == "integer" then return tostring(v) end
     if v ~= v or v == math.huge or v == -math.huge then return "null" end

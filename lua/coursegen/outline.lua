@@ -68,7 +68,9 @@ end
 function M.parse(text, n)
   -- Some servers wrap JSON in a fence even when asked for JSON.
   local inner = text:match("^%s*```[%w]*%s*\n(.-)\n```%s*$") or text
-  local v, err = json.decode(inner)
+  -- Titles become file names, README links and prompts: invalid UTF-8 in the answer is
+  -- replaced (U+FFFD) here, once, rather than leaking into each of those.
+  local v, err = json.decode(json.utf8_clean(inner))
   if v == nil then return nil, "outline: the answer is not valid JSON: " .. tostring(err) end
   return M.check(v, n)
 end

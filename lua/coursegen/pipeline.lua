@@ -54,6 +54,12 @@ function Run:snapshot()
   local es = self.eng and self.eng:stats() or nil
   local snap = runstats.snapshot(self.st, es, system.monotime() - self.started)
   snap.interrupted = self.interrupted or false
+  if es and es.redis then
+    local r = es.redis
+    snap.limiter = { url = r.url, round_trips = r.round_trips, grants = r.grants,
+                     local_grants = r.local_grants, errors = r.errors,
+                     round_trips_per_request = r.round_trips_per_request }
+  end
   snap.out = self.s.out
   return snap
 end
@@ -134,6 +140,9 @@ function Run:handle(r)
   local job = self.by_id[r.id]
   if not job then return end
   self.by_id[r.id] = nil
+  -- The shared limiter failed: the engine sends nothing more, and the run stops once
+  -- what was already sent has come back.
+  if r.error_code == "limiter" and not self.limiter_error then self.limiter_error = r.error end
   job.attempts = r.attempts or 1
   if not r.error and not r.error_code and r.status == 200 and not job.parsed then
     self:validate(r) -- an engine without validate: classify now
@@ -205,6 +214,7 @@ function Run:outline()
   job.done = function(parsed, err) result, reason = parsed and job.value, err end
   self:submit(job)
   if not self:drain() then return nil end
+  if not result and self.limiter_error then fail.raise("limiter", "%s", self.limiter_error) end
   if not result then fail.raise("request", "outline: could not be generated: %s", tostring(reason)) end
   files.write(path, outline.encode(result))
   return result, "generated"
@@ -293,6 +303,11 @@ function Run:chapter_done(job, parsed, err)
   end
   self.entries[job.index] = entry
   self:write_manifest()
+  -- After a limiter failure every chapter still waiting fails with the same message: the
+  -- manifest records each, the display hears it once (the final error repeats it).
+  local quiet = not parsed and job.attempts == 0 and self.limiter_reported
+  if not parsed and self.limiter_error then self.limiter_reported = true end
+  if quiet then return end
   self:emit { type = "chapter", index = job.index, title = job.title, status = entry.status,
               file = parsed and job.file or nil, reason = err, attempts = job.attempts, tokens = job.usage }
   if parsed then self:stages(job, entry, job.text) end
@@ -361,19 +376,32 @@ function Run:main()
     self.source_text = doc.text
   end
   files.mkdir_p(s.out)
+  -- A run killed mid-write leaves a temporary file behind: this run finishes its work.
+  files.remove_stale_temps(s.out)
   local core = require "coursegen.core"
   if s.catch_signals then
     core.catch_signals()
     -- A Ctrl-C that stopped an earlier run in this process must not stop this one.
     if core.reset_interrupted then core.reset_interrupted() end
   end
-  local eng <close> = core.engine {
+  local opts = {
     concurrency = s.concurrency, rpm = s.rpm, tpm = s.tpm, rpd = s.rpd,
     max_attempts = s.max_attempts, timeout = s.timeout, backoff_base = s.backoff_base,
     backoff_cap = s.backoff_cap, retry_budget = s.retry_budget, connect_timeout = s.connect_timeout,
+    limiter = s.limiter,
     validate = function(r) return self:validate(r) end,
     on_attempt = function(ev) return self:on_attempt(ev) end,
   }
+  local ok, made = pcall(core.engine, opts)
+  if not ok then
+    -- An unreachable Redis is the environment's failure, not a bug: say which URL.
+    local msg = tostring(made)
+    if s.limiter and msg:find("limiter: ", 1, true) then
+      fail.raise("limiter", "%s", msg:match("(limiter: .*)$"))
+    end
+    error(made, 0)
+  end
+  local eng <close> = made
   self.eng = eng
   self.system = jobs.system(course)
 
@@ -410,7 +438,7 @@ function Run:main()
       self:submit(job)
     end
   end
-  if self:drain() and not s.only then self:summary_phase() end
+  if self:drain() and not s.only and not self.limiter_error then self:summary_phase() end
   if not self.summary and self.old and type(self.old.summary) == "table" and self.old.summary.status == "done" then
     self.summary = self.old.summary -- keep an earlier summary (e.g. a run with `only`)
   end
@@ -424,6 +452,12 @@ function Run:finish()
   end
   local snap = self:snapshot()
   self:emit { type = "tick", stats = snap }
+  if self.limiter_error then
+    local ch = snap.chapters
+    fail.raise("limiter", "%s; the run stopped: %d of %d chapters are written in %s (run again "
+      .. "when the limiter is back to write the rest)", self.limiter_error,
+      ch.written + ch.skipped, ch.total, self.s.out)
+  end
   return snap
 end
 

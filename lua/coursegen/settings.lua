@@ -27,6 +27,7 @@ local SPEC = {
   max_output_tokens = "count", thinking_budget = "integer", on_event = "function", hooks = "table",
   catch_signals = "boolean", source_max_tokens = "count", backoff_base = "number",
   backoff_cap = "number", retry_budget = "number", connect_timeout = "number", env = "table",
+  limiter = "limiter",
 }
 
 local function bad(field, fmt, ...)
@@ -44,6 +45,14 @@ local function check_value(k, v, want)
     return math.tointeger(v)
   elseif want == "number" then
     if type(v) ~= "number" or v < 0 then bad(k, "expected a number of at least 0, got %s", tostring(v)) end
+    return v
+  end
+  if want == "limiter" then
+    -- Checked here, so a typo is an input error before anything is sent; the engine
+    -- connects when the run starts.
+    if type(v) ~= "string" then bad(k, "expected a redis:// URL, got %s", type(v)) end
+    local ok, err = require("coursegen.core").redis_parse_url(v)
+    if not ok then bad(k, "%s", err) end
     return v
   end
   if type(v) ~= want then bad(k, "expected a %s, got %s", want, type(v)) end

@@ -1,0 +1,326 @@
+-- luacheck: std +busted
+-- The shared limiter wired into the engine, the Lua API and the command line (`limiter`,
+-- `--limiter`), against a real redis-server on a loopback port and the mock server.
+local helpers = require "helpers"
+local redis = require "support.redis_server"
+local core = require "coursegen.core"
+local coursegen = require "coursegen"
+local gemini = require "coursegen.providers.gemini"
+local json = require "coursegen.json"
+local mock = require "coursegen.mock"
+
+local ok_sys, system = pcall(require, "system")
+local function wall()
+  if ok_sys then return system.gettime() end
+  return os.time()
+end
+
+local BIN = helpers.root .. "/bin/coursegen"
+local UNSET = { "GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY", "COURSEGEN_PROVIDER",
+                "COURSEGEN_MODEL", "COURSEGEN_BASE_URL", "NO_COLOR" }
+
+local function q(s)
+  s = tostring(s)
+  if s:match("^[%w%._/:=,%-+@]+$") then return s end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+-- The command line for `bin/coursegen ARGS` run in `dir`, output to dir/NAME.{out,err}
+-- and its exit code to dir/NAME.rc.
+local function command(dir, name, args)
+  local parts = { "env" }
+  for _, k in ipairs(UNSET) do parts[#parts + 1] = "-u " .. k end
+  parts[#parts + 1] = "timeout 120"
+  parts[#parts + 1] = q(BIN)
+  for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
+  local base = q(dir .. "/" .. name)
+  return string.format("cd %s && %s >%s.out 2>%s.err </dev/null; echo $? >%s.rc", q(dir),
+    table.concat(parts, " "), base, base, base)
+end
+
+-- Runs the commands at once, each in the background; returns when all have exited.
+local function run_all(dir, cmds)
+  local lines = {}
+  for i, c in ipairs(cmds) do lines[i] = "(" .. command(dir, c.name, c.args) .. ") &" end
+  lines[#lines + 1] = "wait"
+  helpers.writefile(dir .. "/run.sh", table.concat(lines, "\n") .. "\n")
+  assert(os.execute("sh " .. q(dir .. "/run.sh")))
+end
+
+local function result_of(dir, name)
+  return {
+    code = tonumber(helpers.readfile(dir .. "/" .. name .. ".rc") or ""),
+    out = helpers.readfile(dir .. "/" .. name .. ".out") or "",
+    err = helpers.readfile(dir .. "/" .. name .. ".err") or "",
+  }
+end
+
+local function course_file(dir, name, title, n)
+  local chapters = {}
+  for i = 1, n do chapters[i] = string.format("%s chapter %d", title, i) end
+  local path = dir .. "/" .. name .. ".json"
+  helpers.writefile(path, json.encode { title = title, chapters = chapters })
+  return path
+end
+
+-- A request for the mock (Gemini dialect).
+local function request(base_url, prompt, tokens)
+  local http = gemini.request({ base_url = base_url, model = "m" }, { prompt = prompt })
+  return { url = http.url, method = http.method, headers = http.headers, body = http.body,
+           tokens = tokens or 0 }
+end
+
+local function all_results(eng)
+  local out = {}
+  while true do
+    local r, err = eng:next(30)
+    assert.is_nil(err)
+    if not r then break end
+    out[#out + 1] = r
+  end
+  return out
+end
+
+describe("coursegen shared limiter", function()
+  describe("the engine's limiter option", function()
+    it("raises naming the option for a bad URL, and naming the URL when Redis is unreachable", function()
+      assert.has.error(function() core.engine { limiter = "http://x" } end,
+        "bad option 'limiter' (bad limiter URL 'http://x': scheme must be redis:// or unix://)")
+      assert.has.error(function() core.engine { limiter = "redis://h:1/0" } end,
+        "bad option 'limiter' (bad limiter URL 'redis://h:1/0': missing ?key=NAME)")
+      assert.has.error(function() core.engine { limiter = 1 } end,
+        "bad option 'limiter' (string expected, got number)")
+      -- Nothing listens on port 1 of the loopback; the password never shows.
+      assert.has.error(function() core.engine { limiter = "redis://:secret@127.0.0.1:1/0?key=k" } end,
+        "cannot start the engine: limiter: redis: redis://:***@127.0.0.1:1/0?key=k: Connection refused")
+    end)
+  end)
+
+  describe("the Lua API's limiter option", function()
+    it("returns an input error for a bad URL and a limiter error when Redis is unreachable", function()
+      local dir = helpers.tmpdir()
+      local course = assert(coursegen.course { title = "T", chapters = { "A" } })
+      local res, err, kind = coursegen.generate(course, { out = dir .. "/o", limiter = "redis://h",
+                                                         base_url = "http://127.0.0.1:1" })
+      assert.is_nil(res)
+      assert.equal("input", kind)
+      assert.equal("option limiter: bad limiter URL 'redis://h': missing ?key=NAME", err)
+      res, err, kind = coursegen.generate(course, { out = dir .. "/o", base_url = "http://127.0.0.1:1",
+                                                    limiter = "redis://127.0.0.1:1/0?key=k" })
+      assert.is_nil(res)
+      assert.equal("limiter", kind)
+      assert.equal("limiter: redis: redis://127.0.0.1:1/0?key=k: Connection refused", err)
+      helpers.rmtree(dir)
+    end)
+  end)
+
+  describe("the command line's --limiter", function()
+    it("rejects a bad URL as a usage error (exit 2)", function()
+      local dir = helpers.tmpdir()
+      local path = course_file(dir, "c", "T", 1)
+      run_all(dir, { { name = "bad", args = { "generate", path, "--base-url", "http://127.0.0.1:1",
+                                             "--limiter", "redis://:pw@h:99999/0?key=k" } } })
+      local r = result_of(dir, "bad")
+      assert.equal(2, r.code)
+      assert.matches("coursegen: error: --limiter: bad limiter URL 'redis://:***@h:99999/0?key=k': "
+        .. "bad port '99999' (1-65535)", r.err, 1, true)
+      assert.not_matches("pw", r.err, 1, true)
+      helpers.rmtree(dir)
+    end)
+  end)
+
+  describe("with a real redis-server", function()
+    local srv, server
+    setup(function()
+      srv = redis.start()
+      server = mock.start { latency_ms = 5 }
+    end)
+    teardown(function()
+      if server then server:close() end
+      redis.stop(srv)
+    end)
+
+    it("sends every request on a grant and reports the round trips in stats().redis", function()
+      local url = srv.url(redis.fresh_key())
+      local eng <close> = core.engine { limiter = url, rpm = 6000, concurrency = 8 }
+      for i = 1, 40 do eng:submit(request(server.url, "Grant " .. i)) end
+      local res = all_results(eng)
+      assert.equal(40, #res)
+      for _, r in ipairs(res) do assert.equal(200, r.status) end
+      local st = eng:stats()
+      assert.equal(url, st.redis.url)
+      assert.equal(40, st.redis.grants)
+      assert.equal(0, st.redis.errors)
+      assert.is_true(st.redis.round_trips >= 1)
+      -- Leased in batches: fewer round trips than requests.
+      assert.is_true(st.redis.round_trips < 40, "round trips: " .. st.redis.round_trips)
+      assert.near(st.redis.round_trips / 40, st.redis.round_trips_per_request, 1e-9)
+    end)
+
+    it("records a 429's hinted pause in Redis, so every process on the key pauses", function()
+      local url = srv.url(redis.fresh_key())
+      local eng <close> = core.engine { limiter = url, rpm = 600, max_attempts = 1 }
+      eng:submit(request(server.url, "Pause [[mock:429:3s]]"))
+      local r = assert(eng:next(10))
+      assert.equal(429, r.status)
+      local other <close> = core.redis_limiter(url, { rpm = 600 })
+      local paused = 0
+      for _ = 1, 50 do -- the engine's gate records it right after the answer
+        paused = assert(other:state()).paused
+        if paused > 0 then break end
+        redis.sleep(0.02)
+      end
+      assert.is_true(paused > 2 and paused <= 3, "paused: " .. paused)
+      local granted, wait = other:lease(1, 0)
+      assert.is_false(granted)
+      assert.is_true(wait > 2)
+    end)
+
+    it("settles real usage and refunds failed attempts' tokens in Redis", function()
+      local url = srv.url(redis.fresh_key())
+      local limits = { tpm = 60, burst_tokens = 1000 } -- refills 1 token/s: levels show what was settled
+      local other <close> = core.redis_limiter(url, limits)
+      do
+        local eng <close> = core.engine { limiter = url, tpm = 60, burst_tokens = 1000,
+          validate = function() return true, { used = 100 } end }
+        eng:submit(request(server.url, "Settle", 900))
+        assert.equal(200, assert(eng:next(10)).status)
+      end
+      -- 1000 - 900 reserved + 800 settled (without settling it would be about 100)
+      local level = assert(other:state()).tokens
+      assert.is_true(level >= 895 and level <= 1000, "tokens after settling: " .. level)
+      do
+        local eng <close> = core.engine { limiter = url, tpm = 60, burst_tokens = 1000, max_attempts = 1 }
+        eng:submit(request(server.url, "Refund [[mock:400]]", 800))
+        assert.equal(400, assert(eng:next(10)).status)
+      end
+      local after = assert(other:state()).tokens
+      assert.is_true(after >= level - 5, "tokens after a refund: " .. after .. " (before: " .. level .. ")")
+    end)
+
+    it("fails what waits with error_code 'limiter' when Redis goes away, and sends nothing without a grant", function()
+      local own = redis.start()
+      local url = own.url(redis.fresh_key())
+      server:reset_stats()
+      -- One request a second: the first goes at once, the others wait for Redis.
+      local eng <close> = core.engine { limiter = url, rpm = 60 }
+      for i = 1, 5 do eng:submit(request(server.url, "Stop " .. i)) end
+      local first = assert(eng:next(10))
+      assert.equal(200, first.status)
+      redis.stop(own)
+      local ok, failed = 1, 0
+      for _ = 2, 5 do
+        local r = assert(eng:next(10))
+        if r.status == 200 then
+          ok = ok + 1
+        else
+          failed = failed + 1
+          assert.equal("limiter", r.error_code)
+          assert.equal(0, r.attempts)
+          assert.matches("^limiter: redis: " .. url:gsub("%p", "%%%0") .. ": ", r.error)
+        end
+      end
+      assert.is_true(failed >= 1)
+      assert.equal(ok, server:stats().requests)
+      -- Nothing is admitted any more.
+      eng:submit(request(server.url, "After"))
+      assert.equal("limiter", assert(eng:next(10)).error_code)
+      assert.equal(ok, server:stats().requests)
+    end)
+  end)
+
+  describe("three coursegen processes on one key", function()
+    local RPM, CHAPTERS = 1200, 40
+
+    it("share the rate: under 1% 429s and at least 95% of the limit achieved #slow", function()
+      local srv = redis.start()
+      local server = mock.start { rpm = RPM, latency_ms = 20 }
+      local dir = helpers.tmpdir()
+      local url = srv.url(redis.fresh_key("three"))
+      local cmds = {}
+      for i = 1, 3 do
+        local path = course_file(dir, "c" .. i, "Course " .. i, CHAPTERS)
+        cmds[i] = { name = "p" .. i, args = { "generate", path, "--out", dir .. "/o" .. i,
+          "--base-url", server.url, "--rpm", tostring(RPM), "--limiter", url, "--no-progress",
+          "--quiet", "--stats-json", dir .. "/s" .. i .. ".json" } }
+      end
+      local t0 = wall()
+      run_all(dir, cmds)
+      local makespan = wall() - t0
+      local st = server:stats()
+      server:close()
+      redis.stop(srv)
+      local trips, sent = 0, 0
+      for i = 1, 3 do
+        local r = result_of(dir, "p" .. i)
+        assert.equal(0, r.code, r.err)
+        local s = json.decode(assert(helpers.readfile(dir .. "/s" .. i .. ".json")))
+        assert.equal(CHAPTERS, s.chapters.written)
+        trips = trips + s.limiter.round_trips
+        sent = sent + s.requests
+      end
+      local n429 = st.status["429"] or 0
+      local rate = st.requests / makespan
+      print(string.format("\n  3 processes, %d requests in %.2f s: %.1f/s (limit %d/s), 429s %d (%.2f%%), "
+        .. "redis round trips per request %.2f", st.requests, makespan, rate, RPM // 60, n429,
+        100 * n429 / st.requests, trips / sent))
+      assert.is_true(n429 / st.requests < 0.01, "429 share: " .. n429 .. "/" .. st.requests)
+      assert.is_true(rate >= 0.95 * RPM / 60, "achieved rate: " .. rate)
+      helpers.rmtree(dir)
+    end)
+
+    it("stop with a clear error when Redis stops, keeping every finished chapter #slow", function()
+      local srv = redis.start()
+      local server = mock.start { latency_ms = 20 }
+      local dir = helpers.tmpdir()
+      local url = srv.url(redis.fresh_key("stop"))
+      local cmds = {}
+      for i = 1, 3 do
+        local path = course_file(dir, "c" .. i, "Course " .. i, CHAPTERS)
+        -- 10 requests a second in all: the run would take about 12 s.
+        cmds[i] = { name = "p" .. i, args = { "generate", path, "--out", dir .. "/o" .. i,
+          "--base-url", server.url, "--rpm", "600", "--limiter", url, "--no-progress" } }
+      end
+      local lines = {}
+      for i, c in ipairs(cmds) do lines[i] = "(" .. command(dir, c.name, c.args) .. ") &" end
+      helpers.writefile(dir .. "/run.sh", table.concat(lines, "\n") .. "\nwait\n")
+      os.execute("sh " .. q(dir .. "/run.sh") .. " >/dev/null 2>&1 & echo $! >" .. q(dir .. "/run.pid"))
+      -- Stop Redis once a few chapters are written.
+      for _ = 1, 500 do
+        if server:stats().requests >= 15 then break end
+        redis.sleep(0.01)
+      end
+      redis.stop(srv)
+      local pid = assert((helpers.readfile(dir .. "/run.pid") or ""):match("%d+"))
+      for _ = 1, 3000 do
+        if not redis.alive(pid) then break end
+        redis.sleep(0.01)
+      end
+      local done = 0
+      for i = 1, 3 do
+        local r = result_of(dir, "p" .. i)
+        assert.equal(1, r.code, r.err)
+        local msg = "coursegen: error: limiter: redis: " .. url .. ": "
+        assert.matches(msg, r.err, 1, true)
+        assert.matches("the run stopped: %d+ of " .. CHAPTERS .. " chapters are written in ", r.err)
+        local m = json.decode(assert(helpers.readfile(dir .. "/o" .. i .. "/course.json")))
+        assert.equal(CHAPTERS, #m.chapters)
+        for _, e in ipairs(m.chapters) do
+          if e.status == "done" then
+            done = done + 1
+            local text = assert(helpers.readfile(dir .. "/o" .. i .. "/" .. e.file), e.file)
+            assert.matches(e.title, text, 1, true)
+          else
+            assert.equal("failed", e.status)
+            assert.matches("limiter: redis: ", e.error, 1, true)
+          end
+        end
+      end
+      -- Every request the mock saw was granted and its chapter kept.
+      assert.is_true(done >= 15 and done < 3 * CHAPTERS, "done: " .. done)
+      assert.equal(done, server:stats().requests)
+      server:close()
+      helpers.rmtree(dir)
+    end)
+  end)
+end)

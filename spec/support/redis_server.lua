@@ -1,0 +1,76 @@
+-- A throwaway redis-server for specs: a free loopback port, no persistence, its own
+-- folder. The unix socket in that folder proves the server that answers is ours (on a
+-- port clash redis-server exits, and a PING through the socket fails).
+local helpers = require "helpers"
+
+local M = {}
+
+local ok_sys, system = pcall(require, "system")
+
+function M.sleep(s)
+  if s <= 0 then return end
+  if ok_sys then system.sleep(s) else os.execute(string.format("sleep %.3f", s)) end
+end
+
+local function sh(cmd)
+  local f = assert(io.popen(cmd))
+  local out = f:read("a")
+  f:close()
+  return out
+end
+
+function M.available()
+  return os.execute("command -v redis-server >/dev/null 2>&1") == true
+end
+
+function M.alive(pid)
+  return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true
+end
+
+--- Starts a server; returns `{ port, pid, dir, sock, url = function(key) }`.
+function M.start()
+  assert(M.available(), "redis-server is needed")
+  local dir = helpers.tmpdir()
+  local sock = dir .. "/redis.sock"
+  for _ = 1, 20 do
+    local port = math.random(20000, 60000)
+    local pid = sh(string.format(
+      "redis-server --port %d --bind 127.0.0.1 --unixsocket '%s' --save '' --appendonly no " ..
+      "--dir '%s' --daemonize no >'%s/log' 2>&1 & echo $!", port, sock, dir, dir)):match("%d+")
+    for _ = 1, 100 do
+      if os.execute(string.format("redis-cli -s '%s' ping 2>/dev/null | grep -q PONG", sock)) then
+        return {
+          port = port, pid = pid, dir = dir, sock = sock,
+          url = function(key) return string.format("redis://127.0.0.1:%d/0?key=%s", port, key) end,
+        }
+      end
+      if not M.alive(pid) then break end
+      M.sleep(0.02)
+    end
+    os.execute("kill " .. pid .. " 2>/dev/null")
+  end
+  error("could not start redis-server")
+end
+
+--- Stops the server (waits until it is gone); keeps its folder unless `keep` is false.
+function M.stop(srv, keep)
+  if not srv then return end
+  if not srv.stopped then
+    srv.stopped = true
+    os.execute("kill " .. srv.pid .. " 2>/dev/null")
+    for _ = 1, 250 do
+      if not M.alive(srv.pid) then break end
+      M.sleep(0.02)
+    end
+  end
+  if not keep then helpers.rmtree(srv.dir) end
+end
+
+local keyn = 0
+--- A key no earlier run used.
+function M.fresh_key(prefix)
+  keyn = keyn + 1
+  return string.format("%s%d_%d_%d", prefix or "spec", os.time(), math.random(1, 1e6), keyn)
+end
+
+return M
