@@ -119,6 +119,7 @@ build = {
     ["coursegen.prices"] = "lua/coursegen/prices.lua",
     ["coursegen.progress"] = "lua/coursegen/progress.lua",
     ["coursegen.prompts"] = "lua/coursegen/prompts.lua",
+    ["coursegen.providers.common"] = "lua/coursegen/providers/common.lua",
     ["coursegen.providers.gemini"] = "lua/coursegen/providers/gemini.lua",
     ["coursegen.providers.openai"] = "lua/coursegen/providers/openai.lua",
     ["coursegen.readme"] = "lua/coursegen/readme.lua",
@@ -130,6 +131,7 @@ build = {
     ["coursegen.summary"] = "lua/coursegen/summary.lua",
     ["coursegen.template"] = "lua/coursegen/template.lua",
     ["coursegen.term"] = "lua/coursegen/term.lua",
+    ["coursegen.text"] = "lua/coursegen/text.lua",
   },
   install = {
     bin = { coursegen = "bin/coursegen" },

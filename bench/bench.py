@@ -55,7 +55,11 @@ def run_one(c, sc, work, total_tokens, mock_kind, mock_help, quick):
             row.capped = True
         row.measured = measure.run(cmd, os.path.join(logs, "%s.log" % tag), timeout,
                                    tree=c.tree, env=c.env(), cwd=contenders_mod.ROOT)
-        stats = srv.stats()
+        try:
+            stats = srv.stats()
+        except OSError:
+            stats = {}
+            row.error = "the mock stopped during the run, its figures are missing: " + srv.log_tail()
     c.collect(sc, work, answers)
     status = stats.get("status") or {}
     row.sent = int(stats.get("requests", 0))
@@ -63,15 +67,20 @@ def run_one(c, sc, work, total_tokens, mock_kind, mock_help, quick):
     row.injected_429 = int((stats.get("faults") or {}).get("429", 0))
     row.limited = int(status.get("429", 0)) - row.injected_429
     row.answers_ok, row.present = workload.check_answers(answers, sc.n)
-    if row.measured.exit_code != 0 and not row.measured.timed_out:
+    m = row.measured
+    print("  %.2f s (bound %.2f), %d sent, %d answers in order of %d, CPU %.2f s, %.1f MB%s"
+          % (m.wall, row.bound, row.sent, row.present, sc.n, m.cpu, m.peak_rss_kb / 1024,
+             ", timeout" if m.timed_out else ""), flush=True)
+    if m.exit_code != 0 and not m.timed_out:
         with open(os.path.join(logs, "%s.log" % tag), errors="replace") as f:
             tail = (f.read().strip().splitlines() or [""])[-1][-200:]
-        print("  %s exited %d: %s" % (c.name, row.measured.exit_code, tail), flush=True)
+        print("  %s exited %d: %s" % (c.name, m.exit_code, tail), flush=True)
     return row
 
 
-def run_all(a, meta):
-    """Runs the chosen scenarios; returns [(scenario, rows)]."""
+def run_all(a, meta, after_each):
+    """Runs the chosen scenarios; returns [(scenario, rows)]. after_each(done) runs after
+    every scenario, so that an interrupted run keeps what it measured."""
     mock_kind, mock_help = mock.describe()
     if mock_kind is None:
         raise SystemExit("bench: " + mock_help)
@@ -101,6 +110,7 @@ def run_all(a, meta):
                 rows.append(run_one(c, sc, work, total_tokens, mock_kind, mock_help, a.quick))
         print("\n" + report.table(sc, rows, BASELINE), flush=True)
         done.append((sc, rows))
+        after_each(done)
     return done
 
 
@@ -142,17 +152,22 @@ def main():
     ap.add_argument("--report-from", default="", help="raw JSON of an earlier run")
     a = ap.parse_args()
 
+    def write(meta, done):
+        with open(a.results, "w") as f:
+            f.write(report.document(meta, done, BASELINE))
+
     if a.report_from:
-        meta, done = load_raw(a.report_from)
+        write(*load_raw(a.report_from))
     else:
         meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 "command": a.command, "quick": a.quick, "machine": report.machine(),
                 "software": report.versions()}
-        done = run_all(a, meta)
-        save_raw(os.path.join(BENCH, "results", "latest%s.json" % ("-quick" if a.quick else "")),
-                 meta, done)
-    with open(a.results, "w") as f:
-        f.write(report.document(meta, done, BASELINE))
+        raw = os.path.join(BENCH, "results", "latest%s.json" % ("-quick" if a.quick else ""))
+
+        def after_each(done):
+            save_raw(raw, meta, done)
+            write(meta, done)
+        run_all(a, meta, after_each)
     print("written: %s" % os.path.relpath(a.results, contenders_mod.ROOT))
     return 0
 

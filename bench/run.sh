@@ -46,4 +46,5 @@ if [ ! -d bench/node_modules/bottleneck ] && command -v npm >/dev/null; then
     || echo "bench: npm ci failed (the Node.js contender is skipped)" >&2
 fi
 
+export PYTHONDONTWRITEBYTECODE=1    # keep bench/ free of __pycache__
 exec "$python" bench/bench.py $quick --command "$command_line"

@@ -1,29 +1,14 @@
 -- A course grounded in a document: the outline (3 chapters) is generated from the notes,
 -- saved as outline.json in the output folder, then every chapter is written from it.
 --   lua5.4 examples/course_from_source.lua [--base-url URL] [--provider gemini|openai] [--out DIR]
-local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
-package.path = here .. "/../lua/?.lua;" .. here .. "/../lua/?/init.lua;" .. package.path
-package.cpath = here .. "/../build/?.so;" .. package.cpath
-
+-- support.lua: module paths, the command line, the server (the bundled mock by default).
+local ex = dofile(((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/support.lua")
 local coursegen = require "coursegen"
-
-local args = {}
-for i = 1, #arg, 2 do args[(arg[i] or ""):gsub("^%-%-", "")] = arg[i + 1] end
-local base_url = args["base-url"] or os.getenv("COURSEGEN_BASE_URL")
-local srv
-if not base_url then
-  srv = require("coursegen.mock").start { port = 0, latency_ms = 5, jitter_ms = 10 }
-  base_url = srv.url
-end
-local out = args.out
-if not out then -- a fresh temporary folder (os.tmpname creates a file: reuse its name)
-  out = os.tmpname()
-  os.remove(out)
-end
+local args, base_url, out = ex.args, ex.base_url(), ex.out()
 
 local course = assert(coursegen.course {
   title = "Git from the notes",
-  source = here .. "/notes.md",
+  source = ex.here .. "/notes.md",
   chapters = 3,
   language = "English",
 })
@@ -38,10 +23,6 @@ local stats, err = coursegen.generate(course, {
     end
   end,
 })
-if srv then srv:close() end
-if not stats then
-  io.stderr:write(err, "\n")
-  os.exit(2)
-end
+ex.finish(stats, err)
 print("outline saved in " .. stats.out .. "/outline.json; edit it and rerun to use it")
 os.exit(stats.chapters.failed == 0 and 0 or 1)

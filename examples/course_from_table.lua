@@ -1,25 +1,10 @@
 -- A course from a Lua table: four chapters, generated in parallel, with progress lines.
 --   lua5.4 examples/course_from_table.lua [--base-url URL] [--provider gemini|openai] [--out DIR]
 -- Without --base-url (or COURSEGEN_BASE_URL) it runs against the bundled mock server.
-local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
-package.path = here .. "/../lua/?.lua;" .. here .. "/../lua/?/init.lua;" .. package.path
-package.cpath = here .. "/../build/?.so;" .. package.cpath
-
+-- support.lua: module paths, the command line, the server (the bundled mock by default).
+local ex = dofile(((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/support.lua")
 local coursegen = require "coursegen"
-
-local args = {}
-for i = 1, #arg, 2 do args[(arg[i] or ""):gsub("^%-%-", "")] = arg[i + 1] end
-local base_url = args["base-url"] or os.getenv("COURSEGEN_BASE_URL")
-local srv
-if not base_url then
-  srv = require("coursegen.mock").start { port = 0, latency_ms = 5, jitter_ms = 10 }
-  base_url = srv.url
-end
-local out = args.out
-if not out then -- a fresh temporary folder (os.tmpname creates a file: reuse its name)
-  out = os.tmpname()
-  os.remove(out)
-end
+local args, base_url, out = ex.args, ex.base_url(), ex.out()
 
 local course = assert(coursegen.course {
   title = "Introduction to Lua",
@@ -45,11 +30,7 @@ local stats, err = coursegen.generate(course, {
     end
   end,
 })
-if srv then srv:close() end
-if not stats then
-  io.stderr:write(err, "\n")
-  os.exit(2)
-end
+ex.finish(stats, err)
 print(string.format("%d written, %d failed, %d requests, in %s", stats.chapters.written,
   stats.chapters.failed, stats.requests, stats.out))
 os.exit(stats.chapters.failed == 0 and 0 or 1)

@@ -1,22 +1,14 @@
 -- The request engine on its own, for any batch of LLM calls: here, one short definition
 -- per term, sent in parallel under rate limits with retries, read back in order.
 --   lua5.4 examples/engine_batch.lua [--base-url URL] [--provider gemini|openai]
-local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
-package.path = here .. "/../lua/?.lua;" .. here .. "/../lua/?/init.lua;" .. package.path
-package.cpath = here .. "/../build/?.so;" .. package.cpath
-
+-- support.lua: module paths, the command line, the server (the bundled mock by default).
+local ex = dofile(((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/support.lua")
 local engine = require "coursegen.engine"
 
-local args = {}
-for i = 1, #arg, 2 do args[(arg[i] or ""):gsub("^%-%-", "")] = arg[i + 1] end
-local provider = require("coursegen.providers." .. (args.provider or "gemini"))
-local base_url = args["base-url"] or os.getenv("COURSEGEN_BASE_URL")
+local provider = require("coursegen.providers." .. (ex.args.provider or "gemini"))
+-- The mock fails one request in ten here, to show the retries at work.
+local base_url = ex.base_url { faults = "503:0.1", seed = 3 }
 local key_env = provider.defaults.key_env[1]
-local srv
-if not base_url then
-  srv = require("coursegen.mock").start { port = 0, latency_ms = 5, jitter_ms = 10, faults = "503:0.1", seed = 3 }
-  base_url = srv.url
-end
 local cfg = { base_url = base_url, model = provider.defaults.model, api_key = os.getenv(key_env) }
 
 local terms = { "closure", "coroutine", "metatable", "upvalue", "varargs", "userdata", "environment" }
@@ -40,5 +32,5 @@ for result, request in engine.map({ concurrency = 4, rpm = 600, max_attempts = 4
       result.status and provider.error_message(result.status, result.body) or tostring(result.error)))
   end
 end
-if srv then srv:close() end
+ex.close()
 os.exit(failed == 0 and 0 or 1)

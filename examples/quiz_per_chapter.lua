@@ -1,25 +1,10 @@
 -- A pipeline with a stage: after each chapter is written, one more request turns it into a
 -- quiz, saved beside it as NN-slug.quiz.md. Stages share the engine, its limits and resume.
 --   lua5.4 examples/quiz_per_chapter.lua [--base-url URL] [--provider gemini|openai] [--out DIR]
-local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
-package.path = here .. "/../lua/?.lua;" .. here .. "/../lua/?/init.lua;" .. package.path
-package.cpath = here .. "/../build/?.so;" .. package.cpath
-
+-- support.lua: module paths, the command line, the server (the bundled mock by default).
+local ex = dofile(((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/support.lua")
 local coursegen = require "coursegen"
-
-local args = {}
-for i = 1, #arg, 2 do args[(arg[i] or ""):gsub("^%-%-", "")] = arg[i + 1] end
-local base_url = args["base-url"] or os.getenv("COURSEGEN_BASE_URL")
-local srv
-if not base_url then
-  srv = require("coursegen.mock").start { port = 0, latency_ms = 5, jitter_ms = 10 }
-  base_url = srv.url
-end
-local out = args.out
-if not out then -- a fresh temporary folder (os.tmpname creates a file: reuse its name)
-  out = os.tmpname()
-  os.remove(out)
-end
+local args, base_url, out = ex.args, ex.base_url(), ex.out()
 
 local course = assert(coursegen.course {
   title = "Statistics for the curious",
@@ -52,10 +37,6 @@ local stats, err = coursegen.generate(course, {
     end
   end,
 })
-if srv then srv:close() end
-if not stats then
-  io.stderr:write(err, "\n")
-  os.exit(2)
-end
+ex.finish(stats, err)
 print(string.format("%d chapters and %d quizzes in %s", stats.chapters.written, stats.stages.written, stats.out))
 os.exit((stats.chapters.failed + stats.stages.failed) == 0 and 0 or 1)

@@ -9,16 +9,18 @@ local rel = require "support.reliability"
 
 local N = 30
 
--- Retryable faults as `--faults` rules. A 429's RetryInfo pauses the shared limiter, so it
--- gets a short hint here to keep the run fast (the plain 1 s hint is in the directive case).
+-- Faults a run must survive, as `--faults` rules: the retryable ones, and extra latency.
+-- A 429's RetryInfo pauses the shared limiter, so it gets a short hint here to keep the
+-- run fast (the plain 1 s hint is in the directive case).
 local RETRYABLE = { "429:100ms", "429bare", "500", "503", "504", "empty", "thought", "maxtokens", "malformed",
-                    "truncated", "reset", "stall", "midstream" }
+                    "truncated", "reset", "stall", "midstream", "slow:30" }
 
--- Short per-attempt timeout so a stalled request costs little; enough attempts that a 20%
--- fault rate essentially never exhausts them (0.2^8 per chapter).
+-- A short per-attempt timeout so a stalled request costs little, yet far above the mock's
+-- few milliseconds (a timed-out answer the mock did send would unbalance the books);
+-- enough attempts that a 20% fault rate essentially never exhausts them (0.2^8).
 local function fast_opts(srv, dir, extra)
   -- No client-side rate limit: the provider's published one would pace a mock run for nothing.
-  local o = run.opts(srv, { out = dir, concurrency = 12, max_attempts = 8, timeout = 0.4, rpm = 0, tpm = 0,
+  local o = run.opts(srv, { out = dir, concurrency = 12, max_attempts = 8, timeout = 0.75, rpm = 0, tpm = 0,
                             backoff_base = 0.005, backoff_cap = 0.02 })
   for k, v in pairs(extra or {}) do o[k] = v end
   return o
@@ -40,10 +42,11 @@ describe("#reliability fault matrix", function()
   end)
 
   -- One course under a probabilistic fault spec: complete, in order, books balanced.
-  local function survive(spec, seed)
+  local function survive(spec, seed, dialect)
     srv = mock { faults = spec, seed = seed }
-    local dir = tmp .. "/out-" .. seed
-    local stats = run.generate(run.course(N), fast_opts(srv, dir))
+    local dir = tmp .. "/out-" .. seed .. "-" .. (dialect or "gemini")
+    local extra = dialect == "openai" and { provider = "openai", base_url = srv.url .. "/v1" } or nil
+    local stats = run.generate(run.course(N), fast_opts(srv, dir, extra))
     local ms = srv:stats()
     assert.same({ total = N, written = N, skipped = 0, failed = 0 }, stats.chapters)
     local m = rel.check_course(dir, N)
@@ -58,19 +61,22 @@ describe("#reliability fault matrix", function()
     return injected
   end
 
-  for i, f in ipairs(RETRYABLE) do
-    it("survives " .. f .. " on 20% of requests", function()
-      survive(f .. ":0.2", 100 + i)
+  for _, dialect in ipairs { "gemini", "openai" } do
+    for i, f in ipairs(RETRYABLE) do
+      it("survives " .. f .. " on 20% of requests (" .. dialect .. ")", function()
+        survive(f .. ":0.2", 100 + i, dialect)
+      end)
+    end
+
+    it("survives every retryable fault mixed, 20% of requests in all (" .. dialect .. ")", function()
+      local rules = {}
+      for i, f in ipairs(RETRYABLE) do rules[i] = f .. ":" .. (0.2 / #RETRYABLE) end
+      -- Several seeds: the mix is thin per fault, so one seed alone meets only a few kinds.
+      local injected = 0
+      for seed = 1, 4 do injected = injected + survive(table.concat(rules, ","), seed, dialect) end
+      assert.truthy(injected >= 12)
     end)
   end
-
-  it("survives every retryable fault mixed, 20% of requests in all", function()
-    local rules = {}
-    for i, f in ipairs(RETRYABLE) do rules[i] = f .. ":" .. (0.2 / #RETRYABLE) end
-    -- Two seeds: the mix is small per fault, so one seed alone may miss some.
-    local injected = survive(table.concat(rules, ","), 7) + survive(table.concat(rules, ","), 8)
-    assert.truthy(injected >= 6)
-  end)
 
   it("retries each retryable fault given by directive, with exact attempt counts", function()
     -- Chapter i carries two faults in a row, then answers: three attempts each.
@@ -199,10 +205,11 @@ end)
 describe("#reliability fault matrix on the command line", function()
   it("accounts a faulty run the same in --stats-json as the mock's /stats", function()
     local tmp = helpers.tmpdir()
-    local srv = mock { faults = "503:0.1,429bare:0.05,empty:0.05", seed = 3 }
+    local srv = mock { faults = "503:0.06,429bare:0.03,empty:0.03,stall:0.03,reset:0.03,truncated:0.03", seed = 3 }
     local path = rel.course_file(tmp .. "/c.json", N)
+    -- The command line's backoff starts at 1 s: few faults, and a short --timeout for stalls.
     local r = rel.run(tmp, { "generate", path, "--base-url", srv.url, "--out", "o", "--stats-json", "s.json",
-                             "--max-attempts", "8", "--concurrency", "12", "--quiet" })
+                             "--max-attempts", "8", "--concurrency", "12", "--timeout", "0.5", "--quiet" })
     local ms = srv:stats()
     srv:close()
     assert.equal(0, r.code, r.err)

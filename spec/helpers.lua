@@ -6,11 +6,13 @@ local helpers = {}
 -- command) must not inherit the preload: some of them hang at start-up under it.
 if os.getenv("COURSEGEN_SANITIZER") == "asan" and os.getenv("LD_PRELOAD") then
   local popen, execute = io.popen, os.execute
+  -- luacheck: push ignore 122 (replacing the standard functions is the point here)
   io.popen = function(cmd, ...) return popen("unset LD_PRELOAD; " .. cmd, ...) end
   os.execute = function(cmd, ...)
     if cmd == nil then return execute() end
     return execute("unset LD_PRELOAD; " .. cmd, ...)
   end
+  -- luacheck: pop
 end
 
 --- Absolute path of the source tree's root.

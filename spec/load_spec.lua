@@ -104,7 +104,10 @@ describe("#reliability load", function()
     -- Flat: what the first 10% grew to is the most it ever needs (slack for the allocator).
     assert.truthy(hwm <= at10.hwm * 1.10 + 8192, ("peak RSS grew from %d to %d KiB"):format(at10.hwm, hwm))
     assert.truthy(rss <= at10.rss * 1.10 + 8192, ("RSS grew from %d to %d KiB"):format(at10.rss, rss))
-    assert.truthy(fds <= at10.fds + 8, ("descriptors grew from %d to %d"):format(at10.fds, fds))
+    -- Descriptors: one socket per transfer on each side of loopback, whatever the count of
+    -- requests; how many are open at a given moment wobbles with connection turnover.
+    assert.truthy(fds <= at10.fds + 64, ("descriptors grew from %d to %d"):format(at10.fds, fds))
+    assert.truthy(fds <= fd0 + 2 * C + 64, ("%d descriptors for %d transfers"):format(fds, C))
     assert.truthy(rel.fds() <= fd0 + 4, "descriptors left open after close")
   end)
 end)
@@ -140,6 +143,9 @@ describe("#soak", function()
                                                                  rpm = 0, tpm = 0 }))
       assert.same({ total = 20, written = 20, skipped = 0, failed = 0 }, stats.chapters)
       rel.check_course(dir, 20)
+      local again = run.generate(run.course(20), run.opts(srv, { out = dir, rpm = 0, tpm = 0 }))
+      assert.same({ total = 20, written = 0, skipped = 20, failed = 0 }, again.chapters)
+      assert.equal(0, again.requests)
       courses = courses + 1
       settle()
       local rss = rel.memory()

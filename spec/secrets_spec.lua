@@ -111,6 +111,12 @@ describe("#reliability secrets", function()
     assert.equal(0, r.code, r.err)
     assert.same({ ["200"] = 5 }, srv:stats().status)
     assert.truthy(helpers.readfile(tmp .. "/o1/01-topic-1.md"), "the first run wrote nothing")
+    -- The mock command given a key to require, stopped by Ctrl-C after half a second.
+    local mock_cmd = rel.command({ "mock", "--api-key", KEY, "--port", "0" }, nil, 0.5, "INT")
+    os.execute("cd " .. rel.q(tmp) .. " && " .. mock_cmd .. " >.mock.out 2>.mock.err </dev/null")
+    local said = (helpers.readfile(tmp .. "/.mock.out") or "") .. (helpers.readfile(tmp .. "/.mock.err") or "")
+    assert.truthy(said:find("listening on http://127.0.0.1:", 1, true), said)
+    outputs[#outputs + 1] = { label = "mock", text = said }
     assert_no_leak()
   end)
 
@@ -167,16 +173,14 @@ describe("#reliability secrets", function()
     assert_no_leak()
   end)
 
-  it("is masked where a server echoes the request back in its error", function()
-    local ok = pcall(require, "socket")
-    if not ok then
-      pending("needs LuaSocket for the echoing server")
-      return
-    end
-    -- The echoing server is a separate process: the command runs while this one waits.
+  -- Starts the echoing server (a separate process, so the command can run while this one
+  -- waits) for `max` requests; returns its URL, or nil when LuaSocket is missing.
+  local function echo_server(max)
+    if not pcall(require, "socket") then return nil end
     local port_file = tmp .. "/echo.port"
+    os.remove(port_file)
     assert(os.execute(("cd %s && lua5.4 -e \"package.path='lua/?.lua;lua/?/init.lua;'..package.path\" "
-      .. "spec/support/echo_server.lua %s 8 20 >/dev/null 2>&1 &"):format(rel.q(helpers.root), rel.q(port_file))))
+      .. "spec/support/echo_server.lua %s %d 20 >/dev/null 2>&1 &"):format(rel.q(helpers.root), rel.q(port_file), max)))
     local port
     for _ = 1, 200 do
       port = tonumber(helpers.readfile(port_file))
@@ -184,7 +188,63 @@ describe("#reliability secrets", function()
       os.execute("sleep 0.02")
     end
     assert.truthy(port, "the echoing server did not start")
-    local url = "http://127.0.0.1:" .. port
+    os.remove(port_file)
+    return "http://127.0.0.1:" .. port
+  end
+
+  -- Every string inside a value (keys too), for a search.
+  local function strings(v, out, seen)
+    out, seen = out or {}, seen or {}
+    if type(v) == "table" then
+      if seen[v] then return out end
+      seen[v] = true
+      for k, x in pairs(v) do
+        strings(k, out, seen)
+        strings(x, out, seen)
+      end
+    elseif v ~= nil then
+      out[#out + 1] = tostring(v)
+    end
+    return out
+  end
+
+  it("never reaches an event, a result or an error of the library", function()
+    local coursegen = require "coursegen"
+    local url = echo_server(4)
+    local seen = {}
+    local function collect(ev) seen[#seen + 1] = ev end
+    local bad = assert(coursegen.course { title = "Refused", chapters = {
+      { title = "One", brief = "[[mock:400*]]" }, { title = "Two", brief = "[[mock:401*]]" },
+      { title = "Three", brief = "[[mock:503,403*]]" }, { title = "Four" } } })
+    local function go(opts)
+      opts.on_event, opts.env, opts.backoff_base, opts.max_attempts = collect, {}, 0.01, 2
+      opts.rpm, opts.tpm = 0, 0
+      local a, b, c = coursegen.generate(bad, opts)
+      seen[#seen + 1] = { a, b, c }
+      seen[#seen + 1] = { coursegen.plan(bad, opts) }
+    end
+    go { base_url = srv.url, api_key = KEY, out = tmp .. "/l1" }
+    go { base_url = srv.url, api_key = OTHER, out = tmp .. "/l2" }
+    go { base_url = srv.url .. "/v1", provider = "openai", api_key = KEY, out = tmp .. "/l3" }
+    go { base_url = srv.url, api_key = KEY, out = tmp .. "/l4", concurrency = 0 }
+    if url then go { base_url = url, api_key = KEY, out = tmp .. "/l5", concurrency = 1 } end
+    local all = table.concat(strings(seen), "\n")
+    assert.truthy(all:find("HTTP 401", 1, true))
+    if url then assert.truthy(all:find("x-goog-api-key: [api key]", 1, true)) end
+    for _, k in ipairs { KEY, OTHER } do
+      assert.is_nil(all:find(k, 1, true), "an event or a result holds the key")
+      assert.is_nil(all:find(k:sub(11), 1, true), "an event or a result holds the key's tail")
+    end
+    assert.equal(0, srv:stats().key_in_url)
+    assert_no_leak()
+  end)
+
+  it("is masked where a server echoes the request back in its error", function()
+    local url = echo_server(2) -- one request per run below: it exits after the second
+    if not url then
+      pending("needs LuaSocket for the echoing server")
+      return
+    end
     helpers.writefile(tmp .. "/one.json", '{"title":"Echo","chapters":["Only"]}')
     local r = cg({ "generate", "one.json", "--base-url", url, "--out", "e1", "--verbose", "--max-attempts", "1",
                    "--stats-json", "e1.json" }, { GEMINI_API_KEY = KEY }, "echoing server")

@@ -104,6 +104,10 @@ class Mock:
     def reset_stats(self):
         self._call("DELETE")
 
+    def log_tail(self):
+        with open(self.log_path, errors="replace") as f:
+            return " | ".join(f.read().strip().splitlines()[-3:])[-300:]
+
     def close(self):
         if self.proc.poll() is None:
             self.proc.terminate()

@@ -22,6 +22,7 @@ class Row:
     present: int = 0
     n: int = 0
     capped: bool = False                # stopped early on purpose (process pool)
+    error: Optional[str] = None         # what went wrong around the run (the mock died)
 
 
 HEADER = ("| contender | makespan s | bound s | ratio | sent | 429 | answers | CPU s "
@@ -59,6 +60,8 @@ def table(scenario, rows, baseline_name):
         if r.skipped:
             skipped.append("- %s: skipped, %s" % (r.contender, r.skipped))
             continue
+        if r.error:
+            skipped.append("- %s: %s" % (r.contender, r.error))
         m = r.measured
         span_text, span = _makespan(r)
         answers = "yes" if r.answers_ok else "no (%d/%d)" % (r.present, r.n)
@@ -108,7 +111,7 @@ def versions():
             return (out.stdout or out.stderr).splitlines()[0].strip()
         except (OSError, IndexError, subprocess.TimeoutExpired):
             return "n/a"
-    return ", ".join([first(["lua5.4", "-v"]), first(["curl", "--version"]).split(" (")[0],
+    return ", ".join([first(["lua5.4", "-v"]).split("  ")[0], first(["curl", "--version"]).split(" (")[0],
                       "Python " + platform.python_version(), "node " + first(["node", "--version"])])
 
 

@@ -79,7 +79,8 @@ static void deep_body(mresp *r, const char *sse, int openai) {
 }
 
 /* Valid JSON, wrong types: a string where a list belongs, an object where an array
- * belongs, numbers and nulls where text belongs. */
+ * belongs, numbers and nulls where text belongs; and terminal escape sequences in the
+ * finish reason, which a client must not print as they are. */
 static void odd_body(mresp *r, const char *sse, int openai, long variant) {
   static const char *const gemini[] = {
       "{\"candidates\":[{\"content\":{\"parts\":\"# A string where a list belongs\",\"role\":\"model\"},"
@@ -87,7 +88,8 @@ static void odd_body(mresp *r, const char *sse, int openai, long variant) {
       "{\"candidates\":{\"0\":{\"content\":{\"parts\":[{\"text\":\"# An object where an array belongs\"}]}}},"
       "\"usageMetadata\":\"none\"}",
       "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":42},{\"text\":null},{\"text\":{\"a\":1}}]},"
-      "\"finishReason\":\"STOP\"},\"stray\",null],\"usageMetadata\":null,\"modelVersion\":false}",
+      "\"finishReason\":\"\\u001b[2J\\u001b]0;owned\\u0007STOP\"},\"stray\",null],\"usageMetadata\":null,"
+      "\"modelVersion\":false}",
   };
   static const char *const oa[] = {
       "{\"id\":\"x\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":\"# A string where an "
@@ -95,7 +97,8 @@ static void odd_body(mresp *r, const char *sse, int openai, long variant) {
       "{\"id\":\"x\",\"object\":\"chat.completion\",\"choices\":{\"0\":{\"message\":{\"role\":\"assistant\","
       "\"content\":\"# An object where an array belongs\"}}},\"usage\":\"none\"}",
       "{\"id\":\"x\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-      "\"content\":[1,2,3]},\"finish_reason\":null},\"stray\",null],\"usage\":[1,2]}",
+      "\"content\":[1,2,3]},\"finish_reason\":\"\\u001b[2J\\u001b]0;owned\\u0007stop\"},\"stray\",null],"
+      "\"usage\":[1,2]}",
   };
   int i = variant >= 1 && variant <= 3 ? (int)variant - 1 : 0;
   set_body(r, sse, openai ? oa[i] : gemini[i]);

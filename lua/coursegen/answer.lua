@@ -3,6 +3,8 @@
 -- chapter:"); neither belongs in the course. Only the edges are touched: text inside the
 -- chapter is never rewritten.
 -- @module coursegen.answer
+local textutil = require "coursegen.text"
+
 local M = { _VERSION = "0.1.0" }
 
 local PREAMBLE_STARTS = {
@@ -80,12 +82,7 @@ function M.summary(text, max)
     end
   end
   body = (body or ""):gsub("^%s+", ""):gsub("%s+$", "")
-  if #body > max then
-    local cut = max
-    while cut > 1 and (body:byte(cut + 1) or 0) & 0xC0 == 0x80 do cut = cut - 1 end
-    body = body:sub(1, cut) .. "…"
-  end
-  return body
+  return textutil.shorten(body, max)
 end
 
 return M

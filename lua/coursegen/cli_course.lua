@@ -4,35 +4,18 @@
 -- @module coursegen.cli_course
 local M = { _VERSION = "0.1" }
 
-local json = require "coursegen.json"
 local settings = require "coursegen.cli_settings"
 
 local type, pcall, tostring = type, pcall, tostring
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 -- The raw table of a JSON or Lua course file (nil for other files, or when it does not parse;
--- the loader reports those).
+-- the loader reports those). The loader's reader does the work, so a Lua file runs under
+-- the same sandbox and budget, and an oversized file is refused, here as there.
 local function read_raw(path)
   local ext = (path:match("%.(%w+)$") or ""):lower()
-  local text = read(path)
-  if not text then return nil end
-  local raw
-  if ext == "json" then
-    raw = json.decode(text)
-  elseif ext == "lua" then
-    -- an empty environment, as the loader gives: a course file is data
-    local chunk = load(text, "@" .. path, "t", {})
-    local ok, v = pcall(chunk)
-    raw = ok and v or nil
-  end
-  return type(raw) == "table" and raw or nil
+  if ext ~= "json" and ext ~= "lua" then return nil end
+  local ok, raw = pcall(require("coursegen.course").read_raw, path)
+  return ok and type(raw) == "table" and raw or nil
 end
 
 --- The `options` object of a course file, unchecked (nil when there is none or the file
@@ -72,8 +55,17 @@ local function raw_of(course)
   return t
 end
 
+-- The start of a file: enough to find a title, whatever the file's size.
+local function read_head(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read(64 * 1024)
+  f:close()
+  return s
+end
+
 local function title_of_source(path)
-  local text = read(path)
+  local text = read_head(path)
   if not text then return nil end
   for line in text:gmatch("[^\n]+") do
     local h = line:match("^#%s+(.-)%s*$")

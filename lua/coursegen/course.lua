@@ -219,8 +219,17 @@ M.MAX_FILE_BYTES = 16 * 1024 * 1024
 
 --- What a Lua course file may spend while it runs: virtual machine instructions, and
 -- memory (KiB) on top of what the process held before.
-M.LUA_MAX_INSTRUCTIONS = 20000000
-M.LUA_MAX_KB = 256 * 1024
+M.LUA_MAX_INSTRUCTIONS = 1000000
+M.LUA_MAX_KB = 64 * 1024
+
+-- The string methods a course file may call ("x"):upper() style. Strings share one
+-- metatable, which the empty environment cannot hide; `rep` and `gsub` could build
+-- gigabytes in a single instruction, before any hook runs, so they are left out.
+local SAFE_STRING = {}
+for _, k in ipairs { "byte", "char", "find", "format", "len", "lower", "match", "gmatch", "reverse", "sub",
+                     "upper" } do
+  SAFE_STRING[k] = string[k]
+end
 
 local function read(path)
   local f, err = io.open(path, "rb")
@@ -239,13 +248,14 @@ end
 
 -- Runs a Lua course file's chunk with an instruction and memory budget. The empty
 -- environment already denies every library, but `while true do end` or `s = s .. s` need
--- none: a count hook stops either with an error naming the line, instead of hanging the
--- command or exhausting memory. The hook is per coroutine, so the caller's is restored.
+-- none: a hook on every instruction stops either with an error naming the line, instead of
+-- hanging the command or exhausting memory (`s = s .. s` doubles in one instruction, so a
+-- sparser hook would let it reach gigabytes). A course file runs a few thousand
+-- instructions, so the cost is nothing. Hooks are per coroutine: the caller's is restored.
 local function run_bounded(chunk, path)
-  local STEP = 1000
   local used, base_kb = 0, collectgarbage("count")
   local function hook()
-    used = used + STEP
+    used = used + 1
     local why
     if used > M.LUA_MAX_INSTRUCTIONS then
       why = format("runs too long (more than %d instructions)", M.LUA_MAX_INSTRUCTIONS)
@@ -256,6 +266,9 @@ local function run_bounded(chunk, path)
       end
     end
     if why then
+      -- off first: the budget stays spent, and the hook must not fire again in the
+      -- caller's instructions after pcall has returned
+      debug.sethook()
       local info = debug.getinfo(2, "Sl")
       local line = info and info.source == "@" .. path and info.currentline or nil
       error(format("%s%s: %s; a course file only returns a table", path,
@@ -263,9 +276,13 @@ local function run_bounded(chunk, path)
     end
   end
   local old = table.pack(debug.gethook())
-  debug.sethook(hook, "", STEP)
+  local smt = getmetatable("")
+  local string_index = smt.__index
+  smt.__index = SAFE_STRING
+  debug.sethook(hook, "", 1)
   local ok, v = pcall(chunk)
   debug.sethook(table.unpack(old, 1, old.n))
+  smt.__index = string_index
   if not ok then
     -- "not enough memory" from one huge allocation, e.g. ("x"):rep(1e12)
     if v == "not enough memory" then v = path .. ": uses too much memory" end
@@ -278,10 +295,11 @@ local function dirname(p)
   return p:match("^(.*)/[^/]*$") or "."
 end
 
---- Loads and validates a course file (by extension: .json, .lua, .md/.markdown).
+--- Reads a course file into its raw table, not yet validated (by extension: .json, .lua,
+-- .md/.markdown). A Lua file runs in an empty environment under `run_bounded`.
 -- @tparam string path
--- @treturn table the validated course; raises `{msg = ...}` for a bad file
-function M.load(path)
+-- @treturn table the raw course; raises `{msg = ...}` for a file that cannot be read
+function M.read_raw(path)
   local ext = path:match("%.([%w]+)$")
   ext = ext and ext:lower()
   local raw
@@ -306,7 +324,14 @@ function M.load(path)
   else
     fail(format("%s: unknown course file type (expected .json, .lua or .md)", path))
   end
-  return M.check(raw, path, dirname(path))
+  return raw
+end
+
+--- Loads and validates a course file (by extension: .json, .lua, .md/.markdown).
+-- @tparam string path
+-- @treturn table the validated course; raises `{msg = ...}` for a bad file
+function M.load(path)
+  return M.check(M.read_raw(path), path, dirname(path))
 end
 
 return M

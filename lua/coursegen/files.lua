@@ -26,12 +26,13 @@ function M.exists(path)
   return false
 end
 
---- Reads a whole file, or returns nil.
+--- Reads a whole file.
 -- @tparam string path
--- @treturn ?string
+-- @treturn ?string the contents, or nil when it cannot be opened
+-- @treturn ?string why not
 function M.read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
   local s = f:read("a")
   f:close()
   return s
@@ -39,6 +40,7 @@ end
 
 --- Creates a folder and its parents; raises an "io" failure.
 -- @tparam string path
+-- @treturn true
 function M.mkdir_p(path)
   local sofar = path:sub(1, 1) == "/" and "/" or ""
   for part in path:gmatch("[^/]+") do
@@ -53,10 +55,22 @@ function M.mkdir_p(path)
     end
     sofar = sofar .. "/"
   end
+  return true
 end
 
--- Name of the temporary file `write` uses for `base`; `stale_temps` recognises it.
+-- Name of the temporary file `temp_name` makes for `base`; `remove_stale_temps` recognises it.
 local TEMP_PATTERN = "^%..+%.tmp%-%d+%-%d+%-%d+$"
+
+--- A fresh name for a temporary sibling of `path`: the same folder, so renaming it over
+-- `path` is atomic, and a hidden name `remove_stale_temps` recognises.
+-- @tparam string path
+-- @treturn string
+function M.temp_name(path)
+  counter = counter + 1
+  local dir = path:match("^(.*)/[^/]*$") or "."
+  local base = path:match("([^/]*)$")
+  return format("%s/.%s.tmp-%d-%d-%d", dir, base, os.time(), counter, math.random(1, 1000000000))
+end
 
 --- Removes the temporary files a killed run left in `dir` (a process killed between
 -- writing a temporary file and renaming it can not clean up after itself). Only names
@@ -79,11 +93,9 @@ end
 -- Raises an "io" failure (`coursegen.fail`).
 -- @tparam string path
 -- @tparam string data
+-- @treturn true
 function M.write(path, data)
-  counter = counter + 1
-  local dir = path:match("^(.*)/[^/]*$") or "."
-  local base = path:match("([^/]*)$")
-  local tmp = format("%s/.%s.tmp-%d-%d-%d", dir, base, os.time(), counter, math.random(1, 1000000000))
+  local tmp = M.temp_name(path)
   local f, err = io.open(tmp, "wb")
   if not f then fail.raise("io", "cannot write %s: %s", path, tostring(err)) end
   local ok, werr = f:write(data)
@@ -99,6 +111,7 @@ function M.write(path, data)
     os.remove(tmp)
     fail.raise("io", "cannot write %s: %s", path, tostring(rerr))
   end
+  return true
 end
 
 return M

@@ -4,6 +4,7 @@
 -- `{"object":"error",...}`, HTML pages and plain text. The server's own words are kept.
 -- @module coursegen.http_error
 local json = require "coursegen.json"
+local textutil = require "coursegen.text"
 
 local M = { _VERSION = "0.1.0" }
 
@@ -11,12 +12,7 @@ local format, type, tostring, concat = string.format, type, tostring, table.conc
 
 local function one_line(s, max)
   s = tostring(s):gsub("%s+", " "):match("^%s*(.-)%s*$")
-  if #s > max then
-    local cut = max
-    while cut > 1 and (s:byte(cut + 1) or 0) & 0xC0 == 0x80 do cut = cut - 1 end
-    s = s:sub(1, cut) .. "…"
-  end
-  return s
+  return textutil.shorten(s, max)
 end
 
 -- Useful extras from Gemini `details`: the reason, a quota id, a retry delay.

@@ -33,6 +33,16 @@ local function protect(fn, ...)
   return fail.protect(fn, ...)
 end
 
+-- `generate` and `plan` take the same arguments and settle them the same way (the course
+-- validated, the options resolved into settings); only what runs on the result differs.
+-- The argument checks stay in each caller, so a misuse is reported at the caller's line.
+local function with_settings(course, opts, fn)
+  return protect(function()
+    local c = as_course(course)
+    return fn(c, settings.resolve(c, opts))
+  end)
+end
+
 --- Loads a course file: JSON, a Lua file returning a table, or a Markdown outline.
 -- @tparam string path
 -- @treturn[1] table the validated course
@@ -77,9 +87,7 @@ end
 --   limiter failed: the run stopped, the manifest lists what finished)
 function M.generate(course, opts)
   check_args(course, opts, "generate")
-  return protect(function()
-    local c = as_course(course)
-    local s = settings.resolve(c, opts)
+  return with_settings(course, opts, function(c, s)
     settings.require_key(s)
     return require("coursegen.pipeline").run(c, s)
   end)
@@ -95,9 +103,7 @@ end
 -- @treturn[2] string kind
 function M.plan(course, opts)
   check_args(course, opts, "plan")
-  return protect(function()
-    local c = as_course(course)
-    local s = settings.resolve(c, opts)
+  return with_settings(course, opts, function(c, s)
     return require("coursegen.plan").build(c, s)
   end)
 end

@@ -6,6 +6,8 @@ local sha256 = require "coursegen.sha256"
 local slug = require "coursegen.slug"
 local files = require "coursegen.files"
 local fail = require "coursegen.fail"
+local outline_mod = require "coursegen.outline"
+local settings = require "coursegen.settings"
 
 local M = { _VERSION = "0.1.0" }
 
@@ -47,6 +49,27 @@ end
 -- @treturn string
 function M.system(course)
   return course.templates.system:render(prompts.context(course))
+end
+
+--- The request that asks for an outline, for a course that gives no chapters. Shared by
+-- `plan` and `generate`, so a dry run counts the prompt the run would send.
+-- @tparam table course validated course
+-- @tparam table s settings
+-- @tparam[opt] string source_text the source document's text
+-- @tparam string system the system instruction (`M.system(course)`)
+-- @treturn table req `{prompt, system, max_output_tokens, temperature, thinking_budget,
+--   schema, schema_name}`
+-- @treturn integer the number of chapters asked for
+function M.outline(course, s, source_text, system)
+  local n = course.chapter_count or settings.DEFAULT_CHAPTERS
+  local prompt = course.templates.outline:render(prompts.context(course, {
+    chapter = { count = n }, source = source_text,
+  }))
+  return {
+    prompt = prompt, system = system, max_output_tokens = s.max_output_tokens,
+    temperature = s.temperature, thinking_budget = s.thinking_budget,
+    schema = outline_mod.schema(n), schema_name = "outline",
+  }, n
 end
 
 --- Builds every chapter job for an outline.

@@ -5,8 +5,6 @@ local jobs = require "coursegen.jobs"
 local json = require "coursegen.json"
 local manifest = require "coursegen.manifest"
 local outline = require "coursegen.outline"
-local prompts = require "coursegen.prompts"
-local settings = require "coursegen.settings"
 local source = require "coursegen.source"
 
 local M = { _VERSION = "0.1.0" }
@@ -44,12 +42,8 @@ function M.build(course, s)
     plan.outline_source = chapters and "saved" or "generated"
   end
   if not chapters then
-    local n = course.chapter_count or settings.DEFAULT_CHAPTERS
-    local prompt = course.templates.outline:render(prompts.context(course, {
-      chapter = { count = n }, source = source_text,
-    }))
-    local req = { prompt = prompt, system = system, max_output_tokens = s.max_output_tokens }
-    plan.prompts[1] = { chapter = "outline", prompt = prompt }
+    local req, n = jobs.outline(course, s, source_text, system)
+    plan.prompts[1] = { chapter = "outline", prompt = req.prompt }
     count(req)
     -- Chapters are not known yet: estimate each as the size of a chapter prompt for this course.
     local sample = jobs.chapters(course, { { title = course.title } }, s, source_text)[1]

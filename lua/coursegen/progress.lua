@@ -21,6 +21,15 @@ local string_format, math_max, tostring, type = string.format, math.max, tostrin
 -- Starts the live line, so it reads as the program's.
 local PREFIX = "coursegen "
 
+-- Text from a server or a model (error messages, finish reasons, generated titles) as it
+-- may be shown on a terminal: control characters (C0, DEL, and C1 as UTF-8) are dropped,
+-- so a hostile answer cannot move the cursor, clear the screen or retitle the window.
+local function shown(v)
+  if v == nil then return nil end
+  return (tostring(v):gsub("[%c\127]", " "):gsub("\194[\128-\159]", " "))
+end
+M.shown = shown
+
 --- Picks the mode for the options of a run.
 -- @tparam table o `{ quiet, no_progress, stream }`
 -- @treturn string "live", "lines" or "quiet"
@@ -168,13 +177,13 @@ function handlers.attempt(self, ev)
   if ev.attempt and ev.attempt > 1 then self.retries = self.retries + 1 end
   if status == 429 or status == "429" then self.r429 = self.r429 + 1 end
   if not self.verbose then return self:draw() end
-  local err = ev.error and tostring(ev.error):gsub("%s+", " ")
+  local err = ev.error and shown(ev.error):gsub("%s+", " ")
   if err and #err > 120 then err = err:sub(1, 117) .. "..." end
   local what = status and tostring(status) or (err or "error")
   if status and err then what = what .. " (" .. err .. ")" end
   local who
   if ev.chapter then
-    who = ev.title and string_format("%d %s", ev.chapter, ev.title) or ("chapter " .. ev.chapter)
+    who = ev.title and string_format("%d %s", ev.chapter, shown(ev.title)) or ("chapter " .. ev.chapter)
   else
     who = tostring(ev.job or "request")
   end
@@ -191,17 +200,18 @@ function handlers.chapter(self, ev)
   if status == "skipped" then
     if self.verbose and self.mode ~= "quiet" then
       self:print(string_format("%s skipped %s (already written)", chapter_label(self, ev),
-        ev.file or ev.title or ""))
+        shown(ev.file or ev.title or "")))
     end
     return self:draw()
   end
   if status == "failed" then
     self.failed = self.failed + 1
+    -- kept as shown: the final summary prints these reasons again
     self.failures[#self.failures + 1] = {
-      index = ev.index, title = ev.title, reason = ev.reason, attempts = ev.attempts,
+      index = ev.index, title = shown(ev.title), reason = shown(ev.reason), attempts = ev.attempts,
     }
     self:print(string_format("%s %s %s: %s", chapter_label(self, ev), self.paint("red", "failed"),
-      ev.title or "", ev.reason or "unknown reason"))
+      shown(ev.title or ""), shown(ev.reason or "unknown reason")))
     return
   end
   self.written = self.written + 1
@@ -215,7 +225,7 @@ function handlers.chapter(self, ev)
     end
     local tail = #extra > 0 and (" (" .. table.concat(extra, ", ") .. ")") or ""
     self:print(string_format("%s %s %s%s", chapter_label(self, ev), self.paint("green", "done"),
-      ev.file or ev.title or "", tail))
+      shown(ev.file or ev.title or ""), tail))
   else
     self:draw(true)
   end
@@ -228,14 +238,14 @@ end
 
 function handlers.warning(self, ev)
   if self.mode == "quiet" then return end
-  self:print(self.paint("yellow", "warning: " .. tostring(ev.message)))
+  self:print(self.paint("yellow", "warning: " .. shown(ev.message)))
 end
 
 -- The course summary (README.md), written after the chapters.
 function handlers.summary(self, ev)
   if ev.status == "failed" then
     self:print(string_format("%s course summary: %s", self.paint("red", "failed"),
-      tostring(ev.reason or "unknown reason")))
+      shown(ev.reason or "unknown reason")))
   elseif ev.status == "done" and (self.mode == "lines" or self.verbose) then
     self:print(string_format("%s course summary (README.md)", self.paint("green", "done")))
   end

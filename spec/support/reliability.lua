@@ -85,6 +85,12 @@ function M.check_accounting(stats, m, ms)
       get(ms.faults, "reset")))
   assert(M.attempts(m) == stats.requests,
     ("manifest attempts add up to %d, statistics say %d requests"):format(M.attempts(m), stats.requests))
+  -- Every attempt after a request's first is a retry.
+  local firsts = 0
+  for _, e in ipairs(m.chapters) do if (e.attempts or 0) > 0 then firsts = firsts + 1 end end
+  if type(m.summary) == "table" and (m.summary.attempts or 0) > 0 then firsts = firsts + 1 end
+  assert(stats.retries == stats.requests - firsts,
+    ("%d retries, but %d requests for %d chapters and summary"):format(stats.retries, stats.requests, firsts))
   local codes = {}
   for k in pairs(stats.status) do codes[k] = true end
   for k in pairs(ms.status) do codes[k] = true end
@@ -166,14 +172,18 @@ function M.run(dir, args, env)
 end
 
 --- Runs the command in `dir` and sends it SIGKILL after `after_s` seconds (unless it ended
--- first). Returns `{ code, killed, out, err }`; `code` is 137 when it was killed.
+-- first). Returns `{ code, killed, out, err }`.
 function M.run_killed(dir, args, env, after_s)
   local out, err = dir .. "/.stdout", dir .. "/.stderr"
   -- The shell's own "Killed" notice goes to /dev/null, not to the spec's output.
   local _, how, code = os.execute("( cd " .. M.q(dir) .. " && " .. M.command(args, env, after_s, "KILL") .. " >"
     .. M.q(out) .. " 2>" .. M.q(err) .. " </dev/null ) 2>/dev/null")
   assert(how == "exit", "the shell died by a signal")
-  local r = { code = code, killed = code == 137, out = helpers.readfile(out) or "", err = helpers.readfile(err) or "" }
+  -- 137: killed. 124: the time was up just as the command was ending on its own, so the
+  -- kill came too late; its own exit status is lost, so count it as a kill too (the run
+  -- after it then proves the folder finished).
+  local r = { code = code, killed = code == 137 or code == 124, out = helpers.readfile(out) or "",
+              err = helpers.readfile(err) or "" }
   os.remove(out)
   os.remove(err)
   return r

@@ -10,8 +10,7 @@ local M = { _VERSION = "0.1" }
 local fsutil = require "coursegen.export.fsutil"
 local meta = require "coursegen.export.meta"
 local links_filter = require "coursegen.export.links_filter"
-local course_folder = require "coursegen.export.course_folder"
-local ipairs, pairs, type, error = ipairs, pairs, type, error
+local ipairs, type, error = ipairs, type, error
 
 --- The anchor of a chapter in a single-document export.
 -- @tparam table ch chapter entry
@@ -68,10 +67,8 @@ end
 -- @treturn table `{files = {...}, meta = path, filter = path}`
 function M.write(course, tmp)
   if type(course) ~= "table" or type(tmp) ~= "string" then error("expected a course and a folder", 2) end
-  local map = { ["README.md"] = false }
-  for file, e in pairs(course_folder.files(course)) do
-    map[file] = e.status == "done" and "#" .. M.anchor(e) or false
-  end
+  -- Inside one document the README is not a target: its links keep only their text.
+  local map = links_filter.map(course, false, function(_, e) return "#" .. M.anchor(e) end)
   local inputs = { files = {}, meta = tmp .. "/meta.json", filter = tmp .. "/links.lua" }
   fsutil.check(meta.write(inputs.meta, M.metadata(course)))
   fsutil.check(fsutil.write(inputs.filter, links_filter.source(map)))

@@ -4,22 +4,9 @@
 -- the chapters in order, and the course's title, description, language and author in the
 -- document properties.
 -- @module coursegen.export.docx
-local M = { _VERSION = "0.1" }
-
 local single = require "coursegen.export.single"
 
---- File name of the document inside the output folder.
-M.file = "course.docx"
-
---- Write the DOCX.
--- @tparam table course from `course_folder.read`
--- @tparam table opts `{pandoc = path, out = folder}`
--- @treturn table|nil `{format = "docx", path = ".../course.docx"}`
--- @treturn string error
-function M.export(course, opts)
-  return single.export(course, {
-    pandoc = opts.pandoc, out = opts.out, to = "docx", name = M.file, format = "docx",
-  })
-end
+-- `M.file` is "course.docx"; `M.export(course, opts)` writes it (see `single.exporter`).
+local M = single.exporter { format = "docx", to = "docx", file = "course.docx" }
 
 return M

@@ -1,21 +1,28 @@
 --- Small file helpers for the exporters: reading, atomic writing, temporary folders.
+-- Reading, writing and creating folders are `coursegen.files` (one atomic write, one
+-- temporary-name scheme for the whole tool); this module adds what only the exporters need
+-- and keeps their error style, `nil, err` (`coursegen.files` raises "io" failures).
 -- @module coursegen.export.fsutil
 local M = { _VERSION = "0.1" }
 
 local lfs = require "lfs"
-local io, os, type, error, math, table, tostring = io, os, type, error, math, table, tostring
+local files = require "coursegen.files"
+local fail = require "coursegen.fail"
+local os, type, error, table, tostring = os, type, error, table, tostring
+
+-- Calls a `coursegen.files` function, turning its raised "io" failure into `nil, err`.
+local function returning(fn, ...)
+  local ok, err = fail.protect(fn, ...)
+  if ok == nil then return nil, err end
+  return ok
+end
 
 --- Read a whole file.
+-- @function read
 -- @tparam string path
 -- @treturn string|nil contents
 -- @treturn string error
-function M.read(path)
-  local f, err = io.open(path, "rb")
-  if not f then return nil, err end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+M.read = files.read
 
 --- Whether a path is an existing regular file.
 -- @tparam string path
@@ -31,12 +38,6 @@ function M.is_dir(path)
   return lfs.attributes(path, "mode") == "directory"
 end
 
-local counter = 0
-local function unique(prefix)
-  counter = counter + 1
-  return ("%s.tmp-%d-%d-%d"):format(prefix, os.time(), counter, math.random(1, 1e9))
-end
-
 --- Write a file atomically: a temporary file in the same folder, then a rename.
 -- @tparam string path
 -- @tparam string data
@@ -44,47 +45,21 @@ end
 -- @treturn string error
 function M.write(path, data)
   if type(data) ~= "string" then error("argument 2 expected a 'string'", 2) end
-  local tmp = M.sibling_tmp(path)
-  local f, err = io.open(tmp, "wb")
-  if not f then return nil, err end
-  local ok, werr = f:write(data)
-  local cok, cerr = f:close()
-  if not ok or not cok then
-    os.remove(tmp)
-    return nil, ("cannot write %s: %s"):format(path, werr or cerr)
-  end
-  local rok, rerr = os.rename(tmp, path)
-  if not rok then
-    os.remove(tmp)
-    return nil, rerr
-  end
-  return true
+  return returning(files.write, path, data)
 end
 
 --- A name for a temporary sibling of `path` (same folder, so a rename is atomic).
+-- @function sibling_tmp
 -- @tparam string path
 -- @treturn string
-function M.sibling_tmp(path)
-  local dir, base = path:match("^(.*)/([^/]+)$")
-  return unique(dir and dir .. "/." .. base or "." .. path)
-end
+M.sibling_tmp = files.temp_name
 
 --- Create a directory and its parents.
 -- @tparam string path
 -- @treturn boolean|nil true
 -- @treturn string error
 function M.mkdir_p(path)
-  if M.is_dir(path) then return true end
-  local parent = path:match("^(.+)/[^/]+$")
-  if parent and not M.is_dir(parent) then
-    local ok, err = M.mkdir_p(parent)
-    if not ok then return nil, err end
-  end
-  local ok, err = lfs.mkdir(path)
-  if not ok and not M.is_dir(path) then
-    return nil, ("cannot create %s: %s"):format(path, err)
-  end
-  return true
+  return returning(files.mkdir_p, path)
 end
 
 --- Remove a file or a directory tree (symbolic links are removed, never followed).

@@ -12,7 +12,6 @@ local pandoc = require "coursegen.export.pandoc"
 local reader = require "coursegen.export.reader"
 local links_filter = require "coursegen.export.links_filter"
 local template = require "coursegen.export.html_template"
-local course_folder = require "coursegen.export.course_folder"
 local ipairs, pairs, type, error = ipairs, pairs, type, error
 
 --- The page name of a chapter file (`03-tables.md` -> `03-tables.html`).
@@ -23,11 +22,7 @@ function M.page_name(file)
 end
 
 local function link_map(course)
-  local map = { ["README.md"] = "index.html" }
-  for file, e in pairs(course_folder.files(course)) do
-    map[file] = e.status == "done" and M.page_name(file) or false
-  end
-  return map
+  return links_filter.map(course, "index.html", M.page_name)
 end
 
 local function readme_links_all(course)

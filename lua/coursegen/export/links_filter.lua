@@ -8,6 +8,8 @@
 -- @module coursegen.export.links_filter
 local M = { _VERSION = "0.1" }
 
+local course_folder = require "coursegen.export.course_folder"
+
 local type, error, pairs, ipairs, sort, concat = type, error, pairs, ipairs, table.sort, table.concat
 
 local BODY = [==[
@@ -42,6 +44,21 @@ function Image(el)
   return nil
 end
 ]==]
+
+--- The map for `source`: every chapter file of the course to its target when the chapter is
+-- done, else to `false` (an unfinished chapter is not exported, so a link to it would break).
+-- Every exporter builds its map this way and differs only in the targets.
+-- @tparam table course from `course_folder.read`
+-- @param readme the target of `README.md` (a string, or `false`)
+-- @tparam function target `target(file, entry)`: the target of a done chapter
+-- @treturn table
+function M.map(course, readme, target)
+  local map = { ["README.md"] = readme }
+  for file, e in pairs(course_folder.files(course)) do
+    map[file] = e.status == "done" and target(file, e) or false
+  end
+  return map
+end
 
 --- The filter's source.
 -- @tparam table map file name (`"01-intro.md"`) to target (`"01-intro.html"` or `"#ch-01"`),

@@ -48,4 +48,21 @@ function M.export(course, opts)
   return { format = opts.format, path = target }
 end
 
+--- An exporter module for one pandoc writer, the shape `coursegen.export` loads for every
+-- format: EPUB and DOCX differ only in the writer and the file name, so each of their
+-- modules is this with its three values.
+-- @tparam table def `{format = our format name, to = pandoc writer, file = file name}`
+-- @treturn table a module: `file` (the file name inside the output folder) and
+--   `export(course, opts)` (`opts = {pandoc = path, out = folder}`; returns
+--   `{format, path}` or `nil, err`)
+function M.exporter(def)
+  local mod = { _VERSION = M._VERSION, file = def.file }
+  function mod.export(course, opts)
+    return M.export(course, {
+      pandoc = opts.pandoc, out = opts.out, to = def.to, name = mod.file, format = def.format,
+    })
+  end
+  return mod
+end
+
 return M

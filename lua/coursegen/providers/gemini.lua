@@ -3,11 +3,11 @@
 -- `error_message`, `estimate`, `needs_key`.
 -- @module coursegen.providers.gemini
 local json = require "coursegen.json"
-local http_error = require "coursegen.http_error"
+local common = require "coursegen.providers.common"
 
 local M = { _VERSION = "0.1.0", name = "gemini" }
 
-local type, ipairs, concat = type, ipairs, table.concat
+local type, ipairs, concat, num = type, ipairs, table.concat, common.num
 
 --- Defaults for this provider.
 M.defaults = {
@@ -50,27 +50,18 @@ function M.request(cfg, req)
   if req.system and req.system ~= "" then
     body.systemInstruction = { role = "user", parts = json.array { { text = req.system } } }
   end
-  local headers = { "Content-Type: application/json" }
-  if cfg.api_key and cfg.api_key ~= "" then headers[#headers + 1] = "x-goog-api-key: " .. cfg.api_key end
-  local base = cfg.base_url:gsub("/+$", "")
-  return {
-    url = base .. "/v1beta/models/" .. cfg.model .. ":generateContent",
-    method = "POST",
-    headers = headers,
-    body = json.encode(body),
-  }
+  return common.post(cfg, "/v1beta/models/" .. cfg.model .. ":generateContent", "x-goog-api-key: ", body)
 end
 
 --- Token estimate for the limiter: prompt bytes / 4 plus the output budget.
+-- @function estimate
 -- @tparam table req as for `request`
 -- @treturn integer
-function M.estimate(req)
-  local bytes = #req.prompt + #(req.system or "")
-  return (bytes + 3) // 4 + (req.max_output_tokens or 8192)
-end
+M.estimate = common.estimate
 
-local function num(v)
-  return type(v) == "number" and math.tointeger(v) or 0
+-- A Gemini error object, even when sent with a 200.
+local function is_error(v)
+  return v.error
 end
 
 --- Parses a 200 answer into one shape.
@@ -78,17 +69,11 @@ end
 -- @treturn table `{kind = "ok"|"empty"|"blocked"|"truncated", text, finish_reason,
 --   usage = {prompt, output, thoughts}, message}`
 function M.parse(body)
-  local v, err = json.decode(body)
-  local usage = { prompt = 0, output = 0, thoughts = 0 }
-  if type(v) ~= "table" then
-    return { kind = "empty", text = "", usage = usage, message = "the answer is not valid JSON: " .. tostring(err) }
-  end
-  if v.error then
-    return { kind = "empty", text = "", usage = usage, message = http_error.message(200, body) }
-  end
+  local v, refused = common.decode(body, is_error)
+  if not v then return refused end
   local u = type(v.usageMetadata) == "table" and v.usageMetadata or {}
-  usage = { prompt = num(u.promptTokenCount), output = num(u.candidatesTokenCount),
-            thoughts = num(u.thoughtsTokenCount) }
+  local usage = { prompt = num(u.promptTokenCount), output = num(u.candidatesTokenCount),
+                  thoughts = num(u.thoughtsTokenCount) }
   local cand = type(v.candidates) == "table" and v.candidates[1] or nil
   local pf = type(v.promptFeedback) == "table" and v.promptFeedback or nil
   if type(cand) ~= "table" then
@@ -114,19 +99,15 @@ function M.parse(body)
   elseif reason == "MAX_TOKENS" then
     return { kind = "truncated", text = text, finish_reason = reason, usage = usage,
              message = "cut short at the output token limit (MAX_TOKENS)" .. detail }
-  elseif text:match("^%s*$") then
-    return { kind = "empty", text = text, finish_reason = reason, usage = usage,
-             message = "no text in the answer" .. (reason and (", finish reason " .. reason) or "") .. detail }
   end
-  return { kind = "ok", text = text, finish_reason = reason, usage = usage }
+  return common.text_result(text, reason, usage, detail)
 end
 
 --- The message for a non-200 answer.
+-- @function error_message
 -- @tparam integer status
 -- @tparam[opt] string body
 -- @treturn string
-function M.error_message(status, body)
-  return http_error.message(status, body)
-end
+M.error_message = common.error_message
 
 return M

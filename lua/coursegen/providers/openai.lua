@@ -2,11 +2,11 @@
 -- Same interface as `coursegen.providers.gemini`.
 -- @module coursegen.providers.openai
 local json = require "coursegen.json"
-local http_error = require "coursegen.http_error"
+local common = require "coursegen.providers.common"
 
 local M = { _VERSION = "0.1.0", name = "openai" }
 
-local type, ipairs, concat = type, ipairs, table.concat
+local type, ipairs, concat, num = type, ipairs, table.concat, common.num
 
 --- Defaults for this provider.
 M.defaults = {
@@ -48,22 +48,18 @@ function M.request(cfg, req)
       json_schema = { name = req.schema_name or "answer", schema = req.schema, strict = true },
     }
   end
-  local headers = { "Content-Type: application/json" }
-  if cfg.api_key and cfg.api_key ~= "" then headers[#headers + 1] = "Authorization: Bearer " .. cfg.api_key end
-  local base = cfg.base_url:gsub("/+$", "")
-  return { url = base .. "/chat/completions", method = "POST", headers = headers, body = json.encode(body) }
+  return common.post(cfg, "/chat/completions", "Authorization: Bearer ", body)
 end
 
 --- Token estimate for the limiter: prompt bytes / 4 plus the output budget.
+-- @function estimate
 -- @tparam table req
 -- @treturn integer
-function M.estimate(req)
-  local bytes = #req.prompt + #(req.system or "")
-  return (bytes + 3) // 4 + (req.max_output_tokens or 8192)
-end
+M.estimate = common.estimate
 
-local function num(v)
-  return type(v) == "number" and math.tointeger(v) or 0
+-- An OpenAI error object, or vLLM's flat one, even when sent with a 200.
+local function is_error(v)
+  return v.error or v.object == "error"
 end
 
 local function content_text(c)
@@ -82,20 +78,14 @@ end
 -- @tparam string body
 -- @treturn table
 function M.parse(body)
-  local v, err = json.decode(body)
-  local usage = { prompt = 0, output = 0, thoughts = 0 }
-  if type(v) ~= "table" then
-    return { kind = "empty", text = "", usage = usage, message = "the answer is not valid JSON: " .. tostring(err) }
-  end
-  if v.error or v.object == "error" then
-    return { kind = "empty", text = "", usage = usage, message = http_error.message(200, body) }
-  end
+  local v, refused = common.decode(body, is_error)
+  if not v then return refused end
   local u = type(v.usage) == "table" and v.usage or {}
   local details = type(u.completion_tokens_details) == "table" and u.completion_tokens_details or {}
   local thoughts = num(details.reasoning_tokens)
   -- completion_tokens includes reasoning; keep them apart so prompt + output + thoughts is the total.
-  usage = { prompt = num(u.prompt_tokens), output = math.max(0, num(u.completion_tokens) - thoughts),
-            thoughts = thoughts }
+  local usage = { prompt = num(u.prompt_tokens), output = math.max(0, num(u.completion_tokens) - thoughts),
+                  thoughts = thoughts }
   local choice = type(v.choices) == "table" and v.choices[1] or nil
   if type(choice) ~= "table" then
     return { kind = "empty", text = "", usage = usage, message = "no choices in the answer" }
@@ -112,19 +102,15 @@ function M.parse(body)
   elseif reason == "length" then
     return { kind = "truncated", text = text, finish_reason = reason, usage = usage,
              message = "cut short at the output token limit (length)" }
-  elseif text:match("^%s*$") then
-    return { kind = "empty", text = text, finish_reason = reason, usage = usage,
-             message = "no text in the answer" .. (reason and (", finish reason " .. reason) or "") }
   end
-  return { kind = "ok", text = text, finish_reason = reason, usage = usage }
+  return common.text_result(text, reason, usage)
 end
 
 --- The message for a non-200 answer.
+-- @function error_message
 -- @tparam integer status
 -- @tparam[opt] string body
 -- @treturn string
-function M.error_message(status, body)
-  return http_error.message(status, body)
-end
+M.error_message = common.error_message
 
 return M

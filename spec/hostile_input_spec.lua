@@ -1,0 +1,197 @@
+-- luacheck: std +busted
+-- Broken and hostile input: course files (JSON, Lua, Markdown), a saved outline edited
+-- badly, templates, and every numeric option of `coursegen generate`. Each gives one clear
+-- message naming the file and the field, line or option (exit 2 on the command line), and
+-- never a traceback, a hang or a runaway allocation.
+local coursegen = require "coursegen"
+local course_mod = require "coursegen.course"
+local helpers = require "helpers"
+local run = require "support.course_run"
+local rel = require "support.reliability"
+
+local BAD = "spec/fixtures/bad/"
+
+local function no_traceback(s)
+  assert.is_nil(s:find("traceback", 1, true), s)
+  assert.is_nil(s:find("internal error", 1, true), s)
+end
+
+describe("hostile course files", function()
+  -- The message after "FILE: " (or "FILE:LINE: ").
+  local cases = {
+    ["deep.json"] = ": invalid JSON: Found too many nested data structures (1001) at character 1030",
+    ["empty.json"] = ": invalid JSON: Expected value but found T_END at character 1",
+    ["bom.json"] = ": invalid JSON: Expected value but found invalid token at character 1",
+    ["nul.json"] = ": invalid JSON: Expected value but found unexpected end of string at character 15",
+    ["title-object.json"] = ": title: expected a string, got table",
+    ["chapters-huge.json"] = ": chapters: must be a whole number from 1 to 500, got inf",
+    ["chapters-fraction.json"] = ": chapters: must be a whole number from 1 to 500, got 2.5",
+    ["chapters-negative.json"] = ": chapters: must be a whole number from 1 to 500, got -3",
+    ["chapters-too-many.json"] = ": chapters: 501 chapters, at most 500",
+    ["prompt-unclosed.json"] = ": prompts: template chapter: section {{#source}} is never closed",
+    ["prompt-stray-close.json"] = ": prompts: template chapter: {{/source}} closes no open section",
+    ["prompt-not-string.json"] = ": prompts.chapter: expected a string, got table",
+    ["loop.lua"] = ":3: runs too long (more than 1000000 instructions); a course file only returns a table",
+    ["alloc.lua"] = ":3: runs too long (more than 1000000 instructions); a course file only returns a table",
+    ["doubling.lua"] = ":3: uses too much memory (more than 64 MiB); a course file only returns a table",
+    ["rep.lua"] = ":2: attempt to call a nil value (method 'rep')",
+    ["library.lua"] = ":2: attempt to index a nil value (global 'os')",
+    ["runtime-error.lua"] = ":1: attempt to concatenate a nil value",
+    ["binary.md"] = ':1: the outline must start with a "# Title" line',
+  }
+  for file, msg in pairs(cases) do
+    it("refuses " .. file .. " with the file named", function()
+      local t0 = rel.now()
+      local c, err, kind = coursegen.load(BAD .. file)
+      assert.is_nil(c)
+      assert.equal(BAD .. file .. msg, err)
+      assert.equal("input", kind)
+      assert.is_true(rel.now() - t0 < 10, file .. " took " .. (rel.now() - t0) .. " s")
+    end)
+  end
+
+  it("bounds a Lua file without changing the caller's hook or string methods", function()
+    local calls = 0
+    local function hook() calls = calls + 1 end
+    debug.sethook(hook, "", 1000000)
+    local _, err = coursegen.load(BAD .. "loop.lua")
+    local h = debug.gethook()
+    debug.sethook()
+    assert.equal(hook, h)
+    assert.matches("runs too long", err)
+    assert.equal("xx", ("x"):rep(2)) -- the full string library is back
+    local before, peak0 = rel.memory()
+    local _, err2 = coursegen.load(BAD .. "doubling.lua")
+    assert.matches("uses too much memory", err2)
+    local _, peak = rel.memory()
+    collectgarbage()
+    -- 64 MiB of budget, and the one doubling that crossed it
+    assert.is_true(peak - math.max(before, peak0) < 400 * 1024, "peak grew by " .. (peak - peak0) .. " KiB")
+  end)
+
+  it("still runs an honest Lua course file, string methods included", function()
+    local dir = helpers.tmpdir()
+    helpers.writefile(dir .. "/c.lua", 'local t = { title = ("intro to lua"):upper() }\n'
+      .. 't.chapters = {}\nfor i = 1, 400 do t.chapters[i] = ("Part %d"):format(i) end\nreturn t\n')
+    local c = assert(coursegen.load(dir .. "/c.lua"))
+    assert.equal("INTRO TO LUA", c.title)
+    assert.equal(400, #c.chapters)
+    helpers.rmtree(dir)
+  end)
+
+  it("refuses a file too large to be a course before reading it all", function()
+    local dir = helpers.tmpdir()
+    local f = assert(io.open(dir .. "/big.json", "wb"))
+    f:write("{\"title\": \"")
+    f:seek("set", course_mod.MAX_FILE_BYTES + 10) -- sparse: no disk spent
+    f:write("\"}")
+    f:close()
+    local _, err, kind = coursegen.load(dir .. "/big.json")
+    assert.equal(dir .. "/big.json: file too large (more than 16 MiB); a course file is a short description", err)
+    assert.equal("input", kind)
+    helpers.rmtree(dir)
+  end)
+end)
+
+describe("#reliability hostile input on the command line", function()
+  local dir
+  before_each(function() dir = helpers.tmpdir() end)
+  after_each(function() helpers.rmtree(dir) end)
+
+  local GOOD = helpers.root .. "/spec/fixtures/good/course.json"
+
+  -- Every numeric option of `generate`, and values none of them may take. "0" is a fine
+  -- price, so the prices get their own list.
+  local OPTIONS = { "--chapters", "--max-attempts", "--timeout", "--concurrency", "--rpm", "--tpm", "--rpd",
+                    "--only", "--price-in", "--price-out" }
+  local BAD_VALUES = { "-1", "abc", "1e999", "99999999999999999999", "nan", "", "0x10z", "1,5x" }
+
+  it("refuses every bad value of every numeric option with exit 2, naming the option", function()
+    for _, opt in ipairs(OPTIONS) do
+      local values = { table.unpack(BAD_VALUES) }
+      if opt ~= "--price-in" and opt ~= "--price-out" then values[#values + 1] = "0" end
+      for _, v in ipairs(values) do
+        local r = rel.run(dir, { "generate", GOOD, "--dry-run", opt, v })
+        local what = opt .. " " .. v .. ": " .. r.err
+        assert.equal(2, r.code, what)
+        assert.truthy(r.err:find(opt, 1, true), what)
+        no_traceback(r.err)
+      end
+    end
+  end)
+
+  it("refuses bad options in a course file, naming the file and the field", function()
+    local cases = {
+      { '{"timeout": -1}', "options.timeout must be greater than 0, got '-1'" },
+      { '{"concurrency": "abc"}', "options.concurrency must be a whole number from 1 to 1,024, got 'abc'" },
+      { '{"rpm": 1e999}', "options.rpm must be a whole number from 1 to 10,000,000, got 'inf'" },
+      { '{"max_attempts": 0.5}', "options.max_attempts must be a whole number from 1 to 100, got '0.5'" },
+      { '{"concurrency": {"a": 1}}', "options.concurrency must be a number, got an object or a list" },
+      { '{"model": true}', "options.model must be a string, got boolean" },
+      { '"fast"', "options must be an object" },
+    }
+    for i, c in ipairs(cases) do
+      local path = ("%s/c%d.json"):format(dir, i)
+      helpers.writefile(path, '{"title": "T", "chapters": ["a"], "options": ' .. c[1] .. "}")
+      local r = rel.run(dir, { "generate", path, "--dry-run" })
+      assert.equal(2, r.code, r.err)
+      assert.truthy(r.err:find(path .. ": " .. c[2], 1, true), r.err)
+      no_traceback(r.err)
+    end
+  end)
+
+  it("refuses hostile course files with exit 2, whatever the command", function()
+    for _, file in ipairs { "loop.lua", "doubling.lua", "deep.json", "binary.md", "prompt-unclosed.json" } do
+      for _, cmd in ipairs { { "validate" }, { "generate", "--dry-run" } } do
+        local args = { cmd[1], helpers.root .. "/" .. BAD .. file, cmd[2] }
+        local r = rel.run(dir, args)
+        assert.equal(2, r.code, file .. ": " .. r.err)
+        assert.truthy(r.err:find(BAD .. file, 1, true), r.err)
+        no_traceback(r.err)
+      end
+    end
+  end)
+
+  describe("a saved outline edited badly", function()
+    local srv
+    before_each(function() srv = run.mock() end)
+    after_each(function() srv:close() end)
+
+    local OUTLINES = {
+      { "{", "invalid JSON: Expected object key string but found T_END at character 2" },
+      { "", "invalid JSON: Expected value but found T_END at character 1" },
+      { ("["):rep(3000), "invalid JSON: Found too many nested data structures (1001) at character 1001" },
+      { "[1, 2]", 'expected an object with a "chapters" list' },
+      { '{"chapters": "x"}', 'expected an object with a "chapters" list' },
+      { '{"chapters": []}', "chapters: the list is empty" },
+      { '{"chapters": [{"title": ""}]}', "chapters[1].title: must not be empty" },
+      { '{"chapters": [{"title": "a", "extra": 1}]}', 'chapters[1]: unknown key "extra"' },
+      { '{"chapters": [{"title": "a"}, {"title": "A"}]}', 'chapters[2].title: duplicate of chapters[1] ("A")' },
+    }
+
+    it("names outline.json and what is wrong, and sends nothing", function()
+      for i, case in ipairs(OUTLINES) do
+        local out = ("%s/out%d"):format(dir, i)
+        assert(require("lfs").mkdir(out))
+        helpers.writefile(out .. "/outline.json", case[1])
+        local c = assert(coursegen.course { title = "Edited", chapters = 3 })
+        local stats, err, kind = coursegen.generate(c, run.opts(srv, { out = out }))
+        assert.is_nil(stats)
+        assert.equal(out .. "/outline.json: " .. case[2], err)
+        assert.equal("input", kind)
+      end
+      assert.equal(0, srv:stats().requests)
+    end)
+
+    it("exits 2 on the command line", function()
+      helpers.writefile(dir .. "/c.json", '{"title": "Edited", "chapters": 3}')
+      assert(require("lfs").mkdir(dir .. "/o"))
+      helpers.writefile(dir .. "/o/outline.json", '{"chapters": [{"title": ""}]}')
+      local r = rel.run(dir, { "generate", "c.json", "--out", "o", "--base-url", srv.url, "--no-progress" })
+      assert.equal(2, r.code, r.err)
+      assert.truthy(r.err:find("o/outline.json: chapters[1].title: must not be empty", 1, true), r.err)
+      no_traceback(r.err)
+      assert.equal(0, srv:stats().requests)
+    end)
+  end)
+end)
