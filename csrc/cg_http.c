@@ -209,6 +209,11 @@ void cg_http_finish(CURL *h, cg_job *j, CURLcode rc) {
     return;
   }
   j->status = 0;
+  /* A failed transfer's partial body is never delivered (a result has a body only with a
+   * status), yet the job may wait in the reorder buffer for a long time: release it now,
+   * or a hostile server's near-cap answers would pin max_response_bytes per job. */
+  cg_buf_free(&j->resp);
+  if (j->too_large == 2) cg_buf_free(&j->hdrs); /* the endless headers, likewise */
   j->net_kind = j->too_large ? CG_NET_TOO_LARGE : net_kind(rc);
   if (j->net_kind == CG_NET_TOO_LARGE) {
     body_sink *sink = NULL;

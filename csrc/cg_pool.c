@@ -51,6 +51,7 @@
 #include "cg_pool.h"
 #include "cg_clock.h"
 #include "cg_http.h"
+#include "cg_redis_url.h"
 #include "cg_retry.h"
 #include "cg_signals.h"
 
@@ -113,7 +114,7 @@ struct cg_engine {
   int r_leased;         /* a lease since the last flush: return it when the queue empties */
   int r_settled;        /* a reconciliation since the last flush */
   int r_failed;         /* Redis failed: nothing is admitted any more */
-  char r_error[600];    /* "limiter: redis: URL: reason" */
+  char r_error[CG_REDIS_URL_MAX + 320]; /* "limiter: redis: URL: reason" */
   cg_redis_stats rst;   /* the client's counters after its last call */
 };
 
@@ -699,7 +700,7 @@ static cg_job *queue_head(const cg_engine *e) {
  * again at once), 0 when there is nothing to do now. Redis calls run with mu released, so
  * workers, submit and the Lua thread go on meanwhile; what they change is re-read after. */
 static int gate_step(cg_engine *e) {
-  char err[512] = "";
+  char err[CG_REDIS_URL_MAX + 256] = ""; /* the client's messages quote the URL */
   int rc = CG_REDIS_OK;
   const cg_redis_limits lim = redis_limits(e);
   if (e->r_delta != 0) {

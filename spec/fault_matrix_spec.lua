@@ -20,7 +20,7 @@ local RETRYABLE = { "429:100ms", "429bare", "500", "503", "504", "empty", "thoug
 -- enough attempts that a 20% fault rate essentially never exhausts them (0.2^8).
 local function fast_opts(srv, dir, extra)
   -- No client-side rate limit: the provider's published one would pace a mock run for nothing.
-  local o = run.opts(srv, { out = dir, concurrency = 12, max_attempts = 8, timeout = 0.75, rpm = 0, tpm = 0,
+  local o = run.opts(srv, { out = dir, concurrency = 12, max_attempts = 8, timeout = 1, rpm = 0, tpm = 0,
                             backoff_base = 0.005, backoff_cap = 0.02 })
   for k, v in pairs(extra or {}) do o[k] = v end
   return o
@@ -208,12 +208,13 @@ describe("#reliability fault matrix on the command line", function()
     local srv = mock { faults = "503:0.06,429bare:0.03,empty:0.03,stall:0.03,reset:0.03,truncated:0.03", seed = 3 }
     local path = rel.course_file(tmp .. "/c.json", N)
     -- The command line's backoff starts at 1 s: few faults, and a short --timeout for stalls.
-    local r = rel.run(tmp, { "generate", path, "--base-url", srv.url, "--out", "o", "--stats-json", "s.json",
+    -- The statistics go inside the output folder, which this first run creates.
+    local r = rel.run(tmp, { "generate", path, "--base-url", srv.url, "--out", "o", "--stats-json", "o/s.json",
                              "--max-attempts", "8", "--concurrency", "12", "--timeout", "0.5", "--quiet" })
     local ms = srv:stats()
     srv:close()
     assert.equal(0, r.code, r.err)
-    local st = require("coursegen.json").decode(helpers.readfile(tmp .. "/s.json"))
+    local st = require("coursegen.json").decode(helpers.readfile(tmp .. "/o/s.json"))
     local m = rel.check_course(tmp .. "/o", N)
     rel.check_accounting(st, m, ms)
     helpers.rmtree(tmp)

@@ -37,7 +37,8 @@ local function batch(eng, url, n, window, at)
     return request(url, i)
   end
   local expect, first = 0, nil
-  return engine.map(eng, source, { window = window, timeout = 60 }, function(r, req)
+  -- The timeout only bounds a hang: a loaded machine may take long over one result.
+  return engine.map(eng, source, { window = window, timeout = 180 }, function(r, req)
     expect = expect + 1
     -- Ids are consecutive from the engine's first one, results come in submission order.
     first = first or r.id
@@ -78,12 +79,18 @@ describe("#reliability load", function()
     settle()
     local rss0, _ = rel.memory()
     local fd0 = rel.fds()
+    -- Descriptors are sampled all along (their count wobbles with connection turnover):
+    -- the most seen in the first 10% against the most seen after.
     local at10 -- { rss, hwm, fds } once 10% are done
+    local fd_first, fd_after = 0, 0
     local n = batch(eng, url, N, 2 * C, function(i)
+      if i % 500 == 0 then
+        if i <= N // 10 then fd_first = math.max(fd_first, rel.fds()) else fd_after = math.max(fd_after, rel.fds()) end
+      end
       if i == N // 10 then
         settle()
         local rss, hwm = rel.memory()
-        at10 = { rss = rss, hwm = hwm, fds = rel.fds() }
+        at10 = { rss = rss, hwm = hwm, fds = fd_first }
       end
     end)
     local elapsed = rel.now() - t0
@@ -94,9 +101,10 @@ describe("#reliability load", function()
     eng:close()
     srv:close()
     figures("load", ("%d requests in %.1f s (%.0f/s), %d in flight at most (mock saw %d); RSS %d KiB before, "
-      .. "%d at 10%%, %d at the end; peak %d KiB at 10%%, %d at the end; descriptors %d before, %d at 10%%, "
-      .. "%d at the end (%d with the engine and mock closed)"):format(n, elapsed, n / elapsed, es.max_in_flight,
-      ms.max_concurrent, rss0, at10.rss, rss, at10.hwm, hwm, fd0, at10.fds, fds, rel.fds()))
+      .. "%d at 10%%, %d at the end; peak %d KiB at 10%%, %d at the end; descriptors %d before, at most %d in "
+      .. "the first 10%%, at most %d after, %d at the end (%d with the engine and mock closed)"):format(n, elapsed,
+      n / elapsed, es.max_in_flight, ms.max_concurrent, rss0, at10.rss, rss, at10.hwm, hwm, fd0, fd_first, fd_after,
+      fds, rel.fds()))
     assert.equal(N, n)
     assert.equal(N, es.requests)
     assert.equal(N, ms.requests)
@@ -106,8 +114,11 @@ describe("#reliability load", function()
     assert.truthy(rss <= at10.rss * 1.10 + 8192, ("RSS grew from %d to %d KiB"):format(at10.rss, rss))
     -- Descriptors: one socket per transfer on each side of loopback, whatever the count of
     -- requests; how many are open at a given moment wobbles with connection turnover.
-    assert.truthy(fds <= at10.fds + 64, ("descriptors grew from %d to %d"):format(at10.fds, fds))
-    assert.truthy(fds <= fd0 + 2 * C + 64, ("%d descriptors for %d transfers"):format(fds, C))
+    -- The first 10% may end before every transfer has its connection open (more so on a
+    -- loaded machine): later samples may reach, never pass, one socket per transfer on
+    -- each side.
+    local ceiling = math.max(fd_first, fd0 + 2 * C) + 16
+    assert.truthy(fd_after <= ceiling, ("descriptors grew from %d to %d"):format(fd_first, fd_after))
     assert.truthy(rel.fds() <= fd0 + 4, "descriptors left open after close")
   end)
 end)

@@ -157,6 +157,31 @@ describe("coursegen shared limiter", function()
       assert.near(st.redis.round_trips / 40, st.redis.round_trips_per_request, 1e-9)
     end)
 
+    it("passes changed limits with its next call to Redis", function()
+      local url = srv.url(redis.fresh_key())
+      local eng <close> = core.engine { limiter = url, rpm = 60 } -- one request a second
+      eng:submit(request(server.url, "Limits 1"))
+      assert.equal(200, assert(eng:next(10)).status)
+      eng:set_limits { rpm = 60000 }
+      local t0 = core.now()
+      for i = 2, 6 do eng:submit(request(server.url, "Limits " .. i)) end
+      assert.equal(5, #all_results(eng))
+      assert.is_true(core.now() - t0 < 1, "5 requests took " .. (core.now() - t0) .. " s")
+    end)
+
+    it("is an option of coursegen.generate, with the round trips in the statistics", function()
+      local dir = helpers.tmpdir()
+      local course = assert(coursegen.course { title = "Shared", chapters = { "One", "Two", "Three" } })
+      local stats, err = coursegen.generate(course, { out = dir .. "/o", base_url = server.url, rpm = 600,
+                                                      limiter = srv.url(redis.fresh_key()) })
+      assert.is_nil(err)
+      assert.equal(3, stats.chapters.written)
+      assert.equal(4, stats.limiter.grants) -- three chapters and the summary
+      assert.equal(0, stats.limiter.errors)
+      assert.is_true(stats.limiter.round_trips >= 1)
+      helpers.rmtree(dir)
+    end)
+
     it("records a 429's hinted pause in Redis, so every process on the key pauses", function()
       local url = srv.url(redis.fresh_key())
       local eng <close> = core.engine { limiter = url, rpm = 600, max_attempts = 1 }

@@ -108,10 +108,15 @@ function M.check_only(only, course)
 end
 
 --- Checks, before anything is sent, that a file can be written where `path` says.
+-- A file inside the output folder passes while that folder does not exist yet: the run
+-- creates it first (`--out o --stats-json o/stats.json` on a first run).
 -- @tparam string path
+-- @tparam[opt] string out the run's output folder
 -- @treturn boolean|nil true, or nil and a message naming the file
-function M.check_writable(path)
+function M.check_writable(path, out)
   local dir = path:match("^(.*)/[^/]*$") or "."
+  local function norm(p) return (p:gsub("/+$", ""):gsub("^%./", "")) end
+  if out and norm(dir) == norm(out) and require("lfs").attributes(dir, "mode") == nil then return true end
   local probe = string_format("%s/.coursegen-probe-%d", dir, math.random(1, 1e9))
   local f, err = io.open(probe, "wb")
   if not f then
@@ -157,7 +162,11 @@ function M.run(args, ctx)
   local ok, cerr = M.check_only(args.only, course)
   if not ok then return nil, cerr, 2 end
   if args.stats_json and not args.dry_run then
-    ok, cerr = M.check_writable(args.stats_json)
+    local out = opts.out
+    if not out and type(course.title) == "string" then
+      out = "out/" .. require("coursegen.slug").slug(course.title, "course") -- the library's default
+    end
+    ok, cerr = M.check_writable(args.stats_json, out)
     if not ok then return nil, cerr, 2 end
   end
   local formats, ferr = M.formats(args.format)

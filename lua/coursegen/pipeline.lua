@@ -199,16 +199,10 @@ function Run:outline()
     if not chapters then fail.raise("input", "%s", err) end
     return chapters, "saved"
   end
-  local n = self.course.chapter_count or settings.DEFAULT_CHAPTERS
-  local prompt = self.course.templates.outline:render(prompts.context(self.course, {
-    chapter = { count = n }, source = self.source_text,
-  }))
+  local req, n = jobs.outline(self.course, self.s, self.source_text, self.system)
   local result, reason
   local job = {
-    kind = "outline", label = "outline",
-    req = { prompt = prompt, system = self.system, max_output_tokens = self.s.max_output_tokens,
-            temperature = self.s.temperature, thinking_budget = self.s.thinking_budget,
-            schema = outline.schema(n), schema_name = "outline" },
+    kind = "outline", label = "outline", req = req,
     check = function(t) return outline.parse(t, n) end,
   }
   job.done = function(parsed, err) result, reason = parsed and job.value, err end

@@ -56,8 +56,8 @@ function M.check_course(dir, n)
   return m
 end
 
---- Attempts the manifest records: every chapter's and the summary's (and the outline's
--- when given, which the manifest does not keep).
+--- Attempts the manifest records: every chapter's and the summary's (a generated
+-- outline's request is not in the manifest: use courses with given chapters).
 function M.attempts(m)
   local n = 0
   for _, e in ipairs(m.chapters) do n = n + (e.attempts or 0) end
