@@ -1,10 +1,10 @@
 -- Shared setup for the specs: loaded by busted before every spec file (see .busted).
 local helpers = {}
 
--- Under `make asan` the sanitizer runtime is preloaded into this interpreter, which is not
+-- Under `make asan` and `make tsan` the sanitizer runtime is preloaded into this interpreter, which is not
 -- instrumented itself. Programs the specs start (curl, chromium, pandoc, the coursegen
 -- command) must not inherit the preload: some of them hang at start-up under it.
-if os.getenv("COURSEGEN_SANITIZER") == "asan" and os.getenv("LD_PRELOAD") then
+if os.getenv("COURSEGEN_SANITIZER") and os.getenv("LD_PRELOAD") then
   local popen, execute = io.popen, os.execute
   -- luacheck: push ignore 122 (replacing the standard functions is the point here)
   io.popen = function(cmd, ...) return popen("unset LD_PRELOAD; " .. cmd, ...) end

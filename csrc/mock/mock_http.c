@@ -75,7 +75,7 @@ static int dechunk(const char *s, size_t n, mbuf *out, size_t *consumed) {
     size_t at = 0, total = 0;
     out->len = 0;
     for (;;) {
-      size_t sz;
+      size_t sz = 0;
       long l = chunk_line(s + at, n - at, &sz);
       if (l < 0) return HP_BAD;
       if (l == 0) return HP_NEED_MORE;
