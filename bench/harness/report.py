@@ -142,6 +142,8 @@ How to read the tables:
 - "vs cg": divided by coursegen (Lua API) in the same scenario.
 - A capped run (the process pool, slow by design) shows the makespan projected for all N
   from the share it finished; a timeout shows the cap it hit.
+- The contenders of one table run one after the other on the same machine, so compare
+  within a table; on a busy machine the absolute figures move from run to run.
 
 """.format(mode=" (quick mode: smaller N)" if meta.get("quick") else "", **meta)
     return head + "\n".join(table(sc, rows, baseline) for sc, rows in done)

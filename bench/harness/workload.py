@@ -7,7 +7,6 @@ check that every answer is there and in submission order.
 """
 import json
 import math
-import os
 import random
 
 MODEL_PATH = "/v1beta/models/gemini-2.5-flash:generateContent"

@@ -104,8 +104,8 @@ end
 -- @tparam table stats
 -- @treturn boolean|nil true, or nil and a message naming the file
 function M.write_json(path, stats)
-  local dir = path:match("^(.*)/[^/]*$") or "."
-  local tmp = string_format("%s/.%s.%d.tmp", dir, path:match("([^/]*)$"), math.random(1, 1e9))
+  -- The shared temporary name: inside an output folder, a rerun removes it if a kill left it.
+  local tmp = require("coursegen.files").temp_name(path)
   local f, err = io.open(tmp, "wb")
   if not f then return nil, "--stats-json: cannot write " .. path .. ": " .. tostring(err) end
   local ok, werr = f:write(json.pretty(stats, M.order))
