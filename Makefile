@@ -64,7 +64,7 @@ lint:
 
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,style,performance,portability \
-	  --inline-suppr --suppress=missingIncludeSystem -Icsrc -Icsrc/mock csrc
+	  --inline-suppr --suppress=missingIncludeSystem -Icsrc -Icsrc/mock csrc fuzz
 
 # The suite again with the C modules built under AddressSanitizer and UBSan.
 asan:

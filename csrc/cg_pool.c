@@ -404,6 +404,16 @@ static void finish_attempt(cg_engine *e, worker *w, cg_job *j, double now) {
     return;
   }
   cg_stats_latency(&e->st, (now - j->t_attempt) * 1000.0);
+  if (j->sends > 1) {
+    /* Sends libcurl repeated on its own after a dead connection: each one was an attempt
+     * the server saw, ended by a reset. */
+    int extra = j->sends - 1;
+    j->attempts += extra;
+    e->st.requests += extra;
+    e->st.retries += extra;
+    e->st.network_errors += extra;
+    e->st.status[0] += extra;
+  }
   e->st.status[j->status > 0 && j->status < CG_STATUS_MAX ? j->status : 0]++;
   if (j->status >= 200 && j->status < 300) {
     push_done(e, j, e->cfg.want_validate ? CG_JOB_VALIDATE : CG_JOB_DONE);

@@ -55,6 +55,7 @@ typedef struct cg_job {
   /* last attempt */
   long status;
   int net_kind, too_large;
+  int sends; /* times libcurl sent it: more than 1 when a reused connection died first */
   cg_buf resp, hdrs;
   cg_hints hints;
   char errbuf[CURL_ERROR_SIZE];

@@ -188,7 +188,7 @@ describe("#reliability fault matrix", function()
   -- before any byte of the answer: the server sees two requests, the engine counts one
   -- attempt, so `requests` under-counts and the reset never reaches on_attempt.
   it("counts a reset on a reused connection as an attempt", function()
-    pending("engine: a reset on a reused connection is retried inside libcurl and never counted")
+
     srv = mock()
     local dir = tmp .. "/out"
     local stats = run.generate(run.course(4, { nil, "[[mock:reset]]" }), fast_opts(srv, dir, { concurrency = 1 }))
