@@ -49,6 +49,10 @@ local function connection_options(cmd)
       "Read the API key from this variable (default: GEMINI_API_KEY or GOOGLE_API_KEY, OPENAI_API_KEY).")
       :argname("NAME")
       :convert(function(s) return values.env_name("--api-key-env", s) end),
+    cmd:option("--api-key-file", "Read the API key from the first line of this file "
+      .. "(also COURSEGEN_API_KEY_FILE).")
+      :argname("FILE")
+      :convert(function(s) return values.text("--api-key-file", s) end),
     cmd:option("--max-attempts", "Attempts per request, retries included (default 5).")
       :argname("N"):convert(int("--max-attempts", "max_attempts")),
     cmd:option("--timeout", "Seconds per attempt (default 600).")

@@ -38,6 +38,7 @@ local file_keys = {
   model = function(name, v) return values.text(name, v) end,
   base_url = function(name, v) return values.url(name, v) end,
   api_key_env = function(name, v) return values.env_name(name, v) end,
+  api_key_file = function(name, v) return values.text(name, v) end,
   concurrency = function(name, v) return values.integer(name, v, limits.concurrency[1], limits.concurrency[2]) end,
   rpm = function(name, v) return values.integer(name, v, limits.rpm[1], limits.rpm[2]) end,
   tpm = function(name, v) return values.integer(name, v, limits.tpm[1], limits.tpm[2]) end,
@@ -174,6 +175,7 @@ function M.resolve(args, o)
   s.price_out = args.price_out or pout
 
   s.api_key_env = args.api_key_env or fo.api_key_env
+  s.api_key_file = args.api_key_file or env("COURSEGEN_API_KEY_FILE") or fo.api_key_file
   if o.need_key ~= false then
     local key, kerr = M.api_key(s, info, env)
     if kerr then return nil, kerr end
@@ -182,7 +184,23 @@ function M.resolve(args, o)
   return s
 end
 
---- Finds the API key for settled options.
+--- Reads an API key from a file: its first line, trimmed. Messages name the file, never
+-- its content.
+-- @tparam string path
+-- @treturn string|nil the key, or nil and a message
+function M.read_key_file(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, string_format("--api-key-file: cannot read %s", err or path) end
+  local line = f:read("l")
+  f:close()
+  local key = line and line:match("^%s*(.-)%s*$")
+  if not key or key == "" then
+    return nil, string_format("--api-key-file: %s is empty (put the key on its first line)", path)
+  end
+  return key
+end
+
+--- Finds the API key for settled options: from `--api-key-file`, else the environment.
 -- @tparam table s settings (`provider`, `api_key_env`, `is_local`)
 -- @tparam[opt] table info provider description (`M.provider`)
 -- @tparam[opt] function env getenv-like function
@@ -191,6 +209,7 @@ end
 function M.api_key(s, info, env)
   env = env or os.getenv
   info = info or M.provider(s.provider)
+  if s.api_key_file then return M.read_key_file(s.api_key_file) end
   local vars = s.api_key_env and { s.api_key_env } or info.key_env
   for _, var in ipairs(vars) do
     local v = env(var)
