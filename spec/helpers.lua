@@ -15,6 +15,13 @@ if os.getenv("COURSEGEN_SANITIZER") and os.getenv("LD_PRELOAD") then
   -- luacheck: pop
 end
 
+--- The build folder a `lua5.4` child process should load the C modules from: children do
+-- not get the sanitizer runtime (see above), so they use the plain build.
+function helpers.child_build()
+  if os.getenv("COURSEGEN_SANITIZER") and os.getenv("LD_PRELOAD") then return "build" end
+  return os.getenv("COURSEGEN_BUILD") or "build"
+end
+
 --- Absolute path of the source tree's root.
 helpers.root = os.getenv("PWD")
 

@@ -178,7 +178,7 @@ describe("coursegen.mock", function()
   describe("run()", function()
     it("prints the URL first, serves, and returns on SIGTERM", function()
       local out = tmp .. "/run.out"
-      local build = os.getenv("COURSEGEN_BUILD") or "build"
+      local build = helpers.child_build()
       local script = ("package.path = 'lua/?.lua;' .. package.path; package.cpath = %q .. '/?.so;' .. package.cpath;"
         .. " io.stdout:setvbuf('full'); local r = require('coursegen.mock').run{}; print('stopped by ' .. r)")
         :format(build)

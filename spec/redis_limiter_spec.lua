@@ -22,29 +22,9 @@ local function have(tool)
   return os.execute("command -v " .. tool .. " >/dev/null 2>&1") == true
 end
 
--- The module: coursegen.core once it registers the limiter, else a small module built
--- here from the limiter's own sources.
 local tmp = helpers.tmpdir()
-local core, modname, cpath_dir
-do
-  local ok, m = pcall(require, "coursegen.core")
-  if ok and type(m) == "table" and m.redis_limiter then
-    core, modname = m, "coursegen.core"
-    cpath_dir = (os.getenv("COURSEGEN_BUILD") or "build")
-  else
-    local cflags = sh("pkg-config --cflags lua5.4 2>/dev/null"):gsub("%s+$", "")
-    local sources = sh("ls csrc/cg_redis*.c"):gsub("%s+", " ")
-    local cmd = table.concat({
-      os.getenv("CC") or "cc", "-std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden",
-      "-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -O2 -g",
-      os.getenv("SANFLAGS") or "", cflags, "-Icsrc -shared -o", tmp .. "/redis_testmod.so",
-      sources, "spec/support/redis_testmod.c -lhiredis -lpthread -lm 2>&1" }, " ")
-    local out = sh(cmd)
-    assert(out == "", "cannot build the test module:\n" .. out)
-    package.cpath = tmp .. "/?.so;" .. package.cpath
-    core, modname, cpath_dir = require "redis_testmod", "redis_testmod", tmp
-  end
-end
+-- Child processes load the modules from the build their environment can run.
+local core, modname, cpath_dir = require "coursegen.core", "coursegen.core", helpers.child_build()
 
 -- A redis-server on a free loopback port, with a unix socket in its own folder so that a
 -- PING through the socket proves it is ours (a port clash makes redis-server exit).
