@@ -31,7 +31,7 @@ BUSTED      ?= $(LUA) $(shell command -v busted 2>/dev/null || echo /usr/bin/bus
 
 PREFIX      ?= /usr/local
 INST_LUADIR ?= $(PREFIX)/share/lua/5.4
-INST_LIBDIR ?= $(PREFIX)/lib/x86_64-linux-gnu/lua/5.4
+INST_LIBDIR ?= $(PREFIX)/lib/lua/5.4
 INST_BINDIR ?= $(PREFIX)/bin
 
 .PHONY: all build deps test check lint cppcheck asan tsan valgrind reliability fuzz soak demo bench install uninstall clean
