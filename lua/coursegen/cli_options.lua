@@ -21,6 +21,8 @@ M.limits = {
   port = { 0, 65535 },
   latency_ms = { 0, 600000 },
   seed = { 0, 2147483647 },
+  burst = { 1, 10000000 },
+  answer_words = { 1, 100000 },
 }
 
 local function int(name, key)
@@ -181,7 +183,7 @@ function M.parser(prog, version)
 
   local m = p:command("mock", "Run the bundled mock LLM server in the foreground (Ctrl-C stops it).")
     :usage(usage .. " mock [--port N] [--latency-ms N] [--jitter-ms N] [--rpm N] [--tpm N]\n"
-      .. string.rep(" ", #usage + 6) .. "[--faults SPEC] [--seed N]")
+      .. string.rep(" ", #usage + 6) .. "[--faults SPEC] [--seed N] [--burst N] [--answer-words N]")
   m:option("--port", "Port on 127.0.0.1; 0 picks a free one (default 0).")
     :argname("N"):convert(int("--port", "port"))
   m:option("--latency-ms", "Latency of every answer, milliseconds (default 0).")
@@ -196,6 +198,10 @@ function M.parser(prog, version)
     :argname("SPEC"):convert(function(s) return values.text("--faults", s) end)
   m:option("--seed", "Seed of the random faults and jitter (default 1).")
     :argname("N"):convert(int("--seed", "seed"))
+  m:option("--burst", "Requests the rate limit lets through at once (default: one second's worth).")
+    :argname("N"):convert(int("--burst", "burst"))
+  m:option("--answer-words", "Words in each answer (default 300).")
+    :argname("N"):convert(int("--answer-words", "answer_words"))
   m:option("--api-key", "Require this key (x-goog-api-key or Bearer); default: accept any.")
     :argname("KEY")
   return p
