@@ -26,7 +26,11 @@ static void bucket_set(cg_bucket *b, double rate, double burst, int strict, doub
 
 static void apply(cg_limiter *l, const cg_limits *lim, int keep) {
   if (lim->rpm > 0) {
-    double burst = lim->burst_requests > 0 ? lim->burst_requests : fmax(1.0, lim->rpm / 60.0);
+    /* Half a second's worth by default: a provider's own bucket holds about a second's, and
+     * requests reach it with jitter the client cannot see. Keeping half a second of slack
+     * there turns "429 now and then, each one halving the rate" into none at all; it trims
+     * only the opening burst, never the sustained rate. */
+    double burst = lim->burst_requests > 0 ? lim->burst_requests : fmax(1.0, lim->rpm / 120.0);
     bucket_set(&l->req, lim->rpm / 60.0, burst, 1, burst, keep);
   } else {
     l->req.rate = 0;

@@ -25,7 +25,7 @@ typedef struct cg_limiter {
 
 typedef struct cg_limits {
   double rpm, tpm, rpd;           /* 0 = no limit */
-  double burst_requests, burst_tokens; /* 0 = default: one second's worth */
+  double burst_requests, burst_tokens; /* 0 = default: half a second's worth of requests, one second's of tokens */
 } cg_limits;
 
 enum { CG_ADMIT = 0, CG_WAIT = 1, CG_TOO_LARGE = -1 };

@@ -347,9 +347,9 @@ static cg_redis_limits redis_limits(const cg_engine *e) {
   /* Redis counts a request when it grants it; the provider counts it when it arrives, and
    * a lease may be spent up to its lifetime (0.5 s) after the grant, so what arrives in a
    * window can exceed what was granted in it by rate * 0.5 s (cg_redis.h). With the
-   * default burst (one second's worth, the provider's own) that excess meets an empty
-   * bucket at the provider and comes back as 429s. Half a second's worth leaves room for
-   * it; it only trims the opening burst, never the sustained rate. */
+   * provider's burst (about one second's worth) that excess meets an empty
+   * bucket at the provider and comes back as 429s. Half a second's worth (the local
+   * default too) leaves room for it; it only trims the opening burst, never the rate. */
   if (!(l.burst_requests > 0) && l.rpm > 0) l.burst_requests = fmax(1.0, l.rpm / 60.0 * 0.5);
   return l;
 }

@@ -3,15 +3,15 @@ local core = require "coursegen.core"
 
 describe("coursegen.core", function()
   describe("limiter()", function()
-    it("admits a burst of one second's worth, then waits for refill", function()
-      local lim = core.limiter { rpm = 120 } -- 2/s, burst 2
+    it("admits a burst of half a second's worth, then waits for refill", function()
+      local lim = core.limiter { rpm = 240 } -- 4/s, burst 2
       assert.is_true(lim:reserve(0, 0))
       assert.is_true(lim:reserve(0, 0))
       local ok, wait = lim:reserve(0, 0)
       assert.is_false(ok)
-      assert.near(0.5, wait, 1e-9)
-      assert.is_false(lim:reserve(0, 0.49))
-      assert.is_true(lim:reserve(0, 0.5))
+      assert.near(0.25, wait, 1e-9)
+      assert.is_false(lim:reserve(0, 0.24))
+      assert.is_true(lim:reserve(0, 0.25))
     end)
 
     it("honours an explicit burst", function()
