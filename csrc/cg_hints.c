@@ -197,6 +197,25 @@ static int l_parse_retry_after(lua_State *L) {
   return 1;
 }
 
+void cg_hints_from_table(lua_State *L, int idx, cg_hints *h, double wall_now) {
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
+      /* The same "Name: value" line the engine's header callback sees. */
+      lua_pushvalue(L, -2);
+      lua_pushliteral(L, ": ");
+      lua_pushvalue(L, -3);
+      lua_concat(L, 3);
+      size_t n;
+      const char *line = lua_tolstring(L, -1, &n);
+      cg_hints_header(h, line, n, wall_now);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+}
+
 /*** core.hint(headers, body?, now_unix?) -> seconds, source | nil. `headers` maps header
  * names (any case) to values; the answer follows the engine's precedence. */
 static int l_hint(lua_State *L) {
@@ -206,20 +225,7 @@ static int l_hint(lua_State *L) {
   double now = luaL_optnumber(L, 3, cg_wall_now());
   cg_hints h;
   cg_hints_reset(&h);
-  lua_pushnil(L);
-  while (lua_next(L, 1)) {
-    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
-      lua_pushvalue(L, -2);
-      lua_pushliteral(L, ": ");
-      lua_pushvalue(L, -3);
-      lua_concat(L, 3);
-      size_t n;
-      const char *line = lua_tolstring(L, -1, &n);
-      cg_hints_header(&h, line, n, now);
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-  }
+  cg_hints_from_table(L, 1, &h, now);
   const char *source = NULL;
   double d = cg_hints_delay(&h, body, blen, &source);
   if (d < 0) {

@@ -165,20 +165,7 @@ static int l_classify(lua_State *L) {
     cg_hints_reset(&h);
     if (!lua_isnoneornil(L, 2)) {
       luaL_checktype(L, 2, LUA_TTABLE);
-      lua_pushnil(L);
-      while (lua_next(L, 2)) {
-        if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
-          lua_pushvalue(L, -2);
-          lua_pushliteral(L, ": ");
-          lua_pushvalue(L, -3);
-          lua_concat(L, 3);
-          size_t n;
-          const char *line = lua_tolstring(L, -1, &n);
-          cg_hints_header(&h, line, n, 0);
-          lua_pop(L, 1);
-        }
-        lua_pop(L, 1);
-      }
+      cg_hints_from_table(L, 2, &h, 0);
     }
     size_t blen = 0;
     const char *body = luaL_optlstring(L, 3, "", &blen);
