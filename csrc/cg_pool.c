@@ -208,6 +208,18 @@ static int heap_push(cg_engine *e, cg_job *j) {
   return 0;
 }
 
+/* Moves the job at index i down to its place (earliest t_due on top). */
+static void heap_sift_down(cg_engine *e, size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < e->nheap && e->heap[l]->t_due < e->heap[m]->t_due) m = l;
+    if (r < e->nheap && e->heap[r]->t_due < e->heap[m]->t_due) m = r;
+    if (m == i) break;
+    heap_swap(e, i, m);
+    i = m;
+  }
+}
+
 static cg_job *heap_pop(cg_engine *e) {
   if (!e->nheap) return NULL;
   cg_job *top = e->heap[0];
@@ -215,15 +227,7 @@ static cg_job *heap_pop(cg_engine *e) {
   if (e->nheap) {
     e->heap[0] = e->heap[e->nheap];
     e->heap[0]->heap_idx = 0;
-    size_t i = 0;
-    for (;;) {
-      size_t l = 2 * i + 1, r = l + 1, m = i;
-      if (l < e->nheap && e->heap[l]->t_due < e->heap[m]->t_due) m = l;
-      if (r < e->nheap && e->heap[r]->t_due < e->heap[m]->t_due) m = r;
-      if (m == i) break;
-      heap_swap(e, i, m);
-      i = m;
-    }
+    heap_sift_down(e, 0);
   }
   return top;
 }
@@ -238,14 +242,7 @@ static void heap_remove(cg_engine *e, size_t i) {
     heap_swap(e, i, (i - 1) / 2);
     i = (i - 1) / 2;
   }
-  for (;;) {
-    size_t l = 2 * i + 1, r = l + 1, m = i;
-    if (l < e->nheap && e->heap[l]->t_due < e->heap[m]->t_due) m = l;
-    if (r < e->nheap && e->heap[r]->t_due < e->heap[m]->t_due) m = r;
-    if (m == i) break;
-    heap_swap(e, i, m);
-    i = m;
-  }
+  heap_sift_down(e, i);
 }
 
 static int q_remove(jobq *q, cg_job *j) {
