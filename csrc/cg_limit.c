@@ -56,6 +56,7 @@ void cg_limit_init(cg_limiter *l, const cg_limits *lim, double now) {
   l->decrease = 0.5;
   l->increase = 0.05;
   l->last_decrease = -1e300;
+  l->t_bucket_wait = -1e300;
   apply(l, lim, 0);
 }
 
@@ -105,10 +106,9 @@ int cg_limit_reserve(cg_limiter *l, double tokens, double now, double *wait, con
     return CG_TOO_LARGE;
   }
   cg_limit_advance(l, now);
-  double w = 0;
-  if (now < l->paused_until) w = l->paused_until - now;
-  w = fmax(w, bucket_wait(&l->req, 1, l->factor));
-  w = fmax(w, bucket_wait(&l->tok, tokens, l->factor));
+  double w = fmax(bucket_wait(&l->req, 1, l->factor), bucket_wait(&l->tok, tokens, l->factor));
+  if (now < l->paused_until) w = fmax(w, l->paused_until - now);
+  else if (w > 0) l->t_bucket_wait = now; /* a pause's drained buckets say nothing of pace */
   w = fmax(w, bucket_wait(&l->day, 1, 1.0));
   if (w > 0) {
     *wait = w;
@@ -133,8 +133,20 @@ void cg_limit_reconcile(cg_limiter *l, double reserved, double used, double now)
   if (l->tok.level > l->tok.burst) l->tok.level = l->tok.burst;
 }
 
-void cg_limit_pause(cg_limiter *l, double until, int decrease, double now) {
+void cg_limit_pause(cg_limiter *l, double until, int decrease, int provisional, double now) {
   cg_limit_advance(l, now);
+  if (!provisional) {
+    l->provisional = 0;
+  } else if (!l->provisional || now >= l->undo_until) {
+    l->provisional = 1;
+    l->undo_until = now;
+    l->undo_req = l->undo_tok = 0;
+    l->undo_factor = l->factor;
+    l->undo_last_decrease = l->last_decrease;
+    l->undo_paused_until = l->paused_until;
+  }
+  /* Evidence against a hintless 429 still counts for a second: its cut can come back. */
+  if (l->provisional) l->undo_until = fmax(l->undo_until, fmax(until, now + 1.0));
   if (decrease && now - l->last_decrease >= 1.0) {
     l->factor *= l->decrease;
     if (l->factor < l->factor_min) l->factor = l->factor_min;
@@ -144,9 +156,32 @@ void cg_limit_pause(cg_limiter *l, double until, int decrease, double now) {
   l->paused_until = until;
   /* The server said we are over: restart from empty buckets at the pause's end, so the
    * rate after the pause rises from zero instead of bursting. */
-  if (l->req.level > 0) l->req.level = 0;
-  if (l->tok.level > 0) l->tok.level = 0;
+  if (l->req.level > 0) {
+    if (l->provisional) l->undo_req += l->req.level;
+    l->req.level = 0;
+  }
+  if (l->tok.level > 0) {
+    if (l->provisional) l->undo_tok += l->tok.level;
+    l->tok.level = 0;
+  }
   if (until > l->last) l->last = until;
+}
+
+int cg_limit_unpause(cg_limiter *l, double now) {
+  if (!l->provisional || now >= l->undo_until) return 0;
+  l->provisional = 0;
+  l->paused_until = l->undo_paused_until;
+  /* The refill stopped at the pause; it restarts now (or at an earlier firm pause's end). */
+  if (l->last > now) l->last = fmax(now, l->undo_paused_until);
+  l->req.level = fmin(l->req.burst, l->req.level + l->undo_req);
+  l->tok.level = fmin(l->tok.burst, l->tok.level + l->undo_tok);
+  if (l->factor < l->undo_factor) l->factor = l->undo_factor;
+  l->last_decrease = l->undo_last_decrease;
+  return 1;
+}
+
+int cg_limit_binding(const cg_limiter *l, double now) {
+  return (l->req.rate > 0 || l->tok.rate > 0) && now - l->t_bucket_wait < 1.0;
 }
 
 /* ---- Lua object: core.limiter{...} ---------------------------------------------- */
@@ -260,14 +295,29 @@ static int m_reconcile(lua_State *L) {
   return 0;
 }
 
-/*** lim:pause_until(t, now, decrease?) : no admission before t; decrease (default true)
- * also cuts the AIMD factor, as a 429 does. */
+/*** lim:pause_until(t, now, decrease?, provisional?) : no admission before t; decrease
+ * (default true) also cuts the AIMD factor, as a 429 does; a provisional pause can be
+ * taken back by lim:unpause. */
 static int m_pause_until(lua_State *L) {
   lim_ud *u = checklim(L);
   double t = luaL_checknumber(L, 2), now = luaL_checknumber(L, 3);
   int dec = lua_isnoneornil(L, 4) ? 1 : lua_toboolean(L, 4);
-  cg_limit_pause(&u->lim, t, dec, now);
+  cg_limit_pause(&u->lim, t, dec, lua_toboolean(L, 5), now);
   return 0;
+}
+
+/*** lim:unpause(now) -> boolean: takes back a running provisional pause. */
+static int m_unpause(lua_State *L) {
+  lim_ud *u = checklim(L);
+  lua_pushboolean(L, cg_limit_unpause(&u->lim, luaL_checknumber(L, 2)));
+  return 1;
+}
+
+/*** lim:binding(now) -> boolean: a bucket held a request back within the last second. */
+static int m_binding(lua_State *L) {
+  lim_ud *u = checklim(L);
+  lua_pushboolean(L, cg_limit_binding(&u->lim, luaL_checknumber(L, 2)));
+  return 1;
 }
 
 /*** lim:levels(now) -> {requests=, tokens=, day=, factor=, paused_until=} (absent levels
@@ -389,7 +439,8 @@ static int m_admit(lua_State *L) {
 static void createmeta(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"reserve", m_reserve},     {"refund", m_refund}, {"reconcile", m_reconcile},
-      {"pause_until", m_pause_until}, {"levels", m_levels}, {"set_limits", m_set_limits},
+      {"pause_until", m_pause_until}, {"unpause", m_unpause}, {"binding", m_binding},
+      {"levels", m_levels}, {"set_limits", m_set_limits},
       {"enqueue", m_enqueue},     {"admit", m_admit},   {NULL, NULL}};
   luaL_newmetatable(L, CG_LIMITER_T);
   luaL_newlib(L, methods);

@@ -21,6 +21,11 @@ typedef struct cg_limiter {
   double factor;        /* AIMD multiplier of every refill rate, in [factor_min, 1] */
   double factor_min, decrease, increase; /* increase: factor units per second */
   double last_decrease;
+  double t_bucket_wait; /* last time a bucket (not a pause) held a request back */
+  /* A provisional pause (a 429 nobody else has confirmed yet) can be taken back until
+   * undo_until: what it drained and cut, to give back. */
+  int provisional;
+  double undo_until, undo_req, undo_tok, undo_factor, undo_last_decrease, undo_paused_until;
 } cg_limiter;
 
 typedef struct cg_limits {
@@ -42,8 +47,16 @@ void cg_limit_refund(cg_limiter *l, double tokens, double now);
 /* Adjusts a reservation to real usage: refunds reserved-used, or charges the excess. */
 void cg_limit_reconcile(cg_limiter *l, double reserved, double used, double now);
 /* Pauses admission until `until` and empties the buckets so the rate restarts from zero;
- * with `decrease` set, also cuts the rate factor (at most once per second). */
-void cg_limit_pause(cg_limiter *l, double until, int decrease, double now);
+ * with `decrease` set, also cuts the rate factor (at most once per second). A
+ * `provisional` pause records what it took so cg_limit_unpause can give it back; a firm
+ * one makes any running provisional pause firm too. */
+void cg_limit_pause(cg_limiter *l, double until, int decrease, int provisional, double now);
+/* Takes back the running provisional pause (admission resumes now, the drained levels and
+ * the cut factor return). Returns 1 when there was one to take back, else 0. */
+int cg_limit_unpause(cg_limiter *l, double now);
+/* 1 when a rate or token limit is set and a bucket held a request back within the last
+ * second: the client is sending as fast as it was told the server allows. */
+int cg_limit_binding(const cg_limiter *l, double now);
 /* Refills the buckets and lets the factor grow; requires the caller's lock held. */
 void cg_limit_advance(cg_limiter *l, double now);
 /* Largest token count a request may ask for, or 0 when unlimited. */

@@ -76,6 +76,11 @@ typedef struct worker {
   int started;
 } worker;
 
+/* The outcome of the last 128 responses, one bit each. */
+typedef struct recent {
+  uint64_t w[2];
+} recent;
+
 typedef struct jobq {
   cg_job *head, *tail;
   size_t n;
@@ -94,6 +99,12 @@ struct cg_engine {
   int closing, waiters;
   int in_flight;
   double blocked_since;
+  /* The last 128 responses: which were rate-limit 429s, which retryable failures. */
+  recent recent_429, recent_fail;
+  uint64_t sent_seq;   /* attempts admitted so far: each attempt's place in sending order */
+  uint64_t prov_sent;  /* latest place of a 429 behind the provisional pause */
+  uint64_t early_sent; /* earliest place of a job in backoff that may retry early */
+  uint64_t probe_seq;  /* place of the probe sent through a provisional pause, 0: none */
   cg_stats st;
   cg_share *share;
   worker *w;
@@ -218,6 +229,11 @@ static void heap_sift_down(cg_engine *e, size_t i) {
     heap_swap(e, i, m);
     i = m;
   }
+}
+
+/* Restores the heap order after due times changed in place. */
+static void heap_build(cg_engine *e) {
+  for (size_t i = e->nheap / 2; i-- > 0;) heap_sift_down(e, i);
 }
 
 static cg_job *heap_pop(cg_engine *e) {
@@ -353,7 +369,7 @@ static cg_redis_limits redis_limits(const cg_engine *e) {
 
 /* Sends a failed attempt to backoff, or finalises it when attempts or budget are spent. */
 static void schedule_retry(cg_engine *e, cg_job *j, const char *code, const char *msg,
-                           double delay, double now) {
+                           double delay, int early, double now) {
   char buf[512];
   if (j->attempts >= j->max_attempts) {
     if (j->max_attempts > 1) {
@@ -381,10 +397,64 @@ static void schedule_retry(cg_engine *e, cg_job *j, const char *code, const char
   push_event(e, j, msg, delay, 1);
   j->t_due = now + delay;
   j->state = CG_JOB_BACKOFF;
+  j->early = early;
+  if (j->early && j->sent_seq < e->early_sent) e->early_sent = j->sent_seq;
   e->st.retries++;
   if (heap_push(e, j) != 0) {
     cg_job_fail(j, "network", "network: out of memory scheduling a retry");
     push_done(e, j, CG_JOB_DONE);
+  }
+}
+
+/* Thresholds over the last 128 responses. Random faults at a few percent stay far below
+ * them; a server really over its limit, or really struggling, crosses them quickly. */
+#define STORM_429 12
+#define STORM_FAIL 26
+
+static void recent_push(recent *r, int bit) {
+  r->w[1] = r->w[1] << 1 | r->w[0] >> 63;
+  r->w[0] = r->w[0] << 1 | (uint64_t)(bit != 0);
+}
+
+static int recent_count(const recent *r) {
+  int n = 0;
+  for (int i = 0; i < 2; i++)
+    for (uint64_t x = r->w[i]; x; x &= x - 1) n++;
+  return n;
+}
+
+/* A request sent after a failed one has just succeeded: the server took work after that
+ * failure, so it was about one request, not a limit or an outage. A provisional pause is
+ * taken back, and failed jobs sent before this one retry now rather than wait out a
+ * backoff meant for a server in trouble (max_attempts still bounds them). */
+static void note_success(cg_engine *e, const cg_job *j, double now) {
+  recent_push(&e->recent_429, 0);
+  recent_push(&e->recent_fail, 0);
+  if (j->sent_seq > e->prov_sent && cg_limit_unpause(&e->lim, now)) {
+    e->st.pauses_lifted++;
+    wake_workers(e, 1);
+  }
+  if (j->sent_seq <= e->early_sent || recent_count(&e->recent_fail) >= STORM_FAIL) return;
+  uint64_t left = UINT64_MAX;
+  int moved = 0;
+  for (size_t i = 0; i < e->nheap; i++) {
+    cg_job *k = e->heap[i];
+    if (!k->early) continue;
+    if (k->sent_seq < j->sent_seq) {
+      k->early = 0;
+      if (k->t_due > now) {
+        k->t_due = now;
+        moved++;
+      }
+    } else if (k->sent_seq < left) {
+      left = k->sent_seq;
+    }
+  }
+  e->early_sent = left;
+  if (moved) {
+    e->st.early_retries += moved;
+    heap_build(e);
+    wake_workers(e, 0);
   }
 }
 
@@ -413,6 +483,7 @@ static void finish_attempt(cg_engine *e, worker *w, cg_job *j, double now) {
   }
   e->st.status[j->status > 0 && j->status < CG_STATUS_MAX ? j->status : 0]++;
   if (j->status >= 200 && j->status < 300) {
+    note_success(e, j, now);
     push_done(e, j, e->cfg.want_validate ? CG_JOB_VALIDATE : CG_JOB_DONE);
     return;
   }
@@ -423,12 +494,25 @@ static void finish_attempt(cg_engine *e, worker *w, cg_job *j, double now) {
   } else {
     cg_classify_http(j->status, &j->hints, j->resp.data, j->resp.len, e->cfg.max_hint_wait, &v);
   }
+  recent_push(&e->recent_429, v.pause);
+  recent_push(&e->recent_fail, v.retry);
   /* The server did not do the work: give the tokens back for the next attempt or others. */
   cg_limit_refund(&e->lim, j->reserved, now);
   redis_settle(e, -j->reserved);
   j->reserved = 0;
+  int early = 1;
+  if (j->sent_seq == e->probe_seq && !v.pause)
+    cg_limit_pause(&e->lim, 0, 0, 0, now); /* the probe failed too: the pause stands */
   if (v.pause) {
-    cg_limit_pause(&e->lim, now + (v.hint > 0 ? v.hint : 0), 1, now);
+    /* A 429 is taken on trust when something backs it: the client was sending as fast as
+     * its limits allow, 429s are frequent, or the quota is shared. Otherwise the pause is
+     * provisional: a request sent after this one succeeding takes it back. */
+    int firm = e->redis || cg_limit_binding(&e->lim, now) ||
+               recent_count(&e->recent_429) >= STORM_429 || j->sent_seq == e->probe_seq;
+    int open = e->lim.provisional && now < e->lim.undo_until;
+    cg_limit_pause(&e->lim, now + (v.hint > 0 ? v.hint : 0), 1, !firm, now);
+    if (!firm) e->prov_sent = open && e->prov_sent > j->sent_seq ? e->prov_sent : j->sent_seq;
+    early = !firm;
     wake_workers(e, 1); /* their sleep deadlines are now wrong */
     if (e->redis) {
       /* Every process on the key pauses too. Without a hint the pause is only the drain
@@ -446,8 +530,11 @@ static void finish_attempt(cg_engine *e, worker *w, cg_job *j, double now) {
   double delay = cg_backoff(&e->rng, j->attempts, e->cfg.backoff_base, e->cfg.backoff_cap);
   /* A paused limiter already holds everyone until the hint; otherwise honour it here. */
   /* A little jitter on top of a hint spreads a herd the server sent away together. */
-  if (!v.pause && v.hint > delay) delay = v.hint * (1.0 + 0.1 * cg_rng_uniform(&e->rng));
-  schedule_retry(e, j, v.code, v.msg, delay, now);
+  if (!v.pause && v.hint > delay) {
+    delay = v.hint * (1.0 + 0.1 * cg_rng_uniform(&e->rng));
+    early = 0; /* the server named a time for this one request */
+  }
+  schedule_retry(e, j, v.code, v.msg, delay, early, now);
 }
 
 /* Moves due backoffs to the retry queue; returns seconds until the next one is due. */
@@ -455,9 +542,38 @@ static double release_due(cg_engine *e, double now) {
   while (e->nheap && e->heap[0]->t_due <= now) {
     cg_job *j = heap_pop(e);
     j->state = CG_JOB_QUEUED;
+    j->early = 0;
     q_push(&e->retryq, j);
   }
   return e->nheap ? e->heap[0]->t_due - now : INFINITY;
+}
+
+/* Nothing is in flight or waiting to be sent, yet jobs sit out backoffs after failures
+ * while the server has mostly been answering: no request is left to bring the evidence
+ * note_success waits for, so the earliest of them goes now, as a probe. */
+static void release_probe(cg_engine *e) {
+  if (e->in_flight || e->retryq.head || e->freshq.head || e->early_sent == UINT64_MAX) return;
+  if (recent_count(&e->recent_fail) >= STORM_FAIL) return;
+  size_t best = SIZE_MAX;
+  uint64_t next = UINT64_MAX;
+  for (size_t i = 0; i < e->nheap; i++) {
+    const cg_job *k = e->heap[i];
+    if (!k->early) continue;
+    if (best == SIZE_MAX || k->sent_seq < e->heap[best]->sent_seq) {
+      if (best != SIZE_MAX) next = e->heap[best]->sent_seq;
+      best = i;
+    } else if (k->sent_seq < next) {
+      next = k->sent_seq;
+    }
+  }
+  e->early_sent = next;
+  if (best == SIZE_MAX) return;
+  cg_job *j = e->heap[best];
+  heap_remove(e, best);
+  j->early = 0;
+  j->state = CG_JOB_QUEUED;
+  q_push(&e->retryq, j);
+  e->st.early_retries++;
 }
 
 static void fail_too_large(cg_engine *e, cg_job *j, const char *which) {
@@ -504,6 +620,14 @@ static double admit(cg_engine *e, worker *w, double now, cg_job **out) {
       }
     }
     int r = cg_limit_reserve(&e->lim, j->tokens, now, &wait, &which);
+    int probe = 0;
+    if (r == CG_WAIT && e->lim.provisional && now < e->lim.paused_until && !e->in_flight) {
+      /* Only a request sent now can show whether the 429 was the server's limit or a
+       * passing fault: one goes through the provisional pause (a circuit breaker's
+       * half-open state); its answer lifts the pause or makes it firm. */
+      r = CG_ADMIT;
+      probe = 1;
+    }
     if (r == CG_WAIT) {
       if (e->blocked_since < 0) e->blocked_since = now;
       *tail = NULL;
@@ -524,11 +648,13 @@ static double admit(cg_engine *e, worker *w, double now, cg_job **out) {
       /* Ask for the next head's grant now, while this one is being sent. */
       if (e->gate_waiting) pthread_cond_signal(&e->gate_cv);
     }
-    j->reserved = j->tokens;
-    j->total_reserved += j->tokens;
-    e->st.tokens_reserved += j->tokens;
+    j->reserved = probe ? 0 : j->tokens; /* a probe's usage is charged when it answers */
+    j->total_reserved += j->reserved;
+    e->st.tokens_reserved += j->reserved;
     j->attempts++;
     j->t_attempt = now;
+    j->sent_seq = ++e->sent_seq;
+    if (probe) e->probe_seq = j->sent_seq;
     j->state = CG_JOB_ACTIVE;
     j->owner = (int)(w - e->w);
     e->st.requests++;
@@ -651,6 +777,7 @@ static void *worker_main(void *arg) {
       w->cancels = 0;
     }
     double t_due = release_due(e, now);
+    release_probe(e);
     cg_job *start = NULL;
     double t_lim = admit(e, w, now, &start);
     double t = fmin(t_due, t_lim);
@@ -822,6 +949,7 @@ cg_engine *cg_engine_new(const cg_config *cfg, char *err, size_t errlen) {
   cg_rng_seed(&e->rng, cfg->seed);
   cg_stats_init(&e->st);
   e->blocked_since = -1;
+  e->early_sent = UINT64_MAX;
   e->share = cg_share_new();
   e->w = calloc((size_t)e->cfg.threads, sizeof *e->w);
   if (!e->share || !e->w) {

@@ -50,12 +50,14 @@ typedef struct cg_job {
   int cancel;   /* cancellation asked for; guarded by the engine lock */
   int owner;    /* index of the worker running it while ACTIVE */
   double t_submit, t_attempt, t_due, t_done;
+  uint64_t sent_seq; /* order of its last attempt among all attempts (ties in time do not) */
   struct cg_job *next;  /* link in whichever engine queue holds the job */
   size_t heap_idx;
   /* last attempt */
   long status;
   int net_kind, too_large;
   int sends; /* times libcurl sent it: more than 1 when a reused connection died first */
+  int early; /* in backoff, and may go at once when the server proves healthy */
   cg_buf resp, hdrs;
   cg_hints hints;
   char errbuf[CURL_ERROR_SIZE];

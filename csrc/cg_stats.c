@@ -52,6 +52,8 @@ void cg_stats_push(lua_State *L, const cg_stats *s) {
   setnum(L, "network_errors", s->network_errors);
   setnum(L, "completed", s->completed);
   setnum(L, "failed", s->failed);
+  setnum(L, "early_retries", s->early_retries);
+  setnum(L, "pauses_lifted", s->pauses_lifted);
   lua_pushnumber(L, s->limiter_wait_s);
   lua_setfield(L, -2, "limiter_wait_s");
   setnum(L, "tokens_reserved", s->tokens_reserved);

@@ -9,7 +9,7 @@
 #define CG_LAT_BUCKETS 320
 
 typedef struct cg_stats {
-  double requests, retries, network_errors, completed, failed;
+  double requests, retries, network_errors, completed, failed, early_retries, pauses_lifted;
   double limiter_wait_s, tokens_reserved, tokens_used;
   int in_flight, max_in_flight, queued, backoff;
   double rate_factor, paused_until_s;

@@ -248,13 +248,15 @@ describe("coursegen.core", function()
       assert.is_true(r.elapsed < 5 * SLOW)
     end)
 
-    it("pauses everyone until the time a 429's RetryInfo gives", function()
+    it("pauses everyone until the time a 429's RetryInfo gives once a probe confirms it", function()
       local t429
       local eng <close> = core.engine {
         concurrency = 8, backoff_base = 0.01,
         on_attempt = function(ev) if ev.status == 429 then t429 = t429 or core.now() end end,
       }
-      eng:submit(req("[[mock:429:1s]] hinted"))
+      -- Alone in flight, the first 429 is provisional; the probe sent through it meets
+      -- the second one, and the pause stands.
+      eng:submit(req("[[mock:429:1s,429:1s]] hinted"))
       local t0 = core.now()
       while not t429 and core.now() - t0 < 10 * SLOW do assert.is_nil((eng:next(0.02))) end
       assert.is_number(t429)
@@ -265,11 +267,60 @@ describe("coursegen.core", function()
       for i = 1, 5 do subs[eng:submit(req("after " .. i))] = core.now() end
       local out = drain(eng)
       assert.equal(6, #out)
-      assert.equal(2, out[1].attempts)
+      assert.equal(3, out[1].attempts)
       for i = 2, 6 do
         local done = subs[out[i].id] + out[i].elapsed
         assert.is_true(done >= t429 + 0.85, ("request %d done %.3f s after the 429"):format(i, done - t429))
       end
+      assert.equal(0, eng:stats().pauses_lifted)
+    end)
+
+    -- One faulty request among healthy ones, with a backoff far longer than the run may take.
+    local function lone_fault(directive, healthy, concurrency)
+      local eng <close> = core.engine { concurrency = concurrency, backoff_base = 30 }
+      local t0 = core.now()
+      eng:submit(req(directive .. " lone"))
+      for i = 1, healthy do eng:submit(req("healthy " .. i)) end
+      local out = drain(eng)
+      assert.equal(healthy + 1, #out)
+      for _, r in ipairs(out) do assert.equal(200, r.status) end
+      assert.is_true(core.now() - t0 < 10 * SLOW, "a 20 s hint or a 30 s backoff was waited out")
+      return out[1], eng:stats()
+    end
+
+    it("takes back a lone 429's pause when a request sent after it succeeds", function()
+      local r, st = lone_fault("[[mock:429:20s]]", 20, 8)
+      assert.equal(2, r.attempts)
+      assert.is_true(st.pauses_lifted >= 1)
+      assert.is_true(st.early_retries >= 1)
+      assert.near(1, st.rate_factor, 0.05)
+    end)
+
+    it("retries an isolated failure at once while the server answers the others", function()
+      local r, st = lone_fault("[[mock:503,500]]", 12, 4)
+      assert.equal(3, r.attempts)
+      assert.is_true(st.early_retries >= 2)
+    end)
+
+    it("keeps the full backoff when most requests fail", function()
+      local eng <close> = core.engine { concurrency = 40, backoff_base = 0.05, max_attempts = 5 }
+      for i = 1, 40 do eng:submit(req("[[mock:503,503]] storm " .. i)) end
+      local out = drain(eng)
+      assert.equal(40, #out)
+      for _, r in ipairs(out) do assert.equal(3, r.attempts) end
+      assert.equal(0, eng:stats().early_retries)
+    end)
+
+    it("takes a 429 at its word while the client sends as fast as its own limit allows", function()
+      local eng <close> = core.engine { concurrency = 8, rpm = 600, burst_requests = 1, backoff_base = 0.01 }
+      for i = 1, 5 do eng:submit(req("paced " .. i)) end
+      eng:submit(req("[[mock:429:1s]] limited"))
+      for i = 1, 3 do eng:submit(req("behind " .. i)) end
+      local t0 = core.now()
+      local out = drain(eng)
+      assert.equal(9, #out)
+      assert.equal(0, eng:stats().pauses_lifted)
+      assert.is_true(core.now() - t0 >= 1, "the pause was taken back")
     end)
 
     it("keeps 429s rare when the server enforces the client's own rate", function()

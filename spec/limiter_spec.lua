@@ -127,6 +127,55 @@ describe("coursegen.core", function()
       assert.near(1, lim:levels(100).factor, 1e-9)
     end)
 
+    it("takes back a provisional pause: levels, factor and admission return", function()
+      local lim = core.limiter { rpm = 600, burst_requests = 10 } -- 10/s, 10 at once
+      for _ = 1, 4 do assert.is_true(lim:reserve(0, 0)) end
+      lim:pause_until(5, 0, true, true)
+      assert.is_false((lim:reserve(0, 0.01)))
+      assert.near(0.5, lim:levels(0.01).factor, 0.01)
+      assert.is_true(lim:unpause(0.02))
+      local lv = lim:levels(0.02)
+      assert.near(6, lv.requests, 1e-9) -- what was left before the pause, nothing refilled during it
+      assert.near(1, lv.factor, 1e-9)
+      assert.is_true(lv.paused_until < 0.02)
+      assert.is_true(lim:reserve(0, 0.02))
+      assert.is_false(lim:unpause(0.03)) -- nothing left to take back
+    end)
+
+    it("keeps a firm pause, and a provisional one made firm, for good", function()
+      local lim = core.limiter { rpm = 600 }
+      lim:pause_until(5, 0, true, true)
+      lim:pause_until(6, 0.1, true, false) -- a confirmed 429: the pause is the server's word now
+      assert.is_false(lim:unpause(0.2))
+      assert.near(6, lim:levels(0.2).paused_until, 1e-9)
+      local lim2 = core.limiter { rpm = 600 }
+      lim2:pause_until(2, 0)
+      assert.is_false(lim2:unpause(0.1))
+    end)
+
+    it("lets evidence take back a provisional cut only while it is fresh", function()
+      local lim = core.limiter { rpm = 600, aimd_increase = 0 }
+      lim:pause_until(0, 0, true, true) -- hintless: no pause, but the cut may come back for 1 s
+      assert.is_true(lim:unpause(0.5))
+      assert.near(1, lim:levels(0.5).factor, 1e-9)
+      lim:pause_until(3, 10, true, true)
+      assert.is_false(lim:unpause(13)) -- the pause ran its course: nothing to take back
+      assert.near(0.5, lim:levels(13).factor, 1e-9)
+    end)
+
+    it("says when its buckets bind, never because of a pause", function()
+      local lim = core.limiter { rpm = 60, burst_requests = 1 }
+      assert.is_false(lim:binding(0))
+      assert.is_true(lim:reserve(0, 0))
+      assert.is_false((lim:reserve(0, 0.5)))
+      assert.is_true(lim:binding(0.5))
+      assert.is_false(lim:binding(1.6))
+      lim:pause_until(20, 2)
+      assert.is_false((lim:reserve(0, 3)))
+      assert.is_false(lim:binding(3))
+      assert.is_false(core.limiter {}:binding(0))
+    end)
+
     it("never cuts below aimd_min", function()
       local lim = core.limiter { rpm = 600, aimd_min = 0.25, aimd_increase = 0 }
       for t = 0, 10, 2 do lim:pause_until(0, t) end

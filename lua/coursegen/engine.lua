@@ -41,7 +41,9 @@
 -- Stats: `requests` (attempts sent), `retries`, `status` (counts by "200", ...; "0" for
 -- transport failures), `network_errors`, `limiter_wait_s`, `tokens_reserved`, `tokens_used`,
 -- `in_flight`, `max_in_flight`, `queued`, `backoff`, `pending`, `completed`, `failed`,
--- `latency_ms = {p50, p90, p99, max}` (per attempt), `rate_factor`, `paused_until_s`;
+-- `latency_ms = {p50, p90, p99, max}` (per attempt), `rate_factor`, `paused_until_s`,
+-- `early_retries` and `pauses_lifted` (a lone fault's backoff or 429 pause cut short because
+-- a request sent after it succeeded; see the README's "How retries and limits work");
 -- with a `limiter`, `redis = {url, round_trips, grants, local_grants, waits, errors, ...,
 -- round_trips_per_request}`.
 --
