@@ -10,14 +10,16 @@ BUILD       ?= build
 LUA_CFLAGS  := $(shell $(PKG_CONFIG) --cflags $(LUA_PC) 2>/dev/null)
 CURL_INCDIR ?= $(shell $(PKG_CONFIG) --variable=includedir libcurl 2>/dev/null)
 CURL_LIBDIR ?= $(shell $(PKG_CONFIG) --variable=libdir libcurl 2>/dev/null)
+CRYPTO_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcrypto 2>/dev/null)
+CRYPTO_LIBS   := $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto)
 
 OPT         ?= -O2 -g
 WARN        := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS      ?= $(OPT)
 ALL_CFLAGS   = -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) \
-               $(SANFLAGS) $(LUA_CFLAGS) -I$(CURL_INCDIR) -Icsrc
+               $(SANFLAGS) $(LUA_CFLAGS) $(CRYPTO_CFLAGS) -I$(CURL_INCDIR) -Icsrc
 LIBFLAG     ?= -shared
-LDLIBS_CORE  = -L$(CURL_LIBDIR) -lcurl -lhiredis -lpthread -lm
+LDLIBS_CORE  = -L$(CURL_LIBDIR) -lcurl -lhiredis $(CRYPTO_LIBS) -lpthread -lm
 LDLIBS_MOCK  = -lpthread -lm
 
 CORE_SRC    := $(sort $(wildcard csrc/cg_*.c))

@@ -26,6 +26,7 @@ dependencies = {
 external_dependencies = {
   CURL = { header = "curl/curl.h", library = "curl" },
   HIREDIS = { header = "hiredis/hiredis.h", library = "hiredis" },
+  OPENSSL = { header = "openssl/evp.h", library = "crypto" },
 }
 test_dependencies = { "busted >= 2.1" }
 test = { type = "busted" }
@@ -48,13 +49,14 @@ build = {
         "csrc/cg_redis_url.c",
         "csrc/cg_results.c",
         "csrc/cg_retry.c",
+        "csrc/cg_sha256.c",
         "csrc/cg_signals.c",
         "csrc/cg_stats.c",
       },
       defines = { "_GNU_SOURCE" },
-      incdirs = { "csrc", "$(CURL_INCDIR)", "$(HIREDIS_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)", "$(HIREDIS_LIBDIR)" },
-      libraries = { "curl", "hiredis", "pthread", "m" },
+      incdirs = { "csrc", "$(CURL_INCDIR)", "$(HIREDIS_INCDIR)", "$(OPENSSL_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(HIREDIS_LIBDIR)", "$(OPENSSL_LIBDIR)" },
+      libraries = { "curl", "hiredis", "crypto", "pthread", "m" },
     },
     ["coursegen.mockserver"] = {
       sources = {

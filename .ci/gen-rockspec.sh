@@ -34,6 +34,7 @@ dependencies = {
 external_dependencies = {
   CURL = { header = "curl/curl.h", library = "curl" },
   HIREDIS = { header = "hiredis/hiredis.h", library = "hiredis" },
+  OPENSSL = { header = "openssl/evp.h", library = "crypto" },
 }
 test_dependencies = { "busted >= 2.1" }
 test = { type = "busted" }
@@ -47,9 +48,9 @@ csources csrc -maxdepth 1
 cat <<'MID'
       },
       defines = { "_GNU_SOURCE" },
-      incdirs = { "csrc", "$(CURL_INCDIR)", "$(HIREDIS_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)", "$(HIREDIS_LIBDIR)" },
-      libraries = { "curl", "hiredis", "pthread", "m" },
+      incdirs = { "csrc", "$(CURL_INCDIR)", "$(HIREDIS_INCDIR)", "$(OPENSSL_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(HIREDIS_LIBDIR)", "$(OPENSSL_LIBDIR)" },
+      libraries = { "curl", "hiredis", "crypto", "pthread", "m" },
     },
     ["coursegen.mockserver"] = {
       sources = {

@@ -21,13 +21,14 @@ end
 describe("coursegen-dev-1.rockspec", function()
   local spec = load_rockspec()
 
-  it("declares its runtime dependencies and libcurl", function()
+  it("declares its runtime dependencies, libcurl, hiredis and libcrypto", function()
     local deps = table.concat(spec.dependencies, " ")
     for _, name in ipairs { "lua >= 5.4", "lua-cjson", "argparse", "luafilesystem", "luasystem" } do
       assert.truthy(deps:find(name, 1, true), "missing dependency " .. name)
     end
     assert.truthy(spec.external_dependencies.CURL)
     assert.truthy(spec.external_dependencies.HIREDIS)
+    assert.truthy(spec.external_dependencies.OPENSSL)
   end)
 
   it("lists every Lua module of the tree", function()

@@ -9,7 +9,7 @@ local M = { _VERSION = "0.1.0" }
 
 local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
 local mtype, tointeger = math.type, math.tointeger
-local concat, sort = table.concat, table.sort
+local concat, sort, find = table.concat, table.sort, string.find
 
 --- Metatable marking a table as a JSON array (so an empty one encodes as `[]`).
 M.array_mt = { __name = "json.array" }
@@ -90,8 +90,12 @@ end
 local function scalar(v)
   local tv = type(v)
   if tv == "string" then
-    -- cjson escapes "/" as "\/"; undo it so paths in the manifest read naturally.
-    return (cjson.encode(M.utf8_clean(v)):gsub("\\/", "/"))
+    -- cjson escapes "/" as "\/"; undo it so paths in the manifest read naturally. gsub
+    -- copies the whole string even when nothing matches, and request bodies carry 50 KB
+    -- prompts: look first.
+    local e = cjson.encode(M.utf8_clean(v))
+    if find(e, "\\/", 1, true) then e = e:gsub("\\/", "/") end
+    return e
   elseif tv == "number" then
     if mtype(v) == "integer" then return tostring(v) end
     if v ~= v or v == math.huge or v == -math.huge then return "null" end
@@ -104,9 +108,14 @@ local function scalar(v)
   error("cannot encode a " .. tv .. " as JSON", 3)
 end
 
-local function ordered_keys(t, order)
+-- Rank of each key of an order list (its first position), built once per encoding.
+local function ranks(order)
   local rank = {}
   for i, k in ipairs(order or {}) do rank[k] = rank[k] or i end
+  return rank
+end
+
+local function ordered_keys(t, rank)
   local keys = {}
   for k in pairs(t) do
     if type(k) ~= "string" then error("cannot encode a table with a " .. type(k) .. " key as JSON object", 4) end
@@ -121,31 +130,60 @@ local function ordered_keys(t, order)
   return keys
 end
 
-local function encode(v, order, indent, depth, out)
+-- Metatable of the fragments `raw` makes.
+local raw_mt = { __name = "json.raw" }
+
+--- Wraps JSON text that is already encoded, so the encoders copy it through as a value.
+-- With `pretty`, the text must be what `pretty_fragment` wrote at the depth where it goes.
+-- @tparam string text
+-- @treturn table
+function M.raw(text)
+  return setmetatable({ text = text }, raw_mt)
+end
+
+-- `st` is one encoding's state: rank (of the order list), indent, and keys (a memo of
+-- encoded object keys, which repeat in every object of a document).
+local function encode(v, st, depth, out)
   if type(v) ~= "table" or v == M.null then
     out[#out + 1] = scalar(v)
     return
   end
+  if getmetatable(v) == raw_mt then
+    out[#out + 1] = v.text
+    return
+  end
   if depth > 64 then error("JSON value nested too deeply", 3) end
+  local indent = st.indent
   local pad = indent and ("\n" .. string.rep(indent, depth + 1)) or ""
   local close = indent and ("\n" .. string.rep(indent, depth)) or ""
-  local colon = indent and ": " or ":"
   if is_array(v) then
-    if #v == 0 then out[#out + 1] = "[]" return end
+    local n = #v
+    if n == 0 then out[#out + 1] = "[]" return end
     out[#out + 1] = "["
-    for i = 1, #v do
-      out[#out + 1] = (i > 1 and "," or "") .. pad
-      encode(v[i], order, indent, depth + 1, out)
+    local sep = "," .. pad
+    for i = 1, n do
+      local x = v[i]
+      out[#out + 1] = i > 1 and sep or pad
+      -- Inline for fragments: the manifest's chapter list is hundreds of them per write.
+      if type(x) == "table" and getmetatable(x) == raw_mt then
+        out[#out + 1] = x.text
+      else
+        encode(x, st, depth + 1, out)
+      end
     end
     out[#out + 1] = close .. "]"
     return
   end
-  local keys = ordered_keys(v, order)
+  local keys = ordered_keys(v, st.rank)
   if #keys == 0 then out[#out + 1] = "{}" return end
+  local colon = indent and ": " or ":"
+  local memo = st.keys
   out[#out + 1] = "{"
   for i, k in ipairs(keys) do
-    out[#out + 1] = (i > 1 and "," or "") .. pad .. scalar(k) .. colon
-    encode(v[k], order, indent, depth + 1, out)
+    local ek = memo[k]
+    if not ek then ek = scalar(k) .. colon; memo[k] = ek end
+    out[#out + 1] = (i > 1 and "," or "") .. pad .. ek
+    encode(v[k], st, depth + 1, out)
   end
   out[#out + 1] = close .. "}"
 end
@@ -155,7 +193,7 @@ end
 -- @treturn string
 function M.encode(v)
   local out = {}
-  encode(v, nil, nil, 0, out)
+  encode(v, { rank = {}, keys = {} }, 0, out)
   return concat(out)
 end
 
@@ -166,8 +204,21 @@ end
 -- @treturn string
 function M.pretty(v, order)
   local out = {}
-  encode(v, order, "  ", 0, out)
+  encode(v, { rank = ranks(order), indent = "  ", keys = {} }, 0, out)
   out[#out + 1] = "\n"
+  return concat(out)
+end
+
+--- The text `pretty` writes for `v` when `v` sits `depth` levels deep in the document
+-- (0: the top), without the final newline: a piece to wrap with `raw`, so that a value
+-- that does not change is encoded once for many documents.
+-- @param v the value
+-- @tparam[opt] {string,...} order as for `pretty`
+-- @tparam integer depth
+-- @treturn string
+function M.pretty_fragment(v, order, depth)
+  local out = {}
+  encode(v, { rank = ranks(order), indent = "  ", keys = {} }, depth, out)
   return concat(out)
 end
 

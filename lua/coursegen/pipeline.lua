@@ -218,27 +218,34 @@ local function safe_name(name)
   return type(name) == "string" and name ~= "" and not name:find("[/\\%z]") and not name:match("^%.")
 end
 
+-- Records a stage's outcome (none: only makes sure the chapter's entry has a stage table).
+-- Entries are values that manifest.write encodes once, so the entry is replaced, not changed.
+function Run:set_stage(index, name, stage)
+  self.entries[index] = manifest.with_stage(self.entries[index], name, stage)
+end
+
 -- Runs the stages for a chapter whose text is known (just written, or read back when skipped).
-function Run:stages(job, entry, text)
+function Run:stages(job, text)
   local list = self.s.hooks.stages
   if not list or #list == 0 then return end
-  entry.stages = entry.stages or {}
+  self:set_stage(job.index)
   local old = job.previous and job.previous.stages or {}
   for _, st in ipairs(list) do
     local file = st.file and st.file(job.chapter) or job.file:gsub("%.md$", "." .. st.name .. ".md")
     local prompt = st.prompt(job.chapter, text)
     local label = "stage " .. st.name
     if not safe_name(file) then
-      entry.stages[st.name] = { status = "failed", error = format("unsafe file name %q", tostring(file)) }
+      self:set_stage(job.index, st.name, { status = "failed", error = format("unsafe file name %q", tostring(file)) })
     elseif type(prompt) ~= "string" then
-      entry.stages[st.name] = { status = "failed", error = "the stage's prompt function returned no string" }
+      self:set_stage(job.index, st.name,
+        { status = "failed", error = "the stage's prompt function returned no string" })
     else
       local sha = jobs.prompt_sha(self.system, prompt)
       local prev = old[st.name]
       local forced = self.s.force or (self.s.only and self.s.only[job.index])
       if not forced and type(prev) == "table" and prev.status == "done" and prev.prompt_sha256 == sha
         and prev.file == file and files.exists(self.s.out .. "/" .. file) then
-        entry.stages[st.name] = prev
+        self:set_stage(job.index, st.name, prev)
         self.st.stages.skipped = self.st.stages.skipped + 1
         self:emit { type = "stage", index = job.index, title = job.title, name = st.name,
                     status = "skipped", file = file }
@@ -259,7 +266,7 @@ function Run:stages(job, entry, text)
             e.status, e.error = "failed", err
             self.st.stages.failed = self.st.stages.failed + 1
           end
-          entry.stages[st.name] = e
+          self:set_stage(job.index, st.name, e)
           self:write_manifest()
           self:emit { type = "stage", index = job.index, title = job.title, name = st.name,
                       status = e.status, file = file, reason = e.error, attempts = e.attempts }
@@ -304,7 +311,7 @@ function Run:chapter_done(job, parsed, err)
   if quiet then return end
   self:emit { type = "chapter", index = job.index, title = job.title, status = entry.status,
               file = parsed and job.file or nil, reason = err, attempts = job.attempts, tokens = job.usage }
-  if parsed then self:stages(job, entry, job.text) end
+  if parsed then self:stages(job, job.text) end
 end
 
 -- Reads back a skipped chapter's text (without its title line) for stages and the summary.
@@ -423,7 +430,7 @@ function Run:main()
     if job.decision == "skipped" then
       self:emit { type = "chapter", index = job.index, title = job.title, status = "skipped",
                   file = job.file, attempts = 0 }
-      self:stages(job, self.entries[job.index], self:chapter_text(job))
+      self:stages(job, self:chapter_text(job))
     end
   end
   for _, job in ipairs(self.jobs) do
