@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 typedef struct eng_ud {
@@ -109,7 +110,13 @@ static int l_engine(lua_State *L) {
   cg_config c;
   memset(&c, 0, sizeof c);
   c.concurrency = opt_int(L, "concurrency", 8, 1, 100000);
-  c.threads = opt_int(L, "threads", 1, 1, 64);
+  /* One I/O thread keeps up with ~128 transfers in flight on a core; beyond that a second
+   * core, when there is one, shortens the makespan (5% at 256 on two cores). */
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  int auto_threads = (c.concurrency + 127) / 128;
+  if (auto_threads > ncpu) auto_threads = ncpu > 1 ? (int)ncpu : 1;
+  if (auto_threads > 8) auto_threads = 8;
+  c.threads = opt_int(L, "threads", auto_threads, 1, 64);
   cg_limit_read(L, 1, &c.limits);
   cg_limiter tmp;
   cg_limit_init(&tmp, &c.limits, 0);
