@@ -208,7 +208,7 @@ describe("coursegen command line", function()
       local r = run(dir, { "generate", path })
       assert.equal(2, r.code)
       assert.equal("coursegen: error: no API key for gemini: set GEMINI_API_KEY (or GOOGLE_API_KEY) to your "
-        .. "Gemini API key, or name another variable with --api-key-env\n", r.err)
+        .. "Gemini API key, name another variable with --api-key-env, or give a file with --api-key-file\n", r.err)
       r = run(dir, { "generate", path, "--provider", "openai" })
       assert.equal(2, r.code)
       assert.truthy(r.err:find("set OPENAI_API_KEY", 1, true))

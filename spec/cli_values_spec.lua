@@ -165,9 +165,10 @@ describe("coursegen.cli_settings", function()
 
     it("names the variable to set when the key is missing", function()
       assert.same({ nil, "no API key for gemini: set GEMINI_API_KEY (or GOOGLE_API_KEY) to your Gemini "
-        .. "API key, or name another variable with --api-key-env" }, { settings.resolve({}, { env = env_of {} }) })
-      assert.same({ nil, "no API key for openai: set OPENAI_API_KEY to your OpenAI API key, or name "
-        .. "another variable with --api-key-env" },
+        .. "API key, name another variable with --api-key-env, or give a file with --api-key-file" },
+        { settings.resolve({}, { env = env_of {} }) })
+      assert.same({ nil, "no API key for openai: set OPENAI_API_KEY to your OpenAI API key, name "
+        .. "another variable with --api-key-env, or give a file with --api-key-file" },
         { settings.resolve({ provider = "openai" }, { env = env_of {} }) })
       assert.same({ nil, "no API key: the variable MY_KEY (named by --api-key-env) is not set" },
         { settings.resolve({ api_key_env = "MY_KEY" }, { env = env_of {} }) })

@@ -77,6 +77,26 @@ describe("coursegen.generate against the mock", function()
     assert.truthy(helpers.readfile(dir .. "/02-my-own-title.md"):find("^# My own title\n"))
   end)
 
+  it("refuses a saved outline it cannot use, naming the file, and sends nothing", function()
+    local course = assert(coursegen.course { title = "Saved", chapters = 3 })
+    assert(require("coursegen.files").mkdir_p(dir))
+    local path = dir .. "/outline.json"
+    for _, case in ipairs {
+      { '{"chapters": [', path .. ": invalid JSON: " },
+      { string.rep(" ", 16 * 1024 * 1024 + 1), path .. ": file too large (more than 16 MiB)" },
+    } do
+      helpers.writefile(path, case[1])
+      for _, call in ipairs { coursegen.generate, coursegen.plan } do
+        local ok, err, kind = call(course, run.opts(srv, { out = dir }))
+        assert.is_nil(ok)
+        assert.equal("input", kind)
+        assert.equal(case[2], err:sub(1, #case[2]))
+      end
+      assert.equal(case[1], helpers.readfile(path)) -- the user's file is left as it was
+    end
+    assert.equal(0, srv:stats().requests)
+  end)
+
   it("re-asks an outline answer that is not usable", function()
     -- The description is in the outline prompt and in every chapter prompt: each gets one empty answer.
     local course = assert(coursegen.course { title = "Asked twice", description = "[[mock:empty]]", chapters = 3 })

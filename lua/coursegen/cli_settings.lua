@@ -227,7 +227,8 @@ function M.api_key(s, info, env)
   local names = vars[1]
   if #vars > 1 then names = names .. " (or " .. table.concat(vars, ", ", 2) .. ")" end
   return nil, string_format(
-    "no API key for %s: set %s to %s, or name another variable with --api-key-env",
+    "no API key for %s: set %s to %s, name another variable with --api-key-env, "
+      .. "or give a file with --api-key-file",
     s.provider, names, info.key_help or "the API key")
 end
 

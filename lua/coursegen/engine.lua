@@ -15,8 +15,9 @@
 -- **Engine** `core.engine(opts)` (also `engine.new`). Options; unknown keys raise
 -- "unknown option 'k' for engine", bad values "bad option 'k' (...)":
 -- `concurrency` (8) transfers in flight; `threads` I/O threads, each driving many
--- transfers (default one per 128 of concurrency, at most one per CPU and 8); `rpm`, `tpm`, `rpd` (nil or 0: no limit); `burst_requests`, `burst_tokens`
--- (default half a second's worth of requests and one second's of tokens; a request may use up to a minute's tokens,
+-- transfers (default one per 128 of concurrency, at most one per CPU and 8); `rpm`, `tpm`,
+-- `rpd` (nil or 0: no limit); `burst_requests`, `burst_tokens` (default half a second's
+-- worth of requests and one second's of tokens; a request may use up to a minute's tokens,
 -- leaving debt); `aimd_decrease` (0.5), `aimd_increase` (0.05 of the rate per second),
 -- `aimd_min` (1/16); `max_attempts` (5), `backoff_base` (1), `backoff_cap` (60),
 -- `retry_budget` (300), `max_hint_wait` (120); `timeout` (600, per attempt),

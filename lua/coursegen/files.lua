@@ -26,15 +26,21 @@ function M.exists(path)
   return false
 end
 
---- Reads a whole file.
+--- Reads a whole file, or at most `max` bytes of it.
 -- @tparam string path
--- @treturn ?string the contents, or nil when it cannot be opened
+-- @tparam[opt] integer max a larger file is refused rather than read into memory
+-- @treturn ?string the contents, or nil when it cannot be opened or is too large
 -- @treturn ?string why not
-function M.read(path)
+function M.read(path, max)
   local f, err = io.open(path, "rb")
   if not f then return nil, err end
-  local s = f:read("a")
+  -- one byte past the limit, rather than trusting a size: pipes and /dev/zero have none
+  local s = f:read(max and max + 1 or "a")
   f:close()
+  s = s or ""
+  if max and #s > max then
+    return nil, string.format("file too large (more than %d MiB)", max // (1024 * 1024))
+  end
   return s
 end
 

@@ -9,6 +9,9 @@ local M = { _VERSION = "0.1.0" }
 --- File name of the manifest inside the output folder.
 M.FILE = "course.json"
 
+--- Largest manifest read: far above 500 chapters' worth; anything bigger is not ours.
+M.MAX_BYTES = 64 * 1024 * 1024
+
 --- Manifest format number.
 M.FORMAT = 1
 
@@ -24,7 +27,7 @@ local ORDER = {
 -- @tparam string path
 -- @treturn ?table
 function M.read(path)
-  local text = files.read(path)
+  local text = files.read(path, M.MAX_BYTES)
   if not text then return nil end
   local v = json.decode(text)
   if type(v) ~= "table" or v.format ~= M.FORMAT or type(v.chapters) ~= "table" then return nil end

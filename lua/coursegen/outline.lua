@@ -3,6 +3,7 @@
 -- @module coursegen.outline
 local json = require "coursegen.json"
 local course = require "coursegen.course"
+local files = require "coursegen.files"
 
 local M = { _VERSION = "0.1.0" }
 
@@ -10,6 +11,9 @@ local format, type = string.format, type
 
 --- File name of the saved outline inside the output folder.
 M.FILE = "outline.json"
+
+--- Largest saved outline read (200 chapters with long briefs take well under 1 MiB).
+M.MAX_BYTES = 16 * 1024 * 1024
 
 --- The JSON schema for an outline of exactly `n` chapters.
 -- @tparam integer n
@@ -82,6 +86,23 @@ function M.encode(chapters)
   local list = json.array {}
   for i, ch in ipairs(chapters) do list[i] = { title = ch.title, brief = ch.brief or "" } end
   return json.pretty({ chapters = list }, { "chapters", "title", "brief" })
+end
+
+--- Reads a saved outline.
+-- @tparam string path
+-- @treturn[1] {table,...} chapters `{title, brief}`
+-- @treturn[2] nil when there is no saved outline
+-- @treturn[3] nil
+-- @treturn[3] string why the saved outline cannot be used, naming the file
+function M.load(path)
+  local text, err = files.read(path, M.MAX_BYTES)
+  if not text then
+    if files.exists(path) then return nil, format("%s: %s", path, tostring(err)) end
+    return nil
+  end
+  local v, jerr = json.decode(text)
+  if v == nil then return nil, format("%s: invalid JSON: %s", path, tostring(jerr)) end
+  return M.check(v, nil, path)
 end
 
 return M

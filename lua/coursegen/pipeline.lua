@@ -8,7 +8,6 @@ local answer = require "coursegen.answer"
 local fail = require "coursegen.fail"
 local files = require "coursegen.files"
 local jobs = require "coursegen.jobs"
-local json = require "coursegen.json"
 local manifest = require "coursegen.manifest"
 local outline = require "coursegen.outline"
 local prompts = require "coursegen.prompts"
@@ -191,14 +190,9 @@ end
 function Run:outline()
   if self.course.chapters then return self.course.chapters, "given" end
   local path = self.s.out .. "/" .. outline.FILE
-  local text = files.read(path)
-  if text then
-    local v, jerr = json.decode(text)
-    if v == nil then fail.raise("input", "%s: invalid JSON: %s", path, tostring(jerr)) end
-    local chapters, err = outline.check(v, nil, path)
-    if not chapters then fail.raise("input", "%s", err) end
-    return chapters, "saved"
-  end
+  local saved, bad = outline.load(path)
+  if saved then return saved, "saved" end
+  if bad then fail.raise("input", "%s", bad) end
   local req, n = jobs.outline(self.course, self.s, self.source_text, self.system)
   local result, reason
   local job = {

@@ -1,8 +1,7 @@
 --- Dry runs: what `generate` would send, computed without sending anything.
 -- @module coursegen.plan
-local files = require "coursegen.files"
+local fail = require "coursegen.fail"
 local jobs = require "coursegen.jobs"
-local json = require "coursegen.json"
 local manifest = require "coursegen.manifest"
 local outline = require "coursegen.outline"
 local source = require "coursegen.source"
@@ -36,9 +35,9 @@ function M.build(course, s)
   local chapters = course.chapters
   plan.outline_source = "given"
   if not chapters then
-    local text = files.read(s.out .. "/" .. outline.FILE)
-    local v = text and json.decode(text)
-    chapters = v and outline.check(v, nil, s.out .. "/" .. outline.FILE) or nil
+    local err
+    chapters, err = outline.load(s.out .. "/" .. outline.FILE)
+    if err then fail.raise("input", "%s", err) end
     plan.outline_source = chapters and "saved" or "generated"
   end
   if not chapters then
