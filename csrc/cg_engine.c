@@ -9,7 +9,9 @@
 #include "cg_signals.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -69,7 +71,7 @@ static const char *const engine_keys[] = {
     "burst_requests", "burst_tokens", "aimd_decrease", "aimd_increase", "aimd_min",
     "max_attempts", "backoff_base", "backoff_cap",   "retry_budget",  "max_hint_wait",
     "timeout",      "connect_timeout", "idle_timeout", "max_response_bytes", "validate",
-    "on_attempt",   "seed",         "limiter",       NULL};
+    "on_attempt",   "seed",         "limiter",       "ca_file",       NULL};
 
 /* Seconds the engine waits for Redis on connect and on each call (the client's default). */
 #define LIMITER_TIMEOUT_S 2.0
@@ -134,6 +136,20 @@ static int l_engine(lua_State *L) {
   c.idle_timeout = opt_pos(L, "idle_timeout", 60, 1);
   c.max_response_bytes = opt_pos(L, "max_response_bytes", 32.0 * 1024 * 1024, 0);
   c.seed = (uint64_t)cg_opt_number(L, 1, "seed", (double)time(NULL));
+  /* Checked now: a missing CA file would otherwise fail every request alike, much later. */
+  int tca = lua_getfield(L, 1, "ca_file");
+  if (tca != LUA_TNIL) {
+    if (tca != LUA_TSTRING) luaL_error(L, "bad option 'ca_file' (string expected, got %s)", luaL_typename(L, -1));
+    size_t n;
+    const char *path = lua_tolstring(L, -1, &n);
+    if (n == 0 || n >= sizeof c.ca_file || strlen(path) != n)
+      luaL_error(L, "bad option 'ca_file' (expected a file path of 1 to %d bytes)", (int)sizeof c.ca_file - 1);
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    else luaL_error(L, "bad option 'ca_file' (cannot read %s: %s)", path, strerror(errno));
+    memcpy(c.ca_file, path, n + 1);
+  }
+  lua_pop(L, 1);
   /* The URL is checked here, before anything is allocated, so a bad one raises naming
    * the option; connecting waits until nothing below can raise (a leak otherwise). */
   char limiter[CG_REDIS_URL_MAX] = "";

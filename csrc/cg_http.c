@@ -150,6 +150,7 @@ CURL *cg_http_easy_new(const cg_config *cfg, cg_share *share) {
   curl_easy_setopt(h, CURLOPT_MAXREDIRS, 0L);
   /* Only plain and TLS HTTP: a URL from a settings file cannot reach file:// or others. */
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  if (cfg->ca_file[0]) curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
   curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(h, CURLOPT_PRIVATE, sink);
@@ -215,6 +216,8 @@ static int net_kind(CURLcode rc) {
   case CURLE_HTTP2_STREAM:
   case CURLE_SSL_CONNECT_ERROR: return CG_NET_RESET;
   case CURLE_FILESIZE_EXCEEDED: return CG_NET_TOO_LARGE;
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CACERT_BADFILE: return CG_NET_TLS;
   default: return CG_NET_OTHER;
   }
 }

@@ -24,6 +24,7 @@ typedef struct cg_config {
   int want_validate; /* 2xx answers go to the Lua thread before they count as done */
   int want_events;   /* record one event per failed attempt for on_attempt */
   uint64_t seed;
+  char ca_file[4096]; /* CA certificates to trust for https (PEM), "": the system's */
   /* Shared limiter (NULL: none). cg_engine_new takes ownership, on failure too; only the
    * engine's gate thread uses it from then on. */
   cg_redis_t *redis;

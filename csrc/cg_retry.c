@@ -96,6 +96,12 @@ void cg_classify_net(int kind, const char *detail, cg_verdict *v) {
   case CG_NET_RESET: v->code = "network", what = "connection lost", v->retry = 1; break;
   case CG_NET_TIMEOUT: v->code = "timeout", what = "no answer in time", v->retry = 1; break;
   case CG_NET_TOO_LARGE: v->code = "too_large", what = NULL; break;
+  case CG_NET_TLS:
+    v->code = "network";
+    snprintf(v->msg, sizeof v->msg,
+             "network: TLS certificate not trusted (%s); name the CAs to trust with ca_file (--ca-file)",
+             detail ? detail : "");
+    return;
   default: v->code = "network", what = "transfer failed"; break;
   }
   if (what) snprintf(v->msg, sizeof v->msg, "%s: %s (%s)", v->code, what, detail ? detail : "");
@@ -151,12 +157,12 @@ static int m_delay(lua_State *L) {
   return 1;
 }
 
-static const char *const net_kinds[] = {"connect", "dns", "reset", "timeout", "too_large", "other", NULL};
+static const char *const net_kinds[] = {"connect", "dns", "reset", "timeout", "too_large", "other", "tls", NULL};
 
 /*** core.classify(status_or_kind, headers?, body?, max_hint_wait?) -> verdict table
  * {retry=, pause=, code=, message=, hint=, hint_source=}. A number is an HTTP status;
  * a string is a transport failure: "connect", "dns", "reset", "timeout", "too_large",
- * "other". */
+ * "other", "tls". */
 static int l_classify(lua_State *L) {
   cg_verdict v;
   if (lua_type(L, 1) == LUA_TNUMBER) {

@@ -15,7 +15,8 @@ enum {
   CG_NET_RESET,     /* reset, empty reply, send/receive error, cut short */
   CG_NET_TIMEOUT,   /* attempt, connect or idle timeout */
   CG_NET_TOO_LARGE, /* the response passed max_response_bytes */
-  CG_NET_OTHER      /* anything else libcurl reports (bad URL, TLS setup, ...) */
+  CG_NET_OTHER,     /* anything else libcurl reports (bad URL, TLS setup, ...) */
+  CG_NET_TLS        /* the server's certificate is not trusted: retrying cannot help */
 };
 
 typedef struct cg_verdict {

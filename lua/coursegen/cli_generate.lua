@@ -30,6 +30,7 @@ function M.pipeline_options(s, args)
     concurrency = s.concurrency,
     rpm = s.rpm, tpm = s.tpm, rpd = s.rpd,
     limiter = args.limiter,
+    ca_file = s.ca_file,
     max_attempts = s.max_attempts,
     timeout = s.timeout,
     force = args.force or nil,

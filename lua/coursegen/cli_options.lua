@@ -55,6 +55,10 @@ local function connection_options(cmd)
       .. "(also COURSEGEN_API_KEY_FILE).")
       :argname("FILE")
       :convert(function(s) return values.text("--api-key-file", s) end),
+    cmd:option("--ca-file", "Trust the CA certificates in this PEM file for https (default: the system's), "
+      .. "e.g. for a server behind a private CA.")
+      :argname("FILE")
+      :convert(function(s) return values.text("--ca-file", s) end),
     cmd:option("--max-attempts", "Attempts per request, retries included (default 5).")
       :argname("N"):convert(int("--max-attempts", "max_attempts")),
     cmd:option("--timeout", "Seconds per attempt (default 600).")

@@ -63,6 +63,7 @@ function M.generate_outline(cg, course, s)
   local opts = {
     provider = s.provider, model = s.model, base_url = s.base_url, api_key = s.api_key,
     max_attempts = s.max_attempts, timeout = s.timeout, out = s.out, catch_signals = true,
+    ca_file = s.ca_file,
   }
   if cg.outline then
     local res, err, kind = cg.outline(course, opts)

@@ -39,6 +39,7 @@ local file_keys = {
   base_url = function(name, v) return values.url(name, v) end,
   api_key_env = function(name, v) return values.env_name(name, v) end,
   api_key_file = function(name, v) return values.text(name, v) end,
+  ca_file = function(name, v) return values.text(name, v) end,
   concurrency = function(name, v) return values.integer(name, v, limits.concurrency[1], limits.concurrency[2]) end,
   rpm = function(name, v) return values.integer(name, v, limits.rpm[1], limits.rpm[2]) end,
   tpm = function(name, v) return values.integer(name, v, limits.tpm[1], limits.tpm[2]) end,
@@ -176,6 +177,12 @@ function M.resolve(args, o)
 
   s.api_key_env = args.api_key_env or fo.api_key_env
   s.api_key_file = args.api_key_file or env("COURSEGEN_API_KEY_FILE") or fo.api_key_file
+  s.ca_file = args.ca_file or fo.ca_file
+  if s.ca_file then
+    local f, ferr = io.open(s.ca_file, "rb")
+    if not f then return nil, string_format("--ca-file: cannot read %s", ferr) end
+    f:close()
+  end
   if o.need_key ~= false then
     local key, kerr = M.api_key(s, info, env)
     if kerr then return nil, kerr end

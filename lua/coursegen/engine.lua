@@ -20,7 +20,8 @@
 -- worth of requests and one second's of tokens; a request may use up to a minute's tokens,
 -- leaving debt); `aimd_decrease` (0.5), `aimd_increase` (0.05 of the rate per second),
 -- `aimd_min` (1/16); `max_attempts` (5), `backoff_base` (1), `backoff_cap` (60),
--- `retry_budget` (300), `max_hint_wait` (120); `timeout` (600, per attempt),
+-- `retry_budget` (300), `max_hint_wait` (120); `ca_file` (PEM CA certificates to trust
+-- for https); `timeout` (600, per attempt),
 -- `connect_timeout` (10), `idle_timeout` (60; no byte for that long), `max_response_bytes`
 -- (32 MiB); `validate(result) -> ok, info`; `on_attempt(ev)`; `seed` (jitter RNG);
 -- `limiter` ("redis://HOST:PORT/DB?key=NAME": the limits are shared through Redis with

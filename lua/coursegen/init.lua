@@ -75,7 +75,8 @@ end
 -- @tparam[opt] table opts `out, provider, model, base_url, api_key, concurrency, rpm, tpm,
 --   rpd, max_attempts, timeout, force, only, temperature, max_output_tokens, thinking_budget,
 --   source_max_tokens, backoff_base, backoff_cap, retry_budget, connect_timeout,
---   catch_signals, on_event, hooks, env, limiter`; `limiter = "redis://HOST:PORT/DB?key=NAME"`
+--   catch_signals, on_event, hooks, env, limiter, ca_file`; `ca_file` names a PEM file of CA
+--   certificates to trust for https; `limiter = "redis://HOST:PORT/DB?key=NAME"`
 --   shares the rpm/tpm/rpd buckets with every process naming the same key (see HACKING.md)
 -- @treturn[1] table statistics: `chapters = {total, written, skipped, failed}, requests,
 --   retries, status, network_errors, empty_answers, blocked_answers, truncated_answers,

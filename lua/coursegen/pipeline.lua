@@ -399,7 +399,7 @@ function Run:main()
     concurrency = s.concurrency, rpm = s.rpm, tpm = s.tpm, rpd = s.rpd,
     max_attempts = s.max_attempts, timeout = s.timeout, backoff_base = s.backoff_base,
     backoff_cap = s.backoff_cap, retry_budget = s.retry_budget, connect_timeout = s.connect_timeout,
-    limiter = s.limiter,
+    limiter = s.limiter, ca_file = s.ca_file,
     validate = function(r) return self:validate(r) end,
     on_attempt = function(ev) return self:on_attempt(ev) end,
   }

@@ -27,7 +27,7 @@ local SPEC = {
   max_output_tokens = "count", thinking_budget = "integer", on_event = "function", hooks = "table",
   catch_signals = "boolean", source_max_tokens = "count", backoff_base = "number",
   backoff_cap = "number", retry_budget = "number", connect_timeout = "number", env = "table",
-  limiter = "limiter",
+  limiter = "limiter", ca_file = "file",
 }
 
 local function bad(field, fmt, ...)
@@ -53,6 +53,13 @@ local function check_value(k, v, want)
     if type(v) ~= "string" then bad(k, "expected a redis:// URL, got %s", type(v)) end
     local ok, err = require("coursegen.core").redis_parse_url(v)
     if not ok then bad(k, "%s", err) end
+    return v
+  end
+  if want == "file" then
+    if type(v) ~= "string" then bad(k, "expected a file path, got %s", type(v)) end
+    local f, err = io.open(v, "rb")
+    if not f then bad(k, "cannot read %s", tostring(err)) end
+    f:close()
     return v
   end
   if type(v) ~= want then bad(k, "expected a %s, got %s", want, type(v)) end
