@@ -65,8 +65,10 @@ describe("hostile course files", function()
     assert.matches("uses too much memory", err2)
     local _, peak = rel.memory()
     collectgarbage()
-    -- 64 MiB of budget, and the one doubling that crossed it
-    assert.is_true(peak - math.max(before, peak0) < 400 * 1024, "peak grew by " .. (peak - peak0) .. " KiB")
+    -- 64 MiB of budget, and the one doubling that crossed it; AddressSanitizer also holds
+    -- freed blocks back (its quarantine, 256 MiB) before the allocator sees them again.
+    local slack = os.getenv("COURSEGEN_SANITIZER") == "asan" and 256 * 1024 or 0
+    assert.is_true(peak - math.max(before, peak0) < 400 * 1024 + slack, "peak grew by " .. (peak - peak0) .. " KiB")
   end)
 
   it("still runs an honest Lua course file, string methods included", function()
