@@ -670,8 +670,7 @@ static int m_pending(lua_State *L) {
 static int m_set_limits(lua_State *L) {
   eng_ud *u = toeng(L);
   luaL_checktype(L, 2, LUA_TTABLE);
-  static const char *const keys[] = {"rpm", "tpm", "rpd", "burst_requests", "burst_tokens", NULL};
-  cg_check_keys(L, 2, keys, "set_limits");
+  cg_check_keys(L, 2, cg_limit_keys, "set_limits");
   lua_remove(L, 1);
   cg_limits lim = cg_engine_config(u->e)->limits;
   cg_limit_read(L, 1, &lim);

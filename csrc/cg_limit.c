@@ -167,6 +167,20 @@ void cg_limit_pause(cg_limiter *l, double until, int decrease, int provisional, 
   if (until > l->last) l->last = until;
 }
 
+int cg_limit_probe(cg_limiter *l, double tokens, double now) {
+  if (!l->provisional || now >= l->paused_until) return 0;
+  cg_limit_advance(l, now);
+  if (bucket_wait(&l->day, 1, 1.0) > 0) return 0; /* a pause never lends the day's quota */
+  if (l->req.rate > 0) l->req.level -= 1;
+  if (l->tok.rate > 0) l->tok.level -= tokens < 0 ? 0 : tokens;
+  if (l->day.rate > 0) l->day.level -= 1;
+  return 1;
+}
+
+void cg_limit_confirm(cg_limiter *l) {
+  l->provisional = 0;
+}
+
 int cg_limit_unpause(cg_limiter *l, double now) {
   if (!l->provisional || now >= l->undo_until) return 0;
   l->provisional = 0;
@@ -191,12 +205,9 @@ typedef struct lim_ud {
   cg_limits cur;
 } lim_ud;
 
-static const char *const limit_keys[] = {"rpm", "tpm", "rpd", "burst_requests", "burst_tokens",
-                                         "aimd_decrease", "aimd_increase", "aimd_min", NULL};
+const char *const cg_limit_keys[] = {"rpm", "tpm", "rpd", "burst_requests", "burst_tokens", NULL};
 
-/* Reads the limit fields of the options table at `idx`, raising on a bad one. */
-/* Absent fields keep the values *lim already holds. */
-static void read_limits(lua_State *L, int idx, cg_limits *lim) {
+void cg_limit_read(lua_State *L, int idx, cg_limits *lim) {
   lim->rpm = cg_opt_number(L, idx, "rpm", lim->rpm);
   lim->tpm = cg_opt_number(L, idx, "tpm", lim->tpm);
   lim->rpd = cg_opt_number(L, idx, "rpd", lim->rpd);
@@ -220,10 +231,6 @@ void cg_limit_read_aimd(lua_State *L, int idx, cg_limiter *l) {
     luaL_error(L, "bad option 'aimd_min' (expected 0 < x <= 1)");
 }
 
-void cg_limit_read(lua_State *L, int idx, cg_limits *lim) {
-  read_limits(L, idx, lim);
-}
-
 static lim_ud *checklim(lua_State *L) {
   return (lim_ud *)luaL_checkudata(L, 1, CG_LIMITER_T);
 }
@@ -236,7 +243,7 @@ static int l_limiter(lua_State *L) {
                                      "aimd_decrease", "aimd_increase", "aimd_min", "now", NULL};
   cg_check_keys(L, 1, keys, "limiter");
   cg_limits lim = {0, 0, 0, 0, 0};
-  read_limits(L, 1, &lim);
+  cg_limit_read(L, 1, &lim);
   double now = cg_opt_number(L, 1, "now", 0);
   lim_ud *u = (lim_ud *)lua_newuserdatauv(L, sizeof *u, 1);
   u->cur = lim;
@@ -313,6 +320,13 @@ static int m_unpause(lua_State *L) {
   return 1;
 }
 
+/*** lim:probe(tokens, now) -> boolean: admits one request through a provisional pause. */
+static int m_probe(lua_State *L) {
+  lim_ud *u = checklim(L);
+  lua_pushboolean(L, cg_limit_probe(&u->lim, luaL_checknumber(L, 2), luaL_checknumber(L, 3)));
+  return 1;
+}
+
 /*** lim:binding(now) -> boolean: a bucket held a request back within the last second. */
 static int m_binding(lua_State *L) {
   lim_ud *u = checklim(L);
@@ -350,9 +364,9 @@ static int m_levels(lua_State *L) {
 static int m_set_limits(lua_State *L) {
   lim_ud *u = checklim(L);
   luaL_checktype(L, 2, LUA_TTABLE);
-  cg_check_keys(L, 2, limit_keys, "set_limits");
+  cg_check_keys(L, 2, cg_limit_keys, "set_limits");
   cg_limits lim = u->cur;
-  read_limits(L, 2, &lim);
+  cg_limit_read(L, 2, &lim);
   u->cur = lim;
   cg_limit_set(&u->lim, &lim, luaL_checknumber(L, 3));
   return 0;
@@ -440,6 +454,7 @@ static void createmeta(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"reserve", m_reserve},     {"refund", m_refund}, {"reconcile", m_reconcile},
       {"pause_until", m_pause_until}, {"unpause", m_unpause}, {"binding", m_binding},
+      {"probe", m_probe},
       {"levels", m_levels}, {"set_limits", m_set_limits},
       {"enqueue", m_enqueue},     {"admit", m_admit},   {NULL, NULL}};
   luaL_newmetatable(L, CG_LIMITER_T);

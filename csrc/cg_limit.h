@@ -51,6 +51,12 @@ void cg_limit_reconcile(cg_limiter *l, double reserved, double used, double now)
  * `provisional` pause records what it took so cg_limit_unpause can give it back; a firm
  * one makes any running provisional pause firm too. */
 void cg_limit_pause(cg_limiter *l, double until, int decrease, int provisional, double now);
+/* Admits one request through a running provisional pause (a circuit breaker's half-open
+ * state), charging the buckets like any admission (into debt if need be). Returns 1 when
+ * it did; 0 when no provisional pause holds admission or the daily quota is spent. */
+int cg_limit_probe(cg_limiter *l, double tokens, double now);
+/* Makes a running provisional pause firm: nothing is taken back any more. */
+void cg_limit_confirm(cg_limiter *l);
 /* Takes back the running provisional pause (admission resumes now, the drained levels and
  * the cut factor return). Returns 1 when there was one to take back, else 0. */
 int cg_limit_unpause(cg_limiter *l, double now);
@@ -65,6 +71,8 @@ double cg_limit_max_tokens(const cg_limiter *l);
 /* Lua side (cg_limit.c): read the limit fields / the AIMD fields of the options table at
  * `idx` into *lim / *l, raising on a bad value; absent fields keep the values there. */
 void cg_limit_read(lua_State *L, int idx, cg_limits *lim);
+/* The limit fields' names (what set_limits takes), NULL-terminated. */
+extern const char *const cg_limit_keys[];
 void cg_limit_read_aimd(lua_State *L, int idx, cg_limiter *l);
 
 #endif

@@ -199,6 +199,15 @@ static void heap_swap(cg_engine *e, size_t a, size_t b) {
   e->heap[b]->heap_idx = b;
 }
 
+/* Moves the job at index i up to its place; returns where it stopped. */
+static size_t heap_sift_up(cg_engine *e, size_t i) {
+  while (i > 0 && e->heap[(i - 1) / 2]->t_due > e->heap[i]->t_due) {
+    heap_swap(e, i, (i - 1) / 2);
+    i = (i - 1) / 2;
+  }
+  return i;
+}
+
 static int heap_push(cg_engine *e, cg_job *j) {
   if (e->nheap == e->capheap) {
     size_t cap = e->capheap ? e->capheap * 2 : 64;
@@ -210,12 +219,7 @@ static int heap_push(cg_engine *e, cg_job *j) {
   size_t i = e->nheap++;
   e->heap[i] = j;
   j->heap_idx = i;
-  while (i > 0) {
-    size_t p = (i - 1) / 2;
-    if (e->heap[p]->t_due <= e->heap[i]->t_due) break;
-    heap_swap(e, i, p);
-    i = p;
-  }
+  heap_sift_up(e, i);
   return 0;
 }
 
@@ -254,11 +258,7 @@ static void heap_remove(cg_engine *e, size_t i) {
   if (i == e->nheap) return;
   e->heap[i] = last;
   last->heap_idx = i;
-  while (i > 0 && e->heap[(i - 1) / 2]->t_due > e->heap[i]->t_due) {
-    heap_swap(e, i, (i - 1) / 2);
-    i = (i - 1) / 2;
-  }
-  heap_sift_down(e, i);
+  heap_sift_down(e, heap_sift_up(e, i));
 }
 
 static int q_remove(jobq *q, cg_job *j) {
@@ -285,7 +285,7 @@ static int effective_concurrency(const cg_engine *e) {
 static void wake_workers(cg_engine *e, int all) {
   for (int i = 0; i < e->nw; i++) {
     worker *w = &e->w[i];
-    if (w->sleeping && (all || w->active < (e->cfg.concurrency + e->nw - 1) / e->nw)) {
+    if (w->sleeping && (all || w->active < (effective_concurrency(e) + e->nw - 1) / e->nw)) {
       w->sleeping = 0;
       curl_multi_wakeup(w->multi);
       if (!all) return;
@@ -367,6 +367,28 @@ static cg_redis_limits redis_limits(const cg_engine *e) {
   return l;
 }
 
+/* Parks a job in the backoff heap until `delay` from now; `early`: a later success may
+ * cut the wait short (note_success). */
+static void to_backoff(cg_engine *e, cg_job *j, double delay, int early, double now) {
+  j->t_due = now + delay;
+  j->state = CG_JOB_BACKOFF;
+  j->early = early;
+  if (early && j->sent_seq < e->early_sent) e->early_sent = j->sent_seq;
+  e->st.retries++;
+  if (heap_push(e, j) != 0) {
+    cg_job_fail(j, "network", "network: out of memory scheduling a retry");
+    push_done(e, j, CG_JOB_DONE);
+  }
+}
+
+/* The server did not do the attempt's work: its tokens go back, for its next attempt or
+ * for others. */
+static void give_back(cg_engine *e, cg_job *j, double now) {
+  cg_limit_refund(&e->lim, j->reserved, now);
+  redis_settle(e, -j->reserved);
+  j->reserved = 0;
+}
+
 /* Sends a failed attempt to backoff, or finalises it when attempts or budget are spent. */
 static void schedule_retry(cg_engine *e, cg_job *j, const char *code, const char *msg,
                            double delay, int early, double now) {
@@ -395,15 +417,7 @@ static void schedule_retry(cg_engine *e, cg_job *j, const char *code, const char
     return;
   }
   push_event(e, j, msg, delay, 1);
-  j->t_due = now + delay;
-  j->state = CG_JOB_BACKOFF;
-  j->early = early;
-  if (j->early && j->sent_seq < e->early_sent) e->early_sent = j->sent_seq;
-  e->st.retries++;
-  if (heap_push(e, j) != 0) {
-    cg_job_fail(j, "network", "network: out of memory scheduling a retry");
-    push_done(e, j, CG_JOB_DONE);
-  }
+  to_backoff(e, j, delay, early, now);
 }
 
 /* Thresholds over the last 128 responses. Random faults at a few percent stay far below
@@ -463,9 +477,7 @@ static void finish_attempt(cg_engine *e, worker *w, cg_job *j, double now) {
   e->in_flight--;
   w->active--;
   if (j->cancel) {
-    cg_limit_refund(&e->lim, j->reserved, now);
-    redis_settle(e, -j->reserved);
-    j->reserved = 0;
+    give_back(e, j, now);
     cg_job_fail(j, "cancelled", "cancelled: the request was cancelled");
     push_done(e, j, CG_JOB_DONE);
     return;
@@ -496,13 +508,9 @@ static void finish_attempt(cg_engine *e, worker *w, cg_job *j, double now) {
   }
   recent_push(&e->recent_429, v.pause);
   recent_push(&e->recent_fail, v.retry);
-  /* The server did not do the work: give the tokens back for the next attempt or others. */
-  cg_limit_refund(&e->lim, j->reserved, now);
-  redis_settle(e, -j->reserved);
-  j->reserved = 0;
+  give_back(e, j, now);
   int early = 1;
-  if (j->sent_seq == e->probe_seq && !v.pause)
-    cg_limit_pause(&e->lim, 0, 0, 0, now); /* the probe failed too: the pause stands */
+  if (j->sent_seq == e->probe_seq && !v.pause) cg_limit_confirm(&e->lim); /* the probe failed too */
   if (v.pause) {
     /* A 429 is taken on trust when something backs it: the client was sending as fast as
      * its limits allow, 429s are frequent, or the quota is shared. Otherwise the pause is
@@ -620,14 +628,11 @@ static double admit(cg_engine *e, worker *w, double now, cg_job **out) {
       }
     }
     int r = cg_limit_reserve(&e->lim, j->tokens, now, &wait, &which);
-    int probe = 0;
-    if (r == CG_WAIT && e->lim.provisional && now < e->lim.paused_until && !e->in_flight) {
-      /* Only a request sent now can show whether the 429 was the server's limit or a
-       * passing fault: one goes through the provisional pause (a circuit breaker's
-       * half-open state); its answer lifts the pause or makes it firm. */
-      r = CG_ADMIT;
-      probe = 1;
-    }
+    /* Only a request sent now can show whether a lone 429 was the server's limit or a
+     * passing fault: with nothing in flight, one goes through the provisional pause; its
+     * answer lifts the pause or makes it firm. */
+    int probe = r == CG_WAIT && !e->in_flight && cg_limit_probe(&e->lim, j->tokens, now);
+    if (probe) r = CG_ADMIT;
     if (r == CG_WAIT) {
       if (e->blocked_since < 0) e->blocked_since = now;
       *tail = NULL;
@@ -648,9 +653,8 @@ static double admit(cg_engine *e, worker *w, double now, cg_job **out) {
       /* Ask for the next head's grant now, while this one is being sent. */
       if (e->gate_waiting) pthread_cond_signal(&e->gate_cv);
     }
-    j->reserved = probe ? 0 : j->tokens; /* a probe's usage is charged when it answers */
-    j->total_reserved += j->reserved;
-    e->st.tokens_reserved += j->reserved;
+    j->reserved = j->tokens;
+    e->st.tokens_reserved += j->tokens;
     j->attempts++;
     j->t_attempt = now;
     j->sent_seq = ++e->sent_seq;
@@ -1021,13 +1025,7 @@ void cg_engine_retry(cg_engine *e, cg_job *j, double delay) {
     pthread_mutex_unlock(&e->mu);
     return;
   }
-  j->t_due = now + delay;
-  j->state = CG_JOB_BACKOFF;
-  e->st.retries++;
-  if (heap_push(e, j) != 0) {
-    cg_job_fail(j, "network", "network: out of memory scheduling a retry");
-    push_done(e, j, CG_JOB_DONE);
-  }
+  to_backoff(e, j, delay, 0, now);
   wake_workers(e, 0);
   pthread_mutex_unlock(&e->mu);
 }

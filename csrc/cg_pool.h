@@ -46,7 +46,6 @@ typedef struct cg_job {
   struct curl_slist *headers;
   double tokens;   /* current estimate */
   double reserved; /* held in the limiter for the attempt in progress */
-  double total_reserved;
   int max_attempts, attempts, state;
   int cancel;   /* cancellation asked for; guarded by the engine lock */
   int owner;    /* index of the worker running it while ACTIVE */

@@ -142,6 +142,26 @@ describe("coursegen.core", function()
       assert.is_false(lim:unpause(0.03)) -- nothing left to take back
     end)
 
+    it("lets one probe through a provisional pause, charged like any request, never past the day's quota", function()
+      local lim = core.limiter { rpm = 600, tpm = 6000, burst_requests = 10, burst_tokens = 6000 }
+      assert.is_false(lim:probe(100, 0)) -- no pause to probe
+      lim:pause_until(5, 0, true, true)
+      assert.is_true(lim:probe(100, 0.01))
+      local lv = lim:levels(0.01)
+      assert.near(-1, lv.requests, 1e-9)
+      assert.near(-100, lv.tokens, 1e-9)
+      assert.is_true(lim:unpause(0.02)) -- the probe's charge stays; what the pause drained returns
+      lv = lim:levels(0.02)
+      assert.near(9, lv.requests, 1e-9)
+      assert.near(5900, lv.tokens, 1e-9)
+      lim:pause_until(10, 1, true, false)
+      assert.is_false(lim:probe(1, 1.5)) -- a firm pause lets nothing through
+      local day = core.limiter { rpd = 1 }
+      assert.is_true(day:reserve(0, 0))
+      day:pause_until(5, 0.1, true, true)
+      assert.is_false(day:probe(0, 0.2))
+    end)
+
     it("keeps a firm pause, and a provisional one made firm, for good", function()
       local lim = core.limiter { rpm = 600 }
       lim:pause_until(5, 0, true, true)
