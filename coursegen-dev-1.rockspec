@@ -119,6 +119,7 @@ build = {
     ["coursegen.pipeline"] = "lua/coursegen/pipeline.lua",
     ["coursegen.plan"] = "lua/coursegen/plan.lua",
     ["coursegen.prices"] = "lua/coursegen/prices.lua",
+    ["coursegen.proc"] = "lua/coursegen/proc.lua",
     ["coursegen.progress"] = "lua/coursegen/progress.lua",
     ["coursegen.prompts"] = "lua/coursegen/prompts.lua",
     ["coursegen.providers.common"] = "lua/coursegen/providers/common.lua",
@@ -134,6 +135,7 @@ build = {
     ["coursegen.template"] = "lua/coursegen/template.lua",
     ["coursegen.term"] = "lua/coursegen/term.lua",
     ["coursegen.text"] = "lua/coursegen/text.lua",
+    ["coursegen.version"] = "lua/coursegen/version.lua",
   },
   install = {
     bin = { coursegen = "bin/coursegen" },

@@ -117,6 +117,35 @@ describe("coursegen.source", function()
     assert.truthy(d.text:find("Para one.", 1, true))
   end)
 
+  -- A child process, because the fake converter must be first on its PATH.
+  local function read_with_fake_pandoc(script, name)
+    helpers.writefile(dir .. "/bin/pandoc", script)
+    assert(os.execute("chmod +x '" .. dir .. "/bin/pandoc'"))
+    helpers.writefile(dir .. "/" .. name, "<p>x</p>")
+    local cmd = ("cd '%s' && SRC='%s/%s' PATH='%s/bin':\"$PATH\" lua5.4 "
+      .. "-e 'package.path=\"lua/?.lua;\" .. package.path' "
+      .. "-e 'local ok, r = pcall(require(\"coursegen.source\").read, os.getenv(\"SRC\")); "
+      .. "io.write(ok and \"TEXT:\" .. r.text or \"ERR:\" .. tostring(r.msg or r))' 2>&1")
+      :format(helpers.root, dir, name, dir)
+    local p = io.popen(cmd)
+    local out = p:read("a")
+    p:close()
+    return out
+  end
+
+  it("keeps a converter's warnings out of the source text", function()
+    assert(os.execute("mkdir -p '" .. dir .. "/bin'"))
+    local out = read_with_fake_pandoc("#!/bin/sh\necho 'WARNING: unclosed tag' >&2\nprintf 'Converted text\\n'\n",
+      "w.html")
+    assert.equal("TEXT:Converted text\n", out)
+  end)
+
+  it("reports a converter's error output when it fails", function()
+    assert(os.execute("mkdir -p '" .. dir .. "/bin'"))
+    local out = read_with_fake_pandoc("#!/bin/sh\necho 'partial'\necho 'cannot parse' >&2\nexit 3\n", "f.html")
+    assert.equal("ERR:source: pandoc failed on " .. dir .. "/f.html: cannot parse", out)
+  end)
+
   it("refuses unknown formats", function()
     local ok, e = pcall(source.read, dir .. "/x.xyz")
     assert.is_false(ok)

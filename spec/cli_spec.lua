@@ -122,6 +122,20 @@ describe("coursegen command line", function()
       assert.truthy(r.out:find("coursegen validate COURSE_FILE", 1, true))
     end)
 
+    it("answers --help and --version without loading the library or its C core", function()
+      -- LUA_INIT_5_4 runs before the launcher: it reports what was loaded when the command exits
+      local init = 'local e = os.exit; os.exit = function(...) io.stderr:write("LOADED", '
+        .. '(package.loaded["coursegen.core"] and " core" or ""), (package.loaded.coursegen and " lib" or ""), '
+        .. '"\\n"); return e(...) end'
+      for _, flag in ipairs { "--help", "--version" } do
+        local r = run(dir, { flag }, { LUA_INIT_5_4 = init })
+        assert.equal(0, r.code, r.err)
+        assert.equal("LOADED\n", r.err, flag)
+      end
+      local r = run(dir, { "--version" })
+      assert.equal("coursegen " .. require("coursegen")._VERSION .. "\n", r.out)
+    end)
+
     it("prints every command's --help", function()
       for _, cmd in ipairs { "generate", "outline", "validate", "mock" } do
         local r = run(dir, { cmd, "--help" })
@@ -475,6 +489,19 @@ describe("coursegen command line", function()
       r = run(dir, { "validate", "knots.md" })
       assert.equal(0, r.code, r.err)
       assert.truthy(r.out:find("3 chapters", 1, true))
+    end)
+
+    it("names -o when the file cannot be written, and leaves no temporary file", function()
+      local r = run(dir, { "outline", "--topic", "Knots", "--chapters", "3", "--base-url", srv.url,
+                           "--out", "o", "-o", "missing/knots.md" })
+      assert.equal(1, r.code, r.err)
+      assert.equal("coursegen: error: -o: cannot write missing/knots.md: No such file or directory\n", r.err)
+      r = run(dir, { "outline", "--topic", "Knots", "--chapters", "3", "--base-url", srv.url,
+                     "--out", "o", "-o", "k.json" })
+      assert.equal(0, r.code, r.err)
+      local names = io.popen("ls -A " .. q(dir)):read("a")
+      assert.is_nil(names:find("%.tmp"), names)
+      assert.truthy(names:find("k.json", 1, true))
     end)
   end)
 

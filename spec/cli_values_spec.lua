@@ -239,3 +239,57 @@ describe("coursegen.cli_generate.resume_command()", function()
       gen.resume_command("coursegen", { "generate", "my course.json", "--force", "--out", "o" }))
   end)
 end)
+
+describe("coursegen.settings API key lookup", function()
+  local lib = require "coursegen.settings"
+  local course = { title = "Knots" }
+
+  it("trims a key read from the environment, as the command line does", function()
+    local s = lib.resolve(course, { env = { GEMINI_API_KEY = "  sk-abc\n" } })
+    assert.equal("sk-abc", s.api_key)
+    assert.equal("sk-abc", assert(settings.resolve({}, { env = env_of { GEMINI_API_KEY = "  sk-abc\n" } })).api_key)
+  end)
+
+  it("skips a blank variable for the next one", function()
+    local s = lib.resolve(course, { env = { GEMINI_API_KEY = " \n", GOOGLE_API_KEY = "g-key\r\n" } })
+    assert.equal("g-key", s.api_key)
+    assert.same({ "g-key", "GOOGLE_API_KEY" },
+      { lib.env_key({ "GEMINI_API_KEY", "GOOGLE_API_KEY" }, env_of { GEMINI_API_KEY = "", GOOGLE_API_KEY = "g-key" }) })
+    assert.is_nil(lib.env_key({ "A" }, env_of {}))
+  end)
+
+  it("keeps an explicit api_key as given", function()
+    assert.equal("k", lib.resolve(course, { api_key = "k", env = { GEMINI_API_KEY = "other" } }).api_key)
+  end)
+end)
+
+describe("coursegen.cli_course", function()
+  local helpers = require "helpers"
+  local cli_course = require "coursegen.cli_course"
+  local course_mod = require "coursegen.course"
+
+  it("reads a course file once for both the course and its options", function()
+    local dir = helpers.tmpdir()
+    helpers.writefile(dir .. "/c.lua", 'return { title = "Knots", chapters = 2, options = { model = "m-1" } }')
+    local read_raw = spy.on(course_mod, "read_raw")
+    local course, fo = cli_course.build({ course_file = dir .. "/c.lua" })
+    read_raw:revert()
+    helpers.rmtree(dir)
+    assert.equal("Knots", course.title)
+    assert.equal("m-1", fo.model)
+    assert.spy(read_raw).was.called(1)
+  end)
+
+  it("reports a bad options object, and a bad course, naming the file", function()
+    local dir = helpers.tmpdir()
+    helpers.writefile(dir .. "/a.json", '{"title": "K", "options": {"nope": 1}}')
+    helpers.writefile(dir .. "/b.json", '{"title": 3, "options": {"model": "m"}}')
+    local c, err = cli_course.build({ course_file = dir .. "/a.json" })
+    assert.is_nil(c)
+    assert.truthy(err:find(dir .. "/a.json", 1, true), err)
+    c, err = cli_course.build({ course_file = dir .. "/b.json" })
+    helpers.rmtree(dir)
+    assert.is_nil(c)
+    assert.truthy(err:find(dir .. "/b.json: title", 1, true), err)
+  end)
+end)

@@ -37,6 +37,20 @@ function helpers.rmtree(p)
   if p and p:match("^/tmp/") then os.execute("rm -rf '" .. p .. "'") end
 end
 
+-- luasystem when installed: a sub-millisecond sleep without starting a process
+local ok_sys, system = pcall(require, "system")
+
+--- Sleeps `s` seconds (nothing for zero or less).
+function helpers.sleep(s)
+  if s <= 0 then return end
+  if ok_sys then system.sleep(s) else os.execute(string.format("sleep %.3f", s)) end
+end
+
+--- Whether process `pid` is still running (a zombie counts until reaped).
+function helpers.alive(pid)
+  return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true
+end
+
 function helpers.readfile(p)
   local f = io.open(p, "rb")
   if not f then return nil end

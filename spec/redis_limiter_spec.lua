@@ -1,11 +1,10 @@
 -- The shared Redis limiter (csrc/cg_redis*.c) against a real redis-server started here.
 local helpers = require "helpers"
 
+local redis_server = require "support.redis_server"
+
 local ok_sys, system = pcall(require, "system")
-local function sleep(s)
-  if s <= 0 then return end
-  if ok_sys then system.sleep(s) else os.execute(string.format("sleep %.3f", s)) end
-end
+local sleep = helpers.sleep
 local function wall()
   if ok_sys then return system.gettime() end
   return os.time()
@@ -18,55 +17,12 @@ local function sh(cmd)
   return out
 end
 
-local function have(tool)
-  return os.execute("command -v " .. tool .. " >/dev/null 2>&1") == true
-end
-
 local tmp = helpers.tmpdir()
 -- Child processes load the modules from the build their environment can run.
 local core, modname, cpath_dir = require "coursegen.core", "coursegen.core", helpers.child_build()
 
--- A redis-server on a free loopback port, with a unix socket in its own folder so that a
--- PING through the socket proves it is ours (a port clash makes redis-server exit).
-local function start_redis(extra)
-  assert(have("redis-server"), "redis-server is needed")
-  local dir = helpers.tmpdir()
-  for _ = 1, 20 do
-    local port = math.random(20000, 60000)
-    local sock = dir .. "/redis.sock"
-    local pid = sh(string.format(
-      "redis-server --port %d --bind 127.0.0.1 --unixsocket '%s' --save '' --appendonly no " ..
-      "--dir '%s' --daemonize no %s >'%s/log' 2>&1 & echo $!", port, sock, dir, extra or "", dir))
-      :match("%d+")
-    for _ = 1, 100 do
-      if os.execute(string.format("redis-cli -s '%s' %s ping 2>/dev/null | grep -q PONG", sock,
-        (extra or ""):match("requirepass") and "--no-auth-warning -a s3cret" or "")) then
-        return { port = port, pid = pid, dir = dir, sock = sock }
-      end
-      if not os.execute("kill -0 " .. pid .. " 2>/dev/null") then break end
-      sleep(0.02)
-    end
-    os.execute("kill " .. pid .. " 2>/dev/null")
-  end
-  error("could not start redis-server")
-end
-
-local function stop_redis(srv)
-  if not srv or srv.stopped then return end
-  srv.stopped = true
-  os.execute("kill -CONT " .. srv.pid .. " 2>/dev/null; kill " .. srv.pid .. " 2>/dev/null")
-  for _ = 1, 100 do
-    if not os.execute("kill -0 " .. srv.pid .. " 2>/dev/null") then break end
-    sleep(0.02)
-  end
-  helpers.rmtree(srv.dir)
-end
-
-local keyn = 0
-local function fresh_key()
-  keyn = keyn + 1
-  return string.format("spec%d_%d", os.time(), keyn)
-end
+local start_redis, stop_redis = redis_server.start, redis_server.stop
+local function fresh_key() return redis_server.fresh_key("spec") end
 
 describe("coursegen redis limiter", function()
   describe("redis_parse_url()", function()
@@ -318,7 +274,7 @@ describe("coursegen redis limiter", function()
     end)
 
     it("errors with the URL, not the password, when Redis is down, and grants nothing", function()
-      local s2 = start_redis("--requirepass s3cret")
+      local s2 = start_redis { password = "s3cret" }
       finally(function() stop_redis(s2) end)
       local shown = "redis://:***@127.0.0.1:" .. s2.port .. "/0?key=down"
       local l = assert(core.redis_limiter("redis://:s3cret@127.0.0.1:" .. s2.port .. "/0?key=down",
@@ -351,7 +307,7 @@ describe("coursegen redis limiter", function()
     end)
 
     it("reports a wrong password and an unreachable server at open", function()
-      local s2 = start_redis("--requirepass s3cret")
+      local s2 = start_redis { password = "s3cret" }
       finally(function() stop_redis(s2) end)
       local l, err, code = core.redis_limiter("redis://:wrong@127.0.0.1:" .. s2.port .. "/0?key=k")
       assert.is_nil(l)

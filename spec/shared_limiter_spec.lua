@@ -193,7 +193,7 @@ describe("coursegen shared limiter", function()
       for _ = 1, 50 do -- the engine's gate records it right after the answer
         paused = assert(other:state()).paused
         if paused > 0 then break end
-        redis.sleep(0.02)
+        helpers.sleep(0.02)
       end
       assert.is_true(paused > 2 and paused <= 3, "paused: " .. paused)
       local granted, wait = other:lease(1, 0)
@@ -316,13 +316,13 @@ describe("coursegen shared limiter", function()
       -- Stop Redis once a few chapters are written.
       for _ = 1, 500 do
         if server:stats().requests >= 15 then break end
-        redis.sleep(0.01)
+        helpers.sleep(0.01)
       end
       redis.stop(srv)
       local pid = assert((helpers.readfile(dir .. "/run.pid") or ""):match("%d+"))
       for _ = 1, 3000 do
-        if not redis.alive(pid) then break end
-        redis.sleep(0.01)
+        if not helpers.alive(pid) then break end
+        helpers.sleep(0.01)
       end
       local done = 0
       for i = 1, 3 do

@@ -5,39 +5,10 @@
 local M = { _VERSION = "0.1" }
 
 local settings = require "coursegen.cli_settings"
+local course_mod = require "coursegen.course"
+local fail = require "coursegen.fail"
 
-local type, pcall, tostring = type, pcall, tostring
-
--- The raw table of a JSON or Lua course file (nil for other files, or when it does not parse;
--- the loader reports those). The loader's reader does the work, so a Lua file runs under
--- the same sandbox and budget, and an oversized file is refused, here as there.
-local function read_raw(path)
-  local ext = (path:match("%.(%w+)$") or ""):lower()
-  if ext ~= "json" and ext ~= "lua" then return nil end
-  local ok, raw = pcall(require("coursegen.course").read_raw, path)
-  return ok and type(raw) == "table" and raw or nil
-end
-
---- The `options` object of a course file, unchecked (nil when there is none or the file
--- is not JSON or Lua).
--- @tparam string path
--- @return table or nil
-function M.raw_options(path)
-  local raw = read_raw(path)
-  return raw and raw.options
-end
-
--- Loads a course file whose `options` object the loader does not know: the loader's own
--- checks run on the file without it.
-local function load_without_options(path)
-  local raw = read_raw(path)
-  if not raw then return nil end
-  raw.options = nil
-  local course_mod = require "coursegen.course"
-  local ok, res = pcall(course_mod.check, raw, path, path:match("^(.*)/[^/]*$") or ".")
-  if not ok then return nil, type(res) == "table" and res.msg or tostring(res) end
-  return res
-end
+local type = type
 
 local function raw_of(course)
   local t = {}
@@ -89,15 +60,15 @@ function M.build(args, cg)
     local f = io.open(path, "rb")
     if not f then return nil, path .. ": cannot read: no such file" end
     f:close()
-    local raw_opts = M.raw_options(path)
-    if raw_opts ~= nil then
-      file_options, err = settings.check_file_options(raw_opts, path)
+    -- Read once, then checked twice: a Lua course file runs its sandboxed chunk only once.
+    local raw
+    raw, err = fail.protect(course_mod.read_raw, path)
+    if not raw then return nil, err end
+    if raw.options ~= nil then
+      file_options, err = settings.check_file_options(raw.options, path)
       if not file_options then return nil, err end
     end
-    course, err = cg.load(path)
-    if not course and raw_opts ~= nil and tostring(err):find("options", 1, true) then
-      course, err = load_without_options(path)
-    end
+    course, err = fail.protect(course_mod.check, raw, path, path:match("^(.*)/[^/]*$") or ".")
     if not course then return nil, err end
     if args.topic or args.source or args.chapters then
       local t = raw_of(course)

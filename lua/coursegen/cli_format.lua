@@ -2,6 +2,8 @@
 -- @module coursegen.cli_format
 local M = { _VERSION = "0.1" }
 
+local proc = require "coursegen.proc"
+
 local string_format, math_floor, tostring = string.format, math.floor, tostring
 
 --- An integer with thousands separators: 48210 → "48,210".
@@ -55,7 +57,7 @@ end
 function M.shell_quote(s)
   s = tostring(s)
   if s ~= "" and s:match("^[%w%._/:=,%-+@%%]+$") then return s end
-  return "'" .. s:gsub("'", "'\\''") .. "'"
+  return proc.quote(s)
 end
 
 --- The command line as it was typed, quoted for a shell.

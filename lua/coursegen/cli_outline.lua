@@ -7,8 +7,11 @@ local M = { _VERSION = "0.1" }
 local cli_course = require "coursegen.cli_course"
 local settings = require "coursegen.cli_settings"
 local json = require "coursegen.json"
+local fail = require "coursegen.fail"
+local files = require "coursegen.files"
+local outline = require "coursegen.outline"
 
-local type, tostring, string_format = type, tostring, string.format
+local type, string_format = type, string.format
 
 --- The outline as a Markdown course file.
 -- @tparam table course `{ title, description, ... }`
@@ -40,18 +43,6 @@ function M.json(course, chapters)
     "instructions", "chapters", "brief" })
 end
 
-local function write_atomic(path, text)
-  local dir = path:match("^(.*)/[^/]*$") or "."
-  local tmp = string_format("%s/.%s.%d.tmp", dir, path:match("([^/]*)$"), math.random(1, 1e9))
-  local f, err = io.open(tmp, "wb")
-  if not f then return nil, "-o: cannot write " .. path .. ": " .. tostring(err) end
-  f:write(text)
-  f:close()
-  local ok, rerr = os.rename(tmp, path)
-  if not ok then os.remove(tmp); return nil, "-o: cannot write " .. path .. ": " .. tostring(rerr) end
-  return true
-end
-
 --- Generates the outline of `course` with settings `s`: the pipeline's own outline step
 -- (a run that writes no chapter), which also saves it as `<out>/outline.json`, where
 -- `generate` finds it.
@@ -64,25 +55,16 @@ function M.generate_outline(cg, course, s)
     provider = s.provider, model = s.model, base_url = s.base_url, api_key = s.api_key,
     max_attempts = s.max_attempts, timeout = s.timeout, out = s.out, catch_signals = true,
     ca_file = s.ca_file,
+    only = {},         -- no chapter is written
   }
-  if cg.outline then
-    local res, err, kind = cg.outline(course, opts)
-    if not res then return nil, err, kind end
-    return type(res.chapters) == "table" and res.chapters or res
-  end
-  opts.only = {}       -- no chapter is written
   local stats, err, kind = cg.generate(course, opts)
   if not stats then return nil, err, kind end
   if stats.interrupted then return nil, "interrupted", "interrupted" end
-  local path = stats.out .. "/outline.json"
-  local f = io.open(path, "rb")
-  if not f then return nil, "the outline was not generated (" .. path .. " is missing)", "request" end
-  local v = json.decode(f:read("a"))
-  f:close()
-  if type(v) ~= "table" or type(v.chapters) ~= "table" then
-    return nil, path .. ": expected an object with a \"chapters\" list", "input"
-  end
-  return v.chapters
+  local path = stats.out .. "/" .. outline.FILE
+  local chapters, lerr = outline.load(path)
+  if chapters then return chapters end
+  if lerr then return nil, lerr, "input" end
+  return nil, "the outline was not generated (" .. path .. " is missing)", "request"
 end
 
 --- Runs the command.
@@ -110,8 +92,8 @@ function M.run(args, ctx)
   local as_json = args.output and args.output:lower():match("%.json$")
   local text = as_json and M.json(course, chapters) or M.markdown(course, chapters)
   if args.output then
-    local ok, err = write_atomic(args.output, text)
-    if not ok then return nil, err, 1 end
+    local ok, err = fail.protect(files.write, args.output, text)
+    if not ok then return nil, "-o: " .. err, 1 end
     if not args.quiet then
       ctx.stderr:write(string_format("outline: %d chapters written to %s; edit it, then run: coursegen generate %s\n",
         #chapters, args.output, args.output))

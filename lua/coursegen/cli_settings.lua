@@ -218,10 +218,8 @@ function M.api_key(s, info, env)
   info = info or M.provider(s.provider)
   if s.api_key_file then return M.read_key_file(s.api_key_file) end
   local vars = s.api_key_env and { s.api_key_env } or info.key_env
-  for _, var in ipairs(vars) do
-    local v = env(var)
-    if v and v:match("%S") then return (v:gsub("^%s+", ""):gsub("%s+$", "")) end
-  end
+  local key = require("coursegen.settings").env_key(vars, env)
+  if key then return key end
   if s.is_local then return nil end
   if info.needs_key and not s.api_key_env then
     local ok, needed = pcall(info.needs_key, s.base_url)

@@ -3,6 +3,7 @@
 -- the file without guessing; all of it happens before any request is sent.
 -- @module coursegen.course
 local json = require "coursegen.json"
+local files = require "coursegen.files"
 local prompts = require "coursegen.prompts"
 
 local M = { _VERSION = "0.1.0" }
@@ -116,12 +117,6 @@ local function check_prompts(where, p)
   return out, err
 end
 
-local function file_exists(p)
-  local f = io.open(p, "rb")
-  if f then f:close() return true end
-  return false
-end
-
 local function join(dir, p)
   if p:sub(1, 1) == "/" or not dir or dir == "" or dir == "." then return p end
   return dir .. "/" .. p
@@ -156,7 +151,7 @@ function M.check(t, where, dir)
   end
   if c.source then
     c.source = join(dir, c.source)
-    if not file_exists(c.source) then
+    if not files.exists(c.source) then
       fail(format("%s: source: file not found: %s", where, c.source))
     end
   end

@@ -9,10 +9,17 @@ local M = { _VERSION = "0.1.0" }
 
 local format = string.format
 
--- fsync is not in the standard library; use the C core's when it offers one.
-local fsync do
-  local ok, core = pcall(require, "coursegen.core")
-  fsync = ok and type(core) == "table" and core.fsync or nil
+-- fsync is not in the standard library; use the C core's when it offers one. Looked up on
+-- the first write, not at load: `--help` and `validate` load this module but write nothing,
+-- and should not pay for loading the C core (libcurl, OpenSSL, hiredis).
+local fsync -- false once the lookup found none
+
+local function get_fsync()
+  if fsync == nil then
+    local ok, core = pcall(require, "coursegen.core")
+    fsync = ok and type(core) == "table" and core.fsync or false
+  end
+  return fsync
 end
 
 local counter = 0
@@ -103,10 +110,14 @@ end
 function M.write(path, data)
   local tmp = M.temp_name(path)
   local f, err = io.open(tmp, "wb")
-  if not f then fail.raise("io", "cannot write %s: %s", path, tostring(err)) end
+  if not f then
+    -- io.open names the temporary file, which the user never asked for
+    if err:sub(1, #tmp + 2) == tmp .. ": " then err = err:sub(#tmp + 3) end
+    fail.raise("io", "cannot write %s: %s", path, tostring(err))
+  end
   local ok, werr = f:write(data)
   if ok then ok, werr = f:flush() end
-  if ok and fsync then fsync(f) end
+  if ok and get_fsync() then fsync(f) end
   f:close()
   if not ok then
     os.remove(tmp)

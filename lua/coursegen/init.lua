@@ -11,7 +11,7 @@ local course_mod = require "coursegen.course"
 local fail = require "coursegen.fail"
 local settings = require "coursegen.settings"
 
-local M = { _VERSION = "0.1.0" }
+local M = { _VERSION = require "coursegen.version" }
 
 local type, format = type, string.format
 

@@ -140,13 +140,27 @@ function M.resolve(course, opts)
   if s.out == "" then s.out = "/" end
   s.key_needed = p.needs_key(s.base_url)
   if not s.api_key then
-    local getenv = s.env and function(n) return s.env[n] end or os.getenv
-    for _, name in ipairs(p.defaults.key_env) do
-      local v = getenv(name)
-      if v and v ~= "" then s.api_key = v break end
-    end
+    s.api_key = M.env_key(p.defaults.key_env, s.env and function(n) return s.env[n] end)
   end
   return s
+end
+
+--- The API key held by the first of `names` that is set, trimmed. A key pasted or echoed
+-- into a variable often ends in a newline, which must never reach an HTTP header; a blank
+-- variable counts as unset. The command line uses this lookup too.
+-- @tparam {string,...} names variable names, in order of preference
+-- @tparam[opt] function getenv `os.getenv`-like lookup (default `os.getenv`)
+-- @treturn ?string the key, or nil when none of the variables holds one
+-- @treturn ?string the name of the variable it came from
+function M.env_key(names, getenv)
+  getenv = getenv or os.getenv
+  for _, name in ipairs(names) do
+    local v = getenv(name)
+    if type(v) == "string" and v:match("%S") then
+      return (v:gsub("^%s+", ""):gsub("%s+$", "")), name
+    end
+  end
+  return nil
 end
 
 --- Raises an "auth" failure when the provider needs a key and none was found.

@@ -5,10 +5,9 @@
 -- makes a course, grounded in its first part.
 -- @module coursegen.source
 local fail = require "coursegen.fail"
+local proc = require "coursegen.proc"
 
 local M = { _VERSION = "0.1.0" }
-
-local format = string.format
 
 --- Bytes per token used for estimates (a common rule of thumb for English text).
 M.BYTES_PER_TOKEN = 4
@@ -16,13 +15,14 @@ M.BYTES_PER_TOKEN = 4
 --- Default budget for a source, in estimated tokens.
 M.DEFAULT_MAX_TOKENS = 200000
 
+-- `args` come before the file, `after` after it (pdftotext writes to stdout when told "-").
 local CONVERTERS = {
-  docx = { tool = "pandoc", package = "pandoc", args = "-t gfm --wrap=none" },
-  html = { tool = "pandoc", package = "pandoc", args = "-t gfm --wrap=none" },
-  htm = { tool = "pandoc", package = "pandoc", args = "-f html -t gfm --wrap=none" },
-  odt = { tool = "pandoc", package = "pandoc", args = "-t gfm --wrap=none" },
-  epub = { tool = "pandoc", package = "pandoc", args = "-t gfm --wrap=none" },
-  pdf = { tool = "pdftotext", package = "poppler-utils", args = "-layout", out = "-" },
+  docx = { tool = "pandoc", package = "pandoc", args = { "-t", "gfm", "--wrap=none" } },
+  html = { tool = "pandoc", package = "pandoc", args = { "-t", "gfm", "--wrap=none" } },
+  htm = { tool = "pandoc", package = "pandoc", args = { "-f", "html", "-t", "gfm", "--wrap=none" } },
+  odt = { tool = "pandoc", package = "pandoc", args = { "-t", "gfm", "--wrap=none" } },
+  epub = { tool = "pandoc", package = "pandoc", args = { "-t", "gfm", "--wrap=none" } },
+  pdf = { tool = "pdftotext", package = "poppler-utils", args = { "-layout" }, after = { "-" } },
 }
 
 --- Estimated tokens of a text.
@@ -30,15 +30,6 @@ local CONVERTERS = {
 -- @treturn integer
 function M.tokens(s)
   return (#s + M.BYTES_PER_TOKEN - 1) // M.BYTES_PER_TOKEN
-end
-
-local function quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
-local function have(tool)
-  local ok = os.execute("command -v " .. tool .. " >/dev/null 2>&1")
-  return ok == true
 end
 
 local function read_plain(path)
@@ -50,17 +41,19 @@ local function read_plain(path)
 end
 
 local function convert(path, c)
-  if not have(c.tool) then
+  local exe = proc.which(c.tool)
+  if not exe then
     fail.raise("input", "source: %s needs %s, which is not installed (Debian package %s)",
       path, c.tool, c.package)
   end
-  local cmd = format("%s %s %s %s 2>&1", c.tool, c.args, quote(path), c.out or "")
-  local p = io.popen(cmd, "r")
-  local out = p:read("a")
-  local ok, _, code = p:close()
+  local argv = { exe }
+  for _, a in ipairs(c.args) do argv[#argv + 1] = a end
+  -- a name starting with "-" would be read as an option
+  argv[#argv + 1] = path:sub(1, 1) == "-" and "./" .. path or path
+  for _, a in ipairs(c.after or {}) do argv[#argv + 1] = a end
+  local ok, out = proc.exec(argv)
   if not ok then
-    fail.raise("input", "source: %s failed on %s (exit %s): %s", c.tool, path, tostring(code),
-      out:sub(1, 300))
+    fail.raise("input", "source: %s failed on %s: %s", c.tool, path, out:sub(1, 300))
   end
   return out
 end

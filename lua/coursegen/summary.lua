@@ -4,6 +4,8 @@ local M = { _VERSION = "0.1" }
 
 local fmt = require "coursegen.cli_format"
 local json = require "coursegen.json"
+local fail = require "coursegen.fail"
+local files = require "coursegen.files"
 
 local string_format, tostring, type, pairs = string.format, tostring, type, pairs
 
@@ -98,27 +100,14 @@ function M.lines(stats, o)
   return lines
 end
 
---- Writes `stats` as JSON to `path`, atomically: a temporary file in the same folder, then
--- a rename, so a reader never sees half a file.
+--- Writes `stats` as JSON to `path`, atomically (`coursegen.files.write`), so a reader
+-- never sees half a file and a kill leaves a temporary name a rerun removes.
 -- @tparam string path
 -- @tparam table stats
 -- @treturn boolean|nil true, or nil and a message naming the file
 function M.write_json(path, stats)
-  -- The shared temporary name: inside an output folder, a rerun removes it if a kill left it.
-  local tmp = require("coursegen.files").temp_name(path)
-  local f, err = io.open(tmp, "wb")
-  if not f then return nil, "--stats-json: cannot write " .. path .. ": " .. tostring(err) end
-  local ok, werr = f:write(json.pretty(stats, M.order))
-  local cok, cerr = f:close()
-  if not ok or not cok then
-    os.remove(tmp)
-    return nil, "--stats-json: cannot write " .. path .. ": " .. tostring(werr or cerr)
-  end
-  local rok, rerr = os.rename(tmp, path)
-  if not rok then
-    os.remove(tmp)
-    return nil, "--stats-json: cannot write " .. path .. ": " .. tostring(rerr)
-  end
+  local ok, err = fail.protect(files.write, path, json.pretty(stats, M.order))
+  if not ok then return nil, "--stats-json: " .. err end
   return true
 end
 

@@ -5,12 +5,8 @@ local helpers = require "helpers"
 
 local M = {}
 
-local ok_sys, system = pcall(require, "system")
-
-function M.sleep(s)
-  if s <= 0 then return end
-  if ok_sys then system.sleep(s) else os.execute(string.format("sleep %.3f", s)) end
-end
+-- Kept for specs that reach them through this module; they live in helpers.
+M.sleep, M.alive = helpers.sleep, helpers.alive
 
 local function sh(cmd)
   local f = assert(io.popen(cmd))
@@ -23,22 +19,29 @@ function M.available()
   return os.execute("command -v redis-server >/dev/null 2>&1") == true
 end
 
-function M.alive(pid)
-  return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true
-end
-
 --- Starts a server; returns `{ port, pid, dir, sock, url = function(key) }`.
-function M.start()
+-- @tparam[opt] table opts `{ password = "...", args = { "--maxclients", "10" } }`: a
+--   password is required of clients (`--requirepass`, and the readiness PING sends it);
+--   `args` are further server arguments
+function M.start(opts)
+  opts = opts or {}
   assert(M.available(), "redis-server is needed")
   local dir = helpers.tmpdir()
   local sock = dir .. "/redis.sock"
+  local extra, auth = {}, ""
+  for _, a in ipairs(opts.args or {}) do extra[#extra + 1] = "'" .. a:gsub("'", "'\\''") .. "'" end
+  if opts.password then
+    extra[#extra + 1] = "--requirepass '" .. opts.password .. "'"
+    auth = "--no-auth-warning -a '" .. opts.password .. "' "
+  end
   for _ = 1, 20 do
     local port = math.random(20000, 60000)
     local pid = sh(string.format(
       "redis-server --port %d --bind 127.0.0.1 --unixsocket '%s' --save '' --appendonly no " ..
-      "--dir '%s' --daemonize no >'%s/log' 2>&1 & echo $!", port, sock, dir, dir)):match("%d+")
+      "--dir '%s' --daemonize no %s >'%s/log' 2>&1 & echo $!", port, sock, dir, table.concat(extra, " "), dir))
+      :match("%d+")
     for _ = 1, 100 do
-      if os.execute(string.format("redis-cli -s '%s' ping 2>/dev/null | grep -q PONG", sock)) then
+      if os.execute(string.format("redis-cli -s '%s' %sping 2>/dev/null | grep -q PONG", sock, auth)) then
         return {
           port = port, pid = pid, dir = dir, sock = sock,
           url = function(key) return string.format("redis://127.0.0.1:%d/0?key=%s", port, key) end,
@@ -52,12 +55,14 @@ function M.start()
   error("could not start redis-server")
 end
 
---- Stops the server (waits until it is gone); keeps its folder unless `keep` is false.
+--- Stops the server (waits until it is gone); removes its folder unless `keep` is true.
+-- A spec may have paused the server (SIGSTOP, to make it unresponsive): it is continued
+-- first, or it would not act on the SIGTERM and the wait would run out.
 function M.stop(srv, keep)
   if not srv then return end
   if not srv.stopped then
     srv.stopped = true
-    os.execute("kill " .. srv.pid .. " 2>/dev/null")
+    os.execute("kill -CONT " .. srv.pid .. " 2>/dev/null; kill " .. srv.pid .. " 2>/dev/null")
     for _ = 1, 250 do
       if not M.alive(srv.pid) then break end
       M.sleep(0.02)

@@ -1,7 +1,6 @@
 -- A TLS front for the mock in specs: socat terminates https with a throwaway self-signed
 -- certificate (a private CA of one) and forwards each connection to the mock's port.
 local helpers = require "helpers"
-local redis_server = require "support.redis_server" -- its sleep and liveness check
 
 local M = {}
 
@@ -29,8 +28,8 @@ function M.start(port)
       if quiet(string.format("curl -sf --cacert '%s' https://127.0.0.1:%d/stats -o /dev/null", cert, p)) then
         return { url = "https://127.0.0.1:" .. p, port = p, pid = pid, dir = dir, ca_file = cert }
       end
-      if not redis_server.alive(pid) then break end
-      redis_server.sleep(0.02)
+      if not helpers.alive(pid) then break end
+      helpers.sleep(0.02)
     end
     os.execute("kill " .. pid .. " 2>/dev/null")
   end

@@ -6,34 +6,17 @@
 -- @module coursegen.export.pandoc
 local M = { _VERSION = "0.1" }
 
-local lfs = require "lfs"
-local io, os, type, error, ipairs, tonumber = io, os, type, error, ipairs, tonumber
-local concat = table.concat
+local proc = require "coursegen.proc"
+local os, type, error, ipairs, tonumber = os, type, error, ipairs, tonumber
 
 --- The Debian/Ubuntu package that provides pandoc (error messages name it).
 M.package = "pandoc"
 
---- Quote one argument for POSIX `sh`.
--- @tparam string s any string (NUL bytes are refused)
--- @treturn string the quoted word
-function M.quote(s)
-  if type(s) ~= "string" then
-    error(("argument 1 expected a 'string', got a '%s'"):format(type(s)), 2)
-  end
-  if s:find("\0", 1, true) then error("argument contains a NUL byte", 2) end
-  return "'" .. s:gsub("'", [['\'']]) .. "'"
-end
+--- Quote one argument for POSIX `sh` (`coursegen.proc.quote`, kept here for callers).
+M.quote = proc.quote
 
-local function command_line(argv)
-  local words = {}
-  for i, a in ipairs(argv) do words[i] = M.quote(a) end
-  return concat(words, " ")
-end
-
-local function is_executable(path)
-  local attr = lfs.attributes(path)
-  return attr ~= nil and attr.mode == "file" and attr.permissions:find("x", 1, true) ~= nil
-end
+--- Run a program, stderr kept apart (`coursegen.proc.exec`, kept here for callers).
+M.exec = proc.exec
 
 --- Find the pandoc executable.
 -- @tparam[opt] string explicit a path or command name chosen by the user
@@ -46,50 +29,14 @@ function M.find(explicit)
   local name = explicit or os.getenv("PANDOC") or "pandoc"
   if name == "" then name = "pandoc" end
   if name:find("/", 1, true) then
-    if is_executable(name) then return name end
+    if proc.is_executable(name) then return name end
     return nil, ("pandoc not found at %s: install the '%s' package (apt-get install %s)")
       :format(name, M.package, M.package)
   end
-  for dir in (os.getenv("PATH") or "/usr/local/bin:/usr/bin:/bin"):gmatch("[^:]+") do
-    local candidate = dir .. "/" .. name
-    if is_executable(candidate) then return candidate end
-  end
+  local found = proc.which(name)
+  if found then return found end
   return nil, ("%s not found on PATH: install the '%s' package (apt-get install %s), "
     .. "or set PANDOC to its path"):format(name, M.package, M.package)
-end
-
-local function read_all(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
---- Run a program with arguments, capturing its output.
--- @tparam table argv program and arguments, `argv[1]` is the executable
--- @treturn boolean|nil true when it exited with status 0
--- @treturn string its standard output (on success) or an error with its stderr
-function M.exec(argv)
-  if type(argv) ~= "table" or type(argv[1]) ~= "string" then
-    error("argument 1 expected a list of strings", 2)
-  end
-  local errfile = os.tmpname()
-  local p = io.popen(command_line(argv) .. " </dev/null 2>" .. M.quote(errfile), "r")
-  if not p then
-    os.remove(errfile)
-    return nil, "cannot start " .. argv[1]
-  end
-  local out = p:read("a")
-  local ok, how, code = p:close()
-  local err = read_all(errfile)
-  os.remove(errfile)
-  if ok then return true, out end
-  err = err:gsub("%s+$", "")
-  if err == "" then
-    err = ("%s %s %s"):format(argv[1], how == "signal" and "killed by signal" or "exited with", code)
-  end
-  return nil, err
 end
 
 local version_cache = {}
