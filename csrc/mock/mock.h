@@ -121,6 +121,9 @@ typedef struct fault_spec {
 } fault_spec;
 
 const char *fault_name(int kind);
+/* Whether the fault is answered by an HTTP error status instead of a rendered answer;
+ * both dialects must agree, so the list lives here and not in each of them. */
+int fault_is_http_error(int kind);
 /* 0 on success; on failure writes a message naming the bad item into err. */
 int fault_parse_one(const char *s, size_t n, fault *out, char *err, size_t errlen);
 int fault_parse_spec(const char *spec, fault_spec *out, char *err, size_t errlen);
@@ -153,6 +156,10 @@ void bucket_init(bucket *b, double per_minute, double capacity, double now);
 /* Admits and charges n, or returns the seconds until n would be admitted. */
 double bucket_take(bucket *b, double n, double now);
 double bucket_reset_s(const bucket *b, double now); /* time to refill completely */
+/* What the bucket holds at `now`, capped at its capacity; negative while in debt. */
+double bucket_level(const bucket *b, double now);
+/* Gives back n taken by bucket_take for a request that was refused after all. */
+void bucket_refund(bucket *b, double n);
 
 /* ---- answers (mock_answer.c) ---- */
 void answer_markdown(mbuf *out, const char *title, size_t tlen, uint64_t seed, int words);
@@ -224,6 +231,9 @@ const char *http_reason(int status);
 
 /* Dispatches a request; fills r. Called on the server thread. */
 void route_request(mctx *c, const mreq *q, mresp *r);
+/* The value of the first `name=` parameter in the query string, or NULL; vlen may be NULL.
+ * Matches whole names only, so `xkey=` is not `key=`. */
+const char *query_param(const mreq *q, const char *name, size_t *vlen);
 
 /* Shared dialect plumbing (mock_route.c). */
 typedef struct prompt_info {
@@ -255,10 +265,12 @@ void fmt_duration_go(char *out, size_t n, double s);
 void make_answer(mctx *c, const prompt_info *pi, mbuf *out);
 
 /* Hostile faults (mock_hostile.c). hostile_answer spoils the answer text before it is
- * rendered; hostile_response reshapes or reframes the rendered response. `sse` is the
- * event separator of a streamed answer ("\r\n\r\n" or "\n\n"), NULL for a unary one. */
+ * rendered; fault_response reshapes or reframes the rendered response, for the hostile
+ * faults and for the transport ones both dialects treat alike (html404, truncated, reset,
+ * stall, slow). `sse` is the event separator of a streamed answer ("\r\n\r\n" or "\n\n"),
+ * NULL for a unary one. */
 void hostile_answer(const fault *f, mbuf *ans);
-void hostile_response(mresp *r, const fault *f, const char *sse, int openai);
+void fault_response(mresp *r, const mreq *q, const fault *f, const char *sse, int openai);
 
 enum { GOP_GENERATE, GOP_STREAM, GOP_COUNT };
 

@@ -224,16 +224,7 @@ static int key_ok(const mctx *c, const mreq *q, char *bad, size_t badn) {
   size_t kl = strlen(c->cfg->api_key);
   const char *k = q->goog_key;
   size_t l = q->goog_keylen;
-  if (!k) {
-    for (size_t i = 0; i + 4 <= q->querylen; i++) {
-      if (memcmp(q->query + i, "key=", 4) == 0 && (i == 0 || q->query[i - 1] == '&')) {
-        k = q->query + i + 4;
-        const char *e = memchr(k, '&', q->querylen - (i + 4));
-        l = e ? (size_t)(e - k) : q->querylen - (i + 4);
-        break;
-      }
-    }
-  }
+  if (!k) k = query_param(q, "key", &l);
   if (k && l == kl && memcmp(k, c->cfg->api_key, kl) == 0) return 1;
   snprintf(bad, badn, "%.*s", k ? (int)(l > 64 ? 64 : l) : 0, k ? k : "");
   return 0;
@@ -297,9 +288,9 @@ static void fault_error(mresp *r, const fault *f, const char *model, size_t mlen
 }
 
 void gemini_handle(mctx *c, const mreq *q, const char *model, size_t mlen, int op, mresp *r) {
-  int sse = 0;
-  for (size_t i = 0; i + 7 <= q->querylen; i++)
-    if (memcmp(q->query + i, "alt=sse", 7) == 0 && (i == 0 || q->query[i - 1] == '&')) sse = 1;
+  size_t altlen;
+  const char *alt = query_param(q, "alt", &altlen);
+  int sse = alt && altlen == 3 && memcmp(alt, "sse", 3) == 0;
   char bad[80];
   if (!key_ok(c, q, bad, sizeof bad)) {
     mbuf det;
@@ -381,24 +372,10 @@ void gemini_handle(mctx *c, const mreq *q, const char *model, size_t mlen, int o
     g.finish = "MAX_TOKENS";
   }
   int k = d.f.kind;
-  switch (k) {
-  case F_NONE:
-  case F_SLOW:
-  case F_TRUNCATED:
-  case F_RESET:
-  case F_STALL:
-  case F_MALFORMED:
-  case F_MIDSTREAM:
-  case F_HTML404:
-  case F_HUGE:
-  case F_HUGECHUNKED:
-  case F_ENDLESS:
-  case F_SLOWLORIS:
-  case F_BADUTF8:
-  case F_DEEPJSON:
-  case F_ODDJSON:
-  case F_REDIRECT:
-  case F_HTTP10: render(r, &g, op, sse); break;
+  if (fault_is_http_error(k)) {
+    fault_error(r, &d.f, model, mlen);
+    if (op == GOP_STREAM && sse) r->ctype = "text/event-stream";
+  } else switch (k) {
   case F_EMPTY:
     g.len = 0;
     render(r, &g, op, sse);
@@ -428,9 +405,7 @@ void gemini_handle(mctx *c, const mreq *q, const char *model, size_t mlen, int o
   case F_SAFETY: g.kind = GK_SAFETY; render(r, &g, op, sse); break;
   case F_RECITATION: g.kind = GK_RECITATION; render(r, &g, op, sse); break;
   case F_BLOCKED: g.kind = GK_BLOCKED; render(r, &g, op, sse); break;
-  default:
-    fault_error(r, &d.f, model, mlen);
-    if (op == GOP_STREAM && sse) r->ctype = "text/event-stream";
+  default: render(r, &g, op, sse); break;
   }
   if (k == F_MALFORMED) {
     /* cut inside the first string so no parser can accept it */
@@ -453,12 +428,7 @@ void gemini_handle(mctx *c, const mreq *q, const char *model, size_t mlen, int o
       r->action = ACT_TRUNCATE; /* a unary answer can only die by being cut */
     }
   }
-  if (k == F_HTML404) html_404(r, q);
-  if (k == F_TRUNCATED) r->action = ACT_TRUNCATE;
-  if (k == F_RESET) r->action = ACT_RESET;
-  if (k == F_STALL) r->action = ACT_STALL;
-  if (k == F_SLOW) r->delay_ms += d.f.param_ms;
-  hostile_response(r, &d.f, op == GOP_STREAM && sse ? "\r\n\r\n" : NULL, 0);
+  fault_response(r, q, &d.f, op == GOP_STREAM && sse ? "\r\n\r\n" : NULL, 0);
 done:
   mb_free(&ans);
   mb_free(&user);

@@ -105,8 +105,13 @@ static void odd_body(mresp *r, const char *sse, int openai, long variant) {
   r->ctype = sse ? "text/event-stream" : "application/json; charset=UTF-8";
 }
 
-void hostile_response(mresp *r, const fault *f, const char *sse, int openai) {
+void fault_response(mresp *r, const mreq *q, const fault *f, const char *sse, int openai) {
   switch (f->kind) {
+  case F_HTML404: html_404(r, q); break;
+  case F_TRUNCATED: r->action = ACT_TRUNCATE; break;
+  case F_RESET: r->action = ACT_RESET; break;
+  case F_STALL: r->action = ACT_STALL; break;
+  case F_SLOW: r->delay_ms += f->param_ms; break;
   case F_DEEPJSON: deep_body(r, sse, openai); break;
   case F_ODDJSON: odd_body(r, sse, openai, f->param_ms); break;
   case F_REDIRECT: {

@@ -34,9 +34,20 @@ double bucket_take(bucket *b, double n, double now) {
   return (need - b->tokens) / b->rate;
 }
 
+/* Read-only: the response headers must not move `last`, or reading would change refills. */
+double bucket_level(const bucket *b, double now) {
+  double t = b->tokens + (now - b->last) * b->rate;
+  return t > b->capacity ? b->capacity : t;
+}
+
 double bucket_reset_s(const bucket *b, double now) {
   if (b->rate <= 0) return 0;
-  double t = b->tokens + (now - b->last) * b->rate;
+  double t = bucket_level(b, now);
   if (t >= b->capacity) return 0;
   return (b->capacity - t) / b->rate;
+}
+
+/* bucket_take charges nothing when unlimited, so there is nothing to give back then. */
+void bucket_refund(bucket *b, double n) {
+  if (b->rate > 0) b->tokens += n;
 }

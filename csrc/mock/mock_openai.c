@@ -76,27 +76,22 @@ static const char *extract(const jnode *root, prompt_info *pi, mbuf *user) {
   return NULL;
 }
 
+/* One x-ratelimit-* group; `unit` is "requests" or "tokens". */
+static void limit_headers(mbuf *h, const char *unit, double limit, double remaining, double reset_s) {
+  char d[32];
+  fmt_duration_go(d, sizeof d, reset_s);
+  mb_printf(h, "x-ratelimit-limit-%s: %.0f\r\nx-ratelimit-remaining-%s: %.0f\r\nx-ratelimit-reset-%s: %s\r\n", unit,
+            limit, unit, remaining > 0 ? floor(remaining) : 0, unit, d);
+}
+
 /* x-ratelimit-* headers, as OpenAI sends them on every response when limits apply. */
 static void ratelimit_headers(mctx *c, mresp *r) {
-  char d[32];
-  if (c->rpm->rate > 0) {
-    double rem = c->rpm->tokens + (c->now - c->rpm->last) * c->rpm->rate;
-    if (rem > c->rpm->capacity) rem = c->rpm->capacity;
-    fmt_duration_go(d, sizeof d, bucket_reset_s(c->rpm, c->now));
-    mb_printf(&r->extra_headers,
-              "x-ratelimit-limit-requests: %.0f\r\nx-ratelimit-remaining-requests: %.0f\r\n"
-              "x-ratelimit-reset-requests: %s\r\n",
-              c->cfg->rpm, rem > 0 ? floor(rem) : 0, d);
-  }
-  if (c->tpm->rate > 0) {
-    double rem = c->tpm->tokens + (c->now - c->tpm->last) * c->tpm->rate;
-    if (rem > c->tpm->capacity) rem = c->tpm->capacity;
-    fmt_duration_go(d, sizeof d, bucket_reset_s(c->tpm, c->now));
-    mb_printf(&r->extra_headers,
-              "x-ratelimit-limit-tokens: %.0f\r\nx-ratelimit-remaining-tokens: %.0f\r\n"
-              "x-ratelimit-reset-tokens: %s\r\n",
-              c->cfg->tpm, rem > 0 ? floor(rem) : 0, d);
-  }
+  if (c->rpm->rate > 0)
+    limit_headers(&r->extra_headers, "requests", c->cfg->rpm, bucket_level(c->rpm, c->now),
+                  bucket_reset_s(c->rpm, c->now));
+  if (c->tpm->rate > 0)
+    limit_headers(&r->extra_headers, "tokens", c->cfg->tpm, bucket_level(c->tpm, c->now),
+                  bucket_reset_s(c->tpm, c->now));
 }
 
 static void retry_headers(mresp *r, double s) {
@@ -186,11 +181,7 @@ static void fault_error(mctx *c, mresp *r, const fault *f, const char *model, si
              c->cfg->rpm > 0 ? c->cfg->rpm : 60, d);
     oa_error(r, 429, msg, "requests", "rate_limit_exceeded");
     retry_headers(r, s);
-    if (c->rpm->rate <= 0)
-      mb_printf(&r->extra_headers,
-                "x-ratelimit-limit-requests: 60\r\nx-ratelimit-remaining-requests: 0\r\n"
-                "x-ratelimit-reset-requests: %s\r\n",
-                d);
+    if (c->rpm->rate <= 0) limit_headers(&r->extra_headers, "requests", 60, 0, s);
     break;
   }
   case F_429BARE: oa_error(r, 429, "Rate limit exceeded.", "requests", "rate_limit_exceeded"); break;
@@ -321,7 +312,7 @@ void openai_handle(mctx *c, const mreq *q, mresp *r) {
   default: break;
   }
   g.completion = g.text && k != F_THOUGHT ? tokens_of(g.len) : 0;
-  if (k >= F_429 && k <= F_504) fault_error(c, r, &d.f, model, mlen);
+  if (fault_is_http_error(k)) fault_error(c, r, &d.f, model, mlen);
   else render(r, &g, &pi);
   if (k == F_MALFORMED) {
     size_t cut = r->body.len / 2;
@@ -341,12 +332,7 @@ void openai_handle(mctx *c, const mreq *q, mresp *r) {
       r->action = ACT_TRUNCATE;
     }
   }
-  if (k == F_HTML404) html_404(r, q);
-  if (k == F_TRUNCATED) r->action = ACT_TRUNCATE;
-  if (k == F_RESET) r->action = ACT_RESET;
-  if (k == F_STALL) r->action = ACT_STALL;
-  if (k == F_SLOW) r->delay_ms += d.f.param_ms;
-  hostile_response(r, &d.f, pi.stream ? "\n\n" : NULL, 1);
+  fault_response(r, q, &d.f, pi.stream ? "\n\n" : NULL, 1);
 done:
   mb_free(&ans);
   mb_free(&user);

@@ -12,6 +12,22 @@ static int path_is(const mreq *q, const char *p) {
   return q->pathlen == strlen(p) && memcmp(q->path, p, q->pathlen) == 0;
 }
 
+const char *query_param(const mreq *q, const char *name, size_t *vlen) {
+  if (!q->query) return NULL; /* no '?': even NULL + 0 would be undefined */
+  size_t nl = strlen(name);
+  const char *p = q->query, *end = q->query + q->querylen;
+  while (p < end) {
+    const char *amp = memchr(p, '&', (size_t)(end - p));
+    const char *e = amp ? amp : end;
+    if ((size_t)(e - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
+      if (vlen) *vlen = (size_t)(e - p) - nl - 1;
+      return p + nl + 1;
+    }
+    p = e + 1;
+  }
+  return NULL;
+}
+
 static int path_starts(const mreq *q, const char *p) {
   size_t l = strlen(p);
   return q->pathlen >= l && memcmp(q->path, p, l) == 0;
@@ -44,10 +60,7 @@ void route_request(mctx *c, const mreq *q, mresp *r) {
     return;
   }
   r->counted = 1;
-  int key_in_url = 0;
-  for (size_t i = 0; i + 4 <= q->querylen; i++)
-    if (memcmp(q->query + i, "key=", 4) == 0 && (i == 0 || q->query[i - 1] == '&')) key_in_url = 1;
-  stats_request(c->stats, c->now, key_in_url);
+  stats_request(c->stats, c->now, query_param(q, "key", NULL) != NULL);
 
   if (q->method == MPOST && (path_starts(q, "/v1beta/models/") || path_starts(q, "/v1/models/"))) {
     /* both prefixes are "/version/models/", so the model starts after the third slash */
@@ -123,7 +136,7 @@ void decide(mctx *c, const prompt_info *pi, size_t alen, decision *d) {
   } else {
     w = bucket_take(c->tpm, (double)(pi->prompt_tokens + ans), c->now);
     if (w > 0) {
-      if (c->rpm->rate > 0) c->rpm->tokens += 1; /* refund: the request was not admitted */
+      bucket_refund(c->rpm, 1); /* the request was not admitted after all */
       d->rate_limited = 2;
       d->retry_s = w;
     }

@@ -13,11 +13,7 @@ function M.run(args)
   end
   if args.faults then
     local fok, err = pcall(mock.parse_faults, args.faults)
-    if not fok then
-      err = tostring(err):gsub("^.-:%d+: ", "")
-      if not err:find("--faults", 1, true) then err = "--faults: " .. err end
-      return nil, err, 2
-    end
+    if not fok then return nil, tostring(err), 2 end
   end
   local opts = {
     port = args.port or 0,
