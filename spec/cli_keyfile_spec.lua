@@ -1,9 +1,9 @@
 -- The API key from a file (--api-key-file, COURSEGEN_API_KEY_FILE): first line, trimmed;
 -- messages name the file and never its content.
 local helpers = require "helpers"
-local settings = require "coursegen.cli_settings"
+local settings = require "coursegen.cli.settings"
 
-describe("coursegen.cli_settings", function()
+describe("coursegen.cli.settings", function()
   local dir
   before_each(function() dir = helpers.tmpdir() end)
   after_each(function() helpers.rmtree(dir) end)

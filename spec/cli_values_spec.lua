@@ -1,14 +1,14 @@
 -- luacheck: std +busted
 -- Option values, the parser's grammar and the settings' precedence, without a server.
-local values = require "coursegen.cli_values"
-local options = require "coursegen.cli_options"
-local settings = require "coursegen.cli_settings"
+local values = require "coursegen.cli.values"
+local options = require "coursegen.cli.options"
+local settings = require "coursegen.cli.settings"
 
 local function env_of(t)
   return function(name) return t[name] end
 end
 
-describe("coursegen.cli_values", function()
+describe("coursegen.cli.values", function()
   describe("integer()", function()
     local cases = {
       { "8", 8 },
@@ -73,7 +73,7 @@ describe("coursegen.cli_values", function()
   end)
 end)
 
-describe("coursegen.cli_options", function()
+describe("coursegen.cli.options", function()
   describe("parse()", function()
     it("reads every generate option", function()
       local a = assert(options.parse {
@@ -128,7 +128,7 @@ describe("coursegen.cli_options", function()
   end)
 end)
 
-describe("coursegen.cli_settings", function()
+describe("coursegen.cli.settings", function()
   describe("resolve()", function()
     it("uses the provider's defaults", function()
       local s = assert(settings.resolve({}, { env = env_of { GEMINI_API_KEY = "k" } }))
@@ -201,8 +201,8 @@ describe("coursegen.cli_settings", function()
   end)
 end)
 
-describe("coursegen.cli_generate", function()
-  local gen = require "coursegen.cli_generate"
+describe("coursegen.cli.generate", function()
+  local gen = require "coursegen.cli.generate"
   local s = { provider = "gemini", model = "gemini-2.5-flash", base_url = "https://g.example", tpm = 10 }
 
   describe("hint()", function()
@@ -223,8 +223,8 @@ describe("coursegen.cli_generate", function()
   end)
 end)
 
-describe("coursegen.cli_outline", function()
-  local outline = require "coursegen.cli_outline"
+describe("coursegen.cli.outline", function()
+  local outline = require "coursegen.cli.outline"
   it("writes an outline as a Markdown course file", function()
     assert.equal("# Knots\n\nFor sailors.\n\n1. Reef knot\n   Joins two ends.\n2. Bowline\n",
       outline.markdown({ title = "Knots", description = "For sailors." },
@@ -232,9 +232,9 @@ describe("coursegen.cli_outline", function()
   end)
 end)
 
-describe("coursegen.cli_generate.resume_command()", function()
+describe("coursegen.cli.generate.resume_command()", function()
   it("repeats the command line without --force", function()
-    local gen = require "coursegen.cli_generate"
+    local gen = require "coursegen.cli.generate"
     assert.equal("coursegen generate 'my course.json' --out o",
       gen.resume_command("coursegen", { "generate", "my course.json", "--force", "--out", "o" }))
   end)
@@ -263,9 +263,9 @@ describe("coursegen.settings API key lookup", function()
   end)
 end)
 
-describe("coursegen.cli_course", function()
+describe("coursegen.cli.course", function()
   local helpers = require "helpers"
-  local cli_course = require "coursegen.cli_course"
+  local cli_course = require "coursegen.cli.course"
   local course_mod = require "coursegen.course"
 
   it("reads a course file once for both the course and its options", function()

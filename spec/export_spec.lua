@@ -489,7 +489,7 @@ end)
 
 describe("export command", function()
   local argparse = require "argparse"
-  local cli_export = require "coursegen.cli_export"
+  local cli_export = require "coursegen.cli.export"
   local dir
   after_each(function() helpers.rmtree(dir) end)
 

@@ -1,9 +1,9 @@
 -- luacheck: std +busted
 -- The progress display, the summary and the price table, fed by hand-made events.
-local progress = require "coursegen.progress"
-local summary = require "coursegen.summary"
+local progress = require "coursegen.cli.progress"
+local summary = require "coursegen.cli.summary"
 local prices = require "coursegen.prices"
-local fmt = require "coursegen.cli_format"
+local fmt = require "coursegen.cli.format"
 local helpers = require "helpers"
 
 -- A stream that keeps what is written.
@@ -31,7 +31,7 @@ local stats = {
   elapsed_s = 41.2, limiter_wait_s = 3.1, max_in_flight = 2, out = "out/x",
 }
 
-describe("coursegen.progress", function()
+describe("coursegen.cli.progress", function()
   describe("lines mode", function()
     it("prints one plain line per finished chapter and no escapes", function()
       local s = sink()
@@ -96,7 +96,7 @@ describe("coursegen.progress", function()
   end)
 end)
 
-describe("coursegen.summary", function()
+describe("coursegen.cli.summary", function()
   describe("lines()", function()
     it("names the folder, the counts, the reasons and the statistics", function()
       local lines = summary.lines(stats, {
@@ -165,7 +165,7 @@ describe("coursegen.prices", function()
   end)
 end)
 
-describe("coursegen.cli_format", function()
+describe("coursegen.cli.format", function()
   it("formats numbers, durations and command lines", function()
     assert.equal("1,234,567", fmt.int(1234567))
     assert.equal("48.2k", fmt.short(48210))

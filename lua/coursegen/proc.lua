@@ -30,7 +30,7 @@ end
 -- @tparam string path
 -- @treturn boolean
 function M.is_executable(path)
-  -- lfs is needed only here: loading it lazily keeps this module cheap for `cli_format`
+  -- lfs is needed only here: loading it lazily keeps this module cheap for `coursegen.cli.format`
   local attr = require("lfs").attributes(path)
   return attr ~= nil and attr.mode == "file" and attr.permissions:find("x", 1, true) ~= nil
 end

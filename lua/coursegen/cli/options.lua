@@ -1,12 +1,12 @@
 --- The command line's grammar: commands, arguments and options, with lua-argparse.
 -- Values are checked here (each converter names its option), so a parsed result is
 -- ready to use; what depends on the environment or the course file is settled in
--- `coursegen.cli_settings`.
--- @module coursegen.cli_options
+-- `coursegen.cli.settings`.
+-- @module coursegen.cli.options
 local M = { _VERSION = "0.1" }
 
 local argparse = require "argparse"
-local values = require "coursegen.cli_values"
+local values = require "coursegen.cli.values"
 
 --- Limits of the numeric options: `{min, max}`.
 M.limits = {
@@ -98,7 +98,7 @@ function M.usage(prog)
     pad .. " validate COURSE_FILE",
     pad .. " mock     [--port N] [--latency-ms N] [--jitter-ms N] [--rpm N] [--tpm N]",
     string.rep(" ", #pad) .. "          [--faults SPEC] [--seed N]",
-    package.searchpath("coursegen.cli_export", package.path)
+    package.searchpath("coursegen.cli.export", package.path)
       and (pad .. " export   DIR [--format LIST] [--out DIR]") or false,
     pad .. " --version | --help | <command> --help",
   }
@@ -132,7 +132,7 @@ function M.parser(prog, version)
     end)
 
   -- Exports (HTML, EPUB, ...) come from their own module when it is installed.
-  local has_export, cli_export = pcall(require, "coursegen.cli_export")
+  local has_export, cli_export = pcall(require, "coursegen.cli.export")
 
   local g = p:command("generate", "Write a course: outline (if needed), then every chapter.")
     :usage(usage .. " generate [COURSE_FILE] [--topic TEXT] [--source FILE] [--chapters N] [options]")

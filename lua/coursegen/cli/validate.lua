@@ -1,9 +1,9 @@
 --- `coursegen validate COURSE_FILE`: checks a course file (and its `options`) and sends
 -- nothing. Exit 0 when it is valid, 2 with the file, field (and line) otherwise.
--- @module coursegen.cli_validate
+-- @module coursegen.cli.validate
 local M = { _VERSION = "0.1" }
 
-local cli_course = require "coursegen.cli_course"
+local cli_course = require "coursegen.cli.course"
 
 --- Runs the command.
 -- @tparam table args parsed command line

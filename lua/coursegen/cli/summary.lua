@@ -1,8 +1,8 @@
 --- The final summary of a run, and the `--stats-json` file.
--- @module coursegen.summary
+-- @module coursegen.cli.summary
 local M = { _VERSION = "0.1" }
 
-local fmt = require "coursegen.cli_format"
+local fmt = require "coursegen.cli.format"
 local json = require "coursegen.json"
 local fail = require "coursegen.fail"
 local files = require "coursegen.files"

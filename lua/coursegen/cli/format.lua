@@ -1,5 +1,5 @@
 --- Small formatters shared by the progress display, the summary and the dry run.
--- @module coursegen.cli_format
+-- @module coursegen.cli.format
 local M = { _VERSION = "0.1" }
 
 local proc = require "coursegen.proc"

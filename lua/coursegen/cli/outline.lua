@@ -1,11 +1,11 @@
 --- `coursegen outline`: generates the outline only (one structured request when the
 -- course asks for N chapters) and writes it as a course file the user can edit and pass
 -- to `generate`: Markdown on stdout or in `-o FILE`, or JSON when FILE ends in `.json`.
--- @module coursegen.cli_outline
+-- @module coursegen.cli.outline
 local M = { _VERSION = "0.1" }
 
-local cli_course = require "coursegen.cli_course"
-local settings = require "coursegen.cli_settings"
+local cli_course = require "coursegen.cli.course"
+local settings = require "coursegen.cli.settings"
 local json = require "coursegen.json"
 local fail = require "coursegen.fail"
 local files = require "coursegen.files"
@@ -83,7 +83,7 @@ function M.run(args, ctx)
     if not s then return nil, err, 2 end
     local res, oerr, kind = M.generate_outline(cg, course, s)
     if not res then
-      local explain = require("coursegen.cli_generate").explain
+      local explain = require("coursegen.cli.generate").explain
       return nil, explain(oerr, s), kind == "interrupted" and 130
         or (kind == "input" or kind == "auth") and 2 or 1
     end

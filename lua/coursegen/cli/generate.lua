@@ -5,19 +5,19 @@
 -- A limiter failure shares code 1 on purpose: as with failed chapters, what finished is
 -- kept and the same command run again writes only the rest, so a script's handling of 1
 -- (report, rerun later) is right for it too; the message names the Redis URL.
--- @module coursegen.cli_generate
+-- @module coursegen.cli.generate
 local M = { _VERSION = "0.1" }
 
-local cli_course = require "coursegen.cli_course"
-local settings = require "coursegen.cli_settings"
-local progress = require "coursegen.progress"
-local summary = require "coursegen.summary"
-local fmt = require "coursegen.cli_format"
+local cli_course = require "coursegen.cli.course"
+local settings = require "coursegen.cli.settings"
+local progress = require "coursegen.cli.progress"
+local summary = require "coursegen.cli.summary"
+local fmt = require "coursegen.cli.format"
 
 local type, tostring, string_format = type, tostring, string.format
 
 --- The pipeline's options from settled settings and the command line.
--- @tparam table s settings (`coursegen.cli_settings.resolve`)
+-- @tparam table s settings (`coursegen.cli.settings.resolve`)
 -- @tparam table args parsed command line
 -- @treturn table
 function M.pipeline_options(s, args)
@@ -82,7 +82,7 @@ function M.formats(value)
   local list = value
   if type(value) == "string" then
     local err
-    list, err = require("coursegen.cli_export").parse_formats(value)
+    list, err = require("coursegen.cli.export").parse_formats(value)
     if not list then return nil, err end
   end
   for _, f in ipairs(list) do
@@ -174,7 +174,7 @@ function M.run(args, ctx)
   if ferr then return nil, "--format: " .. tostring(ferr), 2 end
 
   if args.dry_run then
-    return require("coursegen.cli_dryrun").run(cg, course, opts, s, args, ctx)
+    return require("coursegen.cli.dryrun").run(cg, course, opts, s, args, ctx)
   end
 
   local display = progress.new {
@@ -215,7 +215,7 @@ function M.run(args, ctx)
   if stats.interrupted then return 130 end
   local failed = count_failures(stats) > 0
   if formats and not failed then
-    local code = require("coursegen.cli_export").export_folder(stats.out, formats, { quiet = args.quiet },
+    local code = require("coursegen.cli.export").export_folder(stats.out, formats, { quiet = args.quiet },
       { stdout = ctx.stderr, stderr = ctx.stderr })
     if code ~= 0 then return code end
   end

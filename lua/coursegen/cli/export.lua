@@ -5,7 +5,7 @@
 -- nil, a message and an exit code: 1 when a conversion failed, 2 for bad input (not a
 -- course folder, a missing chapter file, pandoc not installed; nothing written then).
 -- An unknown `--format` is a usage error found while parsing the command line.
--- @module coursegen.cli_export
+-- @module coursegen.cli.export
 local M = { _VERSION = "0.1" }
 
 local export = require "coursegen.export"

@@ -2,11 +2,11 @@
 -- environment (`COURSEGEN_PROVIDER`, `COURSEGEN_MODEL`, `COURSEGEN_BASE_URL`,
 -- `COURSEGEN_PRICE_IN`, `COURSEGEN_PRICE_OUT`), the course file's `options` object, and
 -- the provider's defaults. Finds the API key.
--- @module coursegen.cli_settings
+-- @module coursegen.cli.settings
 local M = { _VERSION = "0.1" }
 
-local values = require "coursegen.cli_values"
-local limits = require("coursegen.cli_options").limits
+local values = require "coursegen.cli.values"
+local limits = require("coursegen.cli.options").limits
 
 local string_format, type, pairs, pcall, require = string.format, type, pairs, pcall, require
 
@@ -120,7 +120,7 @@ local function from_env(env, var, check)
 end
 
 --- Settles a run's options.
--- @tparam table args parsed command line (`coursegen.cli_options`)
+-- @tparam table args parsed command line (`coursegen.cli.options`)
 -- @tparam[opt] table o `{ env = getenv-like function, file_options = checked table,
 --   need_key = boolean }`
 -- @treturn table|nil settings `{ provider, model, base_url, api_key, api_key_env,

@@ -1,12 +1,12 @@
 --- The `coursegen` command: parses the command line and runs a command.
--- Each command lives in its own module (`coursegen.cli_<command>`) whose `run(args, ctx)`
+-- Each command lives in its own module (`coursegen.cli.<command>`) whose `run(args, ctx)`
 -- returns an exit code, or nil, a message and an exit code for an error the user can act
 -- on. Errors print as `coursegen: error: <message>` on stderr; a Lua traceback only for an
 -- internal error, and only with `--verbose`.
 -- @module coursegen.cli
 local M = { _VERSION = "0.1" }
 
-local options = require "coursegen.cli_options"
+local options = require "coursegen.cli.options"
 
 local type, tostring, xpcall, require = type, tostring, xpcall, require
 
@@ -63,7 +63,7 @@ function M.main(argv, ctx)
   local verbose = args.verbose
   local trace
   local ok, code, msg, ecode = xpcall(function()
-    return require("coursegen.cli_" .. args.command).run(args, ctx)
+    return require("coursegen.cli." .. args.command).run(args, ctx)
   end, function(e)
     if type(e) == "table" and e.msg then return e end   -- a user error raised inside
     trace = debug.traceback(tostring(e), 2)

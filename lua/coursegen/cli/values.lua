@@ -1,7 +1,7 @@
 --- Checks and converts the values of command-line options, environment variables and the
 -- course file's `options` object. Every checker returns the converted value, or nil and a
 -- message that names the option, says what is expected and quotes what was given.
--- @module coursegen.cli_values
+-- @module coursegen.cli.values
 local M = { _VERSION = "0.1" }
 
 local tonumber, tostring, type = tonumber, tostring, type

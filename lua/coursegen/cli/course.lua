@@ -1,10 +1,10 @@
 --- The course a command works on: a course file, or `--topic`/`--source`/`--chapters`,
 -- or a file with those flags as overrides. Also reads the file's optional `options`
 -- object (settings a course carries with it, such as its model or output folder).
--- @module coursegen.cli_course
+-- @module coursegen.cli.course
 local M = { _VERSION = "0.1" }
 
-local settings = require "coursegen.cli_settings"
+local settings = require "coursegen.cli.settings"
 local course_mod = require "coursegen.course"
 local fail = require "coursegen.fail"
 

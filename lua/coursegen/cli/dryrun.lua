@@ -1,11 +1,11 @@
 --- `coursegen generate --dry-run`: prints the outline, every prompt, the number of
 -- requests and an estimate of tokens and cost, and sends nothing. With `--quiet`, only
 -- the counts. Output on stdout.
--- @module coursegen.cli_dryrun
+-- @module coursegen.cli.dryrun
 local M = { _VERSION = "0.1" }
 
 local prices = require "coursegen.prices"
-local fmt = require "coursegen.cli_format"
+local fmt = require "coursegen.cli.format"
 
 local type, tostring, string_format = type, tostring, string.format
 

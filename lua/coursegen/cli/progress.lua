@@ -9,12 +9,12 @@
 -- * `lines`: a plain line per finished chapter (CI, pipes, `--no-progress`).
 -- * `quiet`: nothing; the caller prints the summary.
 --
--- @module coursegen.progress
+-- @module coursegen.cli.progress
 local M = { _VERSION = "0.1" }
 local mt = { __index = M }
 
-local term = require "coursegen.term"
-local fmt = require "coursegen.cli_format"
+local term = require "coursegen.cli.term"
+local fmt = require "coursegen.cli.format"
 
 local string_format, math_max, tostring, type = string.format, math.max, tostring, type
 
