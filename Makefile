@@ -7,11 +7,13 @@ LUA_PC      ?= lua5.4
 CC          ?= cc
 BUILD       ?= build
 
-LUA_CFLAGS  := $(shell $(PKG_CONFIG) --cflags $(LUA_PC) 2>/dev/null)
+# Asked of pkg-config when a compile needs them, not when make reads this file: on a fresh
+# machine `make demo` installs the -dev packages first (deps-runtime), then builds.
+LUA_CFLAGS   = $(shell $(PKG_CONFIG) --cflags $(LUA_PC) 2>/dev/null)
 CURL_INCDIR ?= $(shell $(PKG_CONFIG) --variable=includedir libcurl 2>/dev/null)
 CURL_LIBDIR ?= $(shell $(PKG_CONFIG) --variable=libdir libcurl 2>/dev/null)
-CRYPTO_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcrypto 2>/dev/null)
-CRYPTO_LIBS   := $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto)
+CRYPTO_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcrypto 2>/dev/null)
+CRYPTO_LIBS   = $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto)
 
 OPT         ?= -O2 -g
 WARN        := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -36,7 +38,7 @@ INST_LUADIR ?= $(PREFIX)/share/lua/5.4
 INST_LIBDIR ?= $(PREFIX)/lib/lua/5.4
 INST_BINDIR ?= $(PREFIX)/bin
 
-.PHONY: all build deps test check lint cppcheck asan tsan valgrind reliability fuzz soak demo bench install uninstall clean
+.PHONY: all build deps deps-runtime deps-export rock test check check-all lint cppcheck asan tsan valgrind reliability fuzz soak demo bench install uninstall clean
 
 all: build
 build: $(CORE_SO) $(MOCK_SO)
@@ -53,10 +55,18 @@ $(MOCK_SO): $(MOCK_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LIBFLAG) $(SANFLAGS) -o $@ $^ $(LDLIBS_MOCK)
 
-# Installs the Debian packages the build and the suite need; a no-op when they are there.
+# Debian packages, by job (.ci/deps.sh lists them); each is a no-op when they are there.
+# deps-runtime: build and write a course; deps-export: export and --source conversion;
+# deps: those and everything the suite and the checks need.
+deps-runtime:
+	@bash .ci/deps.sh runtime
+deps-export:
+	@bash .ci/deps.sh export
 deps:
-	@bash .ci/deps.sh
+	@bash .ci/deps.sh runtime export test
 
+# Each target that installs packages builds in a second make, which reads the -dev
+# packages' pkg-config files only once they are there.
 test: deps
 	@$(MAKE) --no-print-directory build
 	$(BUSTED) --run=all
@@ -92,16 +102,34 @@ fuzz:
 	@bash fuzz/run.sh $(or $(FUZZ_SECONDS),30)
 
 # Ten minutes of load through one engine; not part of CI.
-soak: deps build
+soak: deps
+	@$(MAKE) --no-print-directory build
 	$(RAISE_NOFILE) $(BUSTED) --run=soak
 
-check: deps build lint cppcheck reliability fuzz asan tsan valgrind
+check: deps
+	@$(MAKE) --no-print-directory check-all
+check-all: build lint cppcheck reliability fuzz asan tsan valgrind
 
-demo: deps build
+demo: deps-runtime
+	@$(MAKE) --no-print-directory build
 	@bash examples/demo/run.sh
 
-bench: deps build
+bench: deps
+	@$(MAKE) --no-print-directory build
 	@bash bench/run.sh $(if $(QUICK),--quick)
+
+# A binary rock in build/, made with Debian's luarocks (which targets Lua 5.1 unless told)
+# from a copy of the tracked files, so LuaRocks' in-place objects stay out of the tree.
+# Install it with: luarocks --lua-version 5.4 install --deps-mode=none build/coursegen-*.rock
+LUAROCKS    ?= luarocks --lua-version 5.4
+rock: deps-runtime
+	@rm -rf $(BUILD)/rock && mkdir -p $(BUILD)/rock/src
+	@if command -v git >/dev/null && git rev-parse --git-dir >/dev/null 2>&1; then \
+	  git ls-files -z | tar --null -T - -cf - | tar -xf - -C $(BUILD)/rock/src; \
+	else tar --exclude=./build* --exclude=./out -cf - . | tar -xf - -C $(BUILD)/rock/src; fi
+	cd $(BUILD)/rock/src && $(LUAROCKS) make --pack-binary-rock --deps-mode=none coursegen-dev-1.rockspec \
+	  CURL_INCDIR="$(CURL_INCDIR)" CURL_LIBDIR="$(CURL_LIBDIR)"
+	@mv $(BUILD)/rock/src/*.rock $(BUILD)/ && rm -rf $(BUILD)/rock && ls $(BUILD)/*.rock
 
 install: build
 	install -d $(DESTDIR)$(INST_LUADIR)/coursegen $(DESTDIR)$(INST_LIBDIR)/coursegen $(DESTDIR)$(INST_BINDIR)

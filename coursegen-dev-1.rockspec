@@ -140,5 +140,6 @@ build = {
   install = {
     bin = { coursegen = "bin/coursegen" },
   },
-  copy_directories = { "examples" },
+  -- No copy_directories: LuaRocks then installs README.md, HACKING.md and LICENSE as the
+  -- rock's documentation (its default); examples/ stay in the source tree.
 }

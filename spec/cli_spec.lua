@@ -509,7 +509,11 @@ describe("coursegen command line", function()
     -- script(1) gives the command a pseudo-terminal; skipped where it is missing
     local has_script = os.execute("command -v script >/dev/null 2>&1")
 
+    -- The terminal is script(1)'s, not the caller's: its TERM is set here, so a caller
+    -- with TERM=dumb (or none) does not turn the live line off.
     local function run_on_tty(args, env)
+      env = env or {}
+      env.TERM = env.TERM or "xterm"
       local cmd = "cd " .. q(dir) .. " && COLUMNS=200 script -qec " .. q(bare_command(args, env))
         .. " /dev/null >.tty </dev/null"
       assert(os.execute(cmd))
