@@ -593,6 +593,23 @@ describe("coursegen.engine", function()
       for i = 1, 50 do assert.equal(i, ids[i]) end
     end)
 
+    it("gives its engine's statistics: live in the loop, final at the end", function()
+      local list = {}
+      for i = 1, 30 do list[i] = { url = url, body = gemini_body("stats " .. i) } end
+      local final
+      local live = 0
+      for _, _, eng in engine.map({ concurrency = 3 }, list, { on_stats = function(st) final = st end }) do
+        live = math.max(live, eng:stats().completed)
+      end
+      assert.is_true(live > 0)
+      assert.equal(30, final.status["200"])
+      assert.equal(30, final.requests)
+      local n, st = engine.map({ concurrency = 3 }, list, function(_, _, eng) assert.truthy(eng:stats()) end)
+      assert.equal(30, n)
+      assert.equal(30, st.status["200"])
+      assert.has.error(function() engine.map({}, {}, { on_stats = 1 }) end, "bad option 'on_stats' (expected a function)")
+    end)
+
     it("closes its own engine when the loop breaks or the handler raises", function()
       local list = {}
       for i = 1, 20 do list[i] = { url = url, body = gemini_body("brk " .. i) } end

@@ -19,4 +19,21 @@ describe("examples", function()
       end
     end)
   end
+
+  it("standalone.lua runs from outside the checkout with the path `coursegen path` prints", function()
+    local pwd = io.popen("pwd")
+    local repo = pwd:read("l")
+    pwd:close()
+    local script = dir .. "/standalone.lua"
+    helpers.writefile(script, helpers.readfile("examples/standalone.lua"))
+    -- A clean environment: no search path inherited from busted, a folder far from the tree.
+    local cmd = string.format("cd '%s' && env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4"
+      .. " -u COURSEGEN_BASE_URL sh -c 'eval \"$(%s/bin/coursegen path)\" && lua5.4 standalone.lua course'"
+      .. " > run.log 2>&1", dir, repo)
+    local ok = os.execute(cmd)
+    local log = helpers.readfile(dir .. "/run.log")
+    assert.is_true(ok == true, log)
+    assert.truthy(log:find("3 of 3 chapters written", 1, true), log)
+    assert.truthy(helpers.readfile(dir .. "/course/01-variables-and-quoting.md"))
+  end)
 end)

@@ -243,6 +243,33 @@ describe("coursegen.generate against the mock", function()
     assert.equal(0, srv:stats().requests)
   end)
 
+  it("ends with nil, the hook's error and kind \"hook\" when a hook raises, keeping what finished", function()
+    local course = run.course(3)
+    local calls = 0
+    local opts = run.opts(srv, { out = dir, concurrency = 1, hooks = {
+      postprocess = function(ch, text)
+        calls = calls + 1
+        if ch.index == 2 then error("no quiz for " .. ch.title) end
+        return text
+      end,
+    } })
+    local stats, err, kind = coursegen.generate(course, opts)
+    assert.is_nil(stats)
+    assert.equal("hook", kind)
+    assert.truthy(err:find("hook postprocess raised: ", 1, true), err)
+    assert.truthy(err:find("no quiz for Topic 2", 1, true), err)
+    local m = run.manifest(dir)
+    assert.equal("done", m.chapters[1].status)
+    assert.truthy(helpers.readfile(dir .. "/01-topic-1.md"))
+    -- A hook that returns no string is named too.
+    opts.hooks.postprocess = function() return nil end
+    stats, err, kind = coursegen.generate(course, run.opts(srv, { out = dir .. "2", hooks = opts.hooks }))
+    assert.is_nil(stats)
+    assert.equal("hook", kind)
+    assert.equal("hook postprocess must return a string, got nil", err)
+    helpers.rmtree(dir .. "2")
+  end)
+
   it("cuts a source over its budget and says so", function()
     local src = dir:match("^(.*)/out$") .. "/notes.md"
     helpers.writefile(src, string.rep("A paragraph of notes about the topic.\n\n", 40))

@@ -80,12 +80,16 @@ end
 --   closed when the iteration ends (or fails)
 -- @tparam function|table source an iterator returning request tables (nil at the end), or
 --   an array of request tables
--- @tparam[opt] table|function opts `{window = n, timeout = s}` (window default 4 x
---   concurrency, at least 64); a function here is taken as `handler`
--- @tparam[opt] function handler if given, called as `handler(result, request)` for each
---   result, and `map` returns the number of results instead of an iterator
--- @return an iterator yielding `result, request` (plus a closing value: leaving the loop
---   early closes an engine created here); it raises "interrupted" after
+-- @tparam[opt] table|function opts `{window = n, timeout = s, on_stats = fn}` (window
+--   default 4 x concurrency, at least 64; `on_stats(stats)` is called once with the
+--   engine's final statistics, `eng:stats()`, when the requests are all done); a function
+--   here is taken as `handler`
+-- @tparam[opt] function handler if given, called as `handler(result, request, eng)` for
+--   each result, and `map` returns the number of results and the final statistics
+--   instead of an iterator
+-- @return an iterator yielding `result, request, eng` (`eng:stats()` reads the live
+--   statistics; plus a closing value: leaving the loop early closes an engine created
+--   here); it raises "interrupted" after
 --   SIGINT/SIGTERM (see `core.catch_signals`) and "timeout" when one result takes longer
 --   than `opts.timeout`
 function M.map(eng_or_opts, source, opts, handler)
@@ -95,7 +99,9 @@ function M.map(eng_or_opts, source, opts, handler)
     error("bad argument #3 to 'map' (table expected, got " .. type(opts) .. ")", 2)
   end
   for k in pairs(opts) do
-    if k ~= "window" and k ~= "timeout" then error("unknown option '" .. tostring(k) .. "' for map", 2) end
+    if k ~= "window" and k ~= "timeout" and k ~= "on_stats" then
+      error("unknown option '" .. tostring(k) .. "' for map", 2)
+    end
   end
   local eng, own
   if is_engine(eng_or_opts) then
@@ -118,7 +124,10 @@ function M.map(eng_or_opts, source, opts, handler)
   local window = opts.window or max(64, 4 * conc)
   if type(window) ~= "number" or window < 1 then error("bad option 'window' (expected a number >= 1)", 2) end
   local timeout = opts.timeout
+  local on_stats = opts.on_stats
+  if on_stats ~= nil and type(on_stats) ~= "function" then error("bad option 'on_stats' (expected a function)", 2) end
   local reqs, exhausted = {}, false
+  local final
 
   local function fill()
     while not exhausted and eng:pending() < window do
@@ -137,13 +146,15 @@ function M.map(eng_or_opts, source, opts, handler)
     if r then
       local req = reqs[r.id]
       reqs[r.id] = nil
-      return r, req
+      return r, req, eng
     end
     if err then
       if own then eng:close() end
       error(err, 0)
     end
+    final = eng:stats()
     if own then eng:close() end
+    if on_stats then on_stats(final) end
     return nil
   end
 
@@ -154,12 +165,12 @@ function M.map(eng_or_opts, source, opts, handler)
         local r, req = step()
         if not r then return end
         n = n + 1
-        handler(r, req)
+        handler(r, req, eng)
       end
     end)
     if own then eng:close() end
     if not ok then error(err, 0) end
-    return n
+    return n, final
   end
   -- The fourth value is closed by the generic for, so `break` closes an engine made here.
   return step, nil, nil, own and eng or nil

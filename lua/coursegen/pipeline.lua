@@ -28,8 +28,20 @@ M.TICK_S = 0.25
 local Run = {}
 Run.__index = Run
 
+-- Calls a user's hook. A hook that raises ends the run like any other failure: `generate`
+-- returns `nil, "hook NAME raised: ...", "hook"` (what finished is in the manifest),
+-- instead of the error escaping through the library as if it were coursegen's own.
+local function call_hook(name, fn, ...)
+  local res = table.pack(pcall(fn, ...))
+  if not res[1] then
+    if fail.is(res[2]) then error(res[2], 0) end
+    fail.raise("hook", "hook %s raised: %s", name, tostring(res[2]))
+  end
+  return table.unpack(res, 2, res.n)
+end
+
 function Run:emit(ev)
-  if self.s.on_event then self.s.on_event(ev) end
+  if self.s.on_event then call_hook("on_event", self.s.on_event, ev) end
 end
 
 -- The API key must never reach a message, a file or an event.
@@ -241,8 +253,9 @@ function Run:stages(job, text)
   self:set_stage(job.index)
   local old = job.previous and job.previous.stages or {}
   for _, st in ipairs(list) do
-    local file = st.file and st.file(job.chapter) or job.file:gsub("%.md$", "." .. st.name .. ".md")
-    local prompt = st.prompt(job.chapter, text)
+    local file = st.file and call_hook("stages." .. st.name .. ".file", st.file, job.chapter)
+      or job.file:gsub("%.md$", "." .. st.name .. ".md")
+    local prompt = call_hook("stages." .. st.name .. ".prompt", st.prompt, job.chapter, text)
     local label = "stage " .. st.name
     if not safe_name(file) then
       self:set_stage(job.index, st.name, { status = "failed", error = format("unsafe file name %q", tostring(file)) })
@@ -292,8 +305,8 @@ function Run:chapter_done(job, parsed, err)
   if parsed then
     local text = answer.drop_title(answer.clean(parsed.text), job.title)
     if self.s.hooks.postprocess then
-      text = self.s.hooks.postprocess(job.chapter, text)
-      if type(text) ~= "string" then error("hooks.postprocess must return a string", 0) end
+      text = call_hook("postprocess", self.s.hooks.postprocess, job.chapter, text)
+      if type(text) ~= "string" then fail.raise("hook", "hook postprocess must return a string, got %s", type(text)) end
     end
     local content = "# " .. job.title .. "\n\n" .. text:gsub("%s+$", "") .. "\n"
     files.write(self.s.out .. "/" .. job.file, content)

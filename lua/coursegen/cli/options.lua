@@ -208,6 +208,9 @@ function M.parser(prog, version)
     :argname("N"):convert(int("--answer-words", "answer_words"))
   m:option("--api-key", "Require this key (x-goog-api-key or Bearer); default: accept any.")
     :argname("KEY")
+
+  require("coursegen.cli.path").add_command(p)
+  p:add_complete_command()
   return p
 end
 
@@ -250,7 +253,7 @@ function M.parse(args, prog, version)
   if not ok then
     local cmd
     for _, a in ipairs(args) do
-      if a == "generate" or a == "outline" or a == "validate" or a == "mock" or a == "export" then
+      if a == "generate" or a == "outline" or a == "validate" or a == "mock" or a == "export" or a == "path" then
         cmd = a
         break
       end
