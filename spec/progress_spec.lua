@@ -82,6 +82,21 @@ describe("coursegen.cli.progress", function()
       p:event { type = "plan", total = 4, skipped = 0, to_do = 4 }
       assert.is_true(utf8.len("coursegen " .. p:status_line()) <= 39)
     end)
+
+    it("keeps the count, the failures and the ETA on an 80-column line, dropping the rest first", function()
+      local t = { 0 }
+      local p = progress.new { stream = sink(), mode = "live", colour = false, clock = clock_at(t), width = 80 }
+      p:event { type = "plan", total = 200, skipped = 0, to_do = 200 }
+      t[1] = 1
+      p:event { type = "tick", stats = {
+        chapters = { total = 200, written = 100, skipped = 0, failed = 12 }, in_flight = 128, retries = 1234,
+        status = { ["429"] = 567 }, tokens = { prompt = 12345678, output = 9876543 }, elapsed_s = 3723 } }
+      local line = p:status_line()
+      assert.is_true(utf8.len("coursegen " .. line) <= 79, line)
+      assert.truthy(line:find("^100/200 chapters · 12 failed"), line)
+      assert.truthy(line:find("ETA ", 1, true), line)
+      assert.is_nil(line:find("tokens", 1, true), line)
+    end)
   end)
 
   it("prints nothing in quiet mode", function()

@@ -106,26 +106,39 @@ function M:status_line()
   local st = type(self.stats) == "table" and self.stats or {}
   local total, written, skipped, failed = chapters_of(self)
   local elapsed = st.elapsed_s or (self.clock() - self.started)
-  local parts = { string_format("%d/%d chapters", written + skipped, total) }
-  if not self.total and total == 0 then parts[1] = "planning the outline" end
-  if failed > 0 then parts[#parts + 1] = failed .. " failed" end
-  if st.in_flight then parts[#parts + 1] = st.in_flight .. " in flight" end
+  -- Each part with its rank: on a narrow terminal the lowest ranks go first, so the
+  -- chapter count, failures and the ETA stay on an 80-column line.
+  local parts = {}
+  local function add(rank, text) parts[#parts + 1] = { rank = rank, text = text } end
+  add(1, (not self.total and total == 0) and "planning the outline"
+    or string_format("%d/%d chapters", written + skipped, total))
+  if failed > 0 then add(2, failed .. " failed") end
+  if st.in_flight then add(5, st.in_flight .. " in flight") end
   local retries = st.retries or self.retries
   local r429 = (type(st.status) == "table" and (st.status["429"] or st.status[429])) or self.r429
-  parts[#parts + 1] = fmt.plural(retries, "retry", "retries")
-  parts[#parts + 1] = r429 .. "×429"
+  add(retries > 0 and 4 or 8, fmt.plural(retries, "retry", "retries"))
+  add(r429 > 0 and 4 or 8, r429 .. "×429")
   local tok = type(st.tokens) == "table" and st.tokens or {}
   local ntok = (tok.prompt or 0) + (tok.output or 0) + (tok.thoughts or 0)
-  parts[#parts + 1] = fmt.short(ntok) .. " tokens"
-  parts[#parts + 1] = fmt.duration(elapsed)
+  add(7, fmt.short(ntok) .. " tokens")
+  add(6, fmt.duration(elapsed))
   -- ETA from the pace of the chapters finished in this run
   local finished = written + failed
   local remaining = total - written - skipped - failed
   if finished > 0 and remaining > 0 and elapsed > 0 then
-    parts[#parts + 1] = "ETA " .. fmt.duration(elapsed / finished * remaining)
+    add(3, "ETA " .. fmt.duration(elapsed / finished * remaining))
   end
-  local line = table.concat(parts, " · ")
   local max = math_max(self.width - 1 - #PREFIX, 20)
+  local line
+  while true do
+    local texts = {}
+    for i, part in ipairs(parts) do texts[i] = part.text end
+    line = table.concat(texts, " · ")
+    if #parts <= 1 or (utf8.len(line) or #line) <= max then break end
+    local drop = 1
+    for i, part in ipairs(parts) do if part.rank >= parts[drop].rank then drop = i end end
+    table.remove(parts, drop)
+  end
   if utf8.len(line) and utf8.len(line) > max then
     line = line:sub(1, utf8.offset(line, max) - 1)
   end
