@@ -607,7 +607,8 @@ describe("coursegen.engine", function()
       local n, st = engine.map({ concurrency = 3 }, list, function(_, _, eng) assert.truthy(eng:stats()) end)
       assert.equal(30, n)
       assert.equal(30, st.status["200"])
-      assert.has.error(function() engine.map({}, {}, { on_stats = 1 }) end, "bad option 'on_stats' (expected a function)")
+      assert.has.error(function() engine.map({}, {}, { on_stats = 1 }) end,
+        "bad option 'on_stats' (expected a function)")
     end)
 
     it("closes its own engine when the loop breaks or the handler raises", function()
