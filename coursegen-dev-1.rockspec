@@ -87,6 +87,7 @@ build = {
     ["coursegen.cli.mock"] = "lua/coursegen/cli/mock.lua",
     ["coursegen.cli.options"] = "lua/coursegen/cli/options.lua",
     ["coursegen.cli.outline"] = "lua/coursegen/cli/outline.lua",
+    ["coursegen.cli.path"] = "lua/coursegen/cli/path.lua",
     ["coursegen.cli.progress"] = "lua/coursegen/cli/progress.lua",
     ["coursegen.cli.settings"] = "lua/coursegen/cli/settings.lua",
     ["coursegen.cli.summary"] = "lua/coursegen/cli/summary.lua",
@@ -135,6 +136,7 @@ build = {
     ["coursegen.source"] = "lua/coursegen/source.lua",
     ["coursegen.template"] = "lua/coursegen/template.lua",
     ["coursegen.text"] = "lua/coursegen/text.lua",
+    ["coursegen.validator"] = "lua/coursegen/validator.lua",
     ["coursegen.version"] = "lua/coursegen/version.lua",
   },
   install = {

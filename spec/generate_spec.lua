@@ -148,14 +148,16 @@ describe("coursegen.generate against the mock", function()
   it("resumes after a run stopped midway, with no request for finished chapters", function()
     local course = run.course(12)
     local seen = 0
-    local ok = pcall(coursegen.generate, course, run.opts(srv, { out = dir, concurrency = 2,
+    local stats0, err, kind = coursegen.generate(course, run.opts(srv, { out = dir, concurrency = 2,
       on_event = function(ev)
         if ev.type == "chapter" then
           seen = seen + 1
-          if seen == 5 then error("stop here") end
+          if seen == 5 then error("stop here", 0) end
         end
       end }))
-    assert.is_false(ok)
+    assert.is_nil(stats0)
+    assert.equal("hook on_event raised: stop here", err)
+    assert.equal("hook", kind)
     local m = run.manifest(dir)
     local done = 0
     for _, e in ipairs(m.chapters) do if e.status == "done" then done = done + 1 end end
