@@ -2,7 +2,7 @@
 -- Kinds: "input" (bad course, file or option: nothing was sent), "auth" (no API key),
 -- "io" (a file could not be written), "request" (the outline could not be generated),
 -- "limiter" (the shared limiter in Redis is unreachable or failed: the run stopped, and
--- what finished was kept).
+-- what finished was kept), "busy" (another run holds the output folder's lock).
 -- @module coursegen.fail
 local M = { _VERSION = "0.1.0" }
 
