@@ -56,6 +56,10 @@ describe("what coursegen writes", function()
       assert.equal("my project\n", helpers.readfile(proj .. "/README.md"))
       assert.equal(before, helpers.readfile(proj .. "/course.json"))
       assert.same({ "README.md", "course.json" }, rel.list(proj))
+      -- a dry run refuses it too
+      r = gen(proj, { "course.json", "--out", ".", "--dry-run" })
+      assert.equal(2, r.code, r.err)
+      assert.truthy(r.err:find("./course.json would be replaced", 1, true), r.err)
     end)
 
     it("refuses options.out pointing at the parent folder", function()

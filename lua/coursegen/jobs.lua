@@ -72,6 +72,24 @@ function M.outline(course, s, source_text, system)
   }, n
 end
 
+--- The outline an earlier run saved in the output folder, if any. Raises an "input"
+-- failure for one that cannot be used, or whose chapter count disagrees with the count the
+-- course asks for (`--chapters`): silently using it would ignore what the user asked.
+-- @tparam table course validated course
+-- @tparam table s settings (`out`)
+-- @treturn ?{table,...} the saved chapters
+function M.saved_outline(course, s)
+  local path = s.out .. "/" .. outline_mod.FILE
+  local saved, bad = outline_mod.load(path)
+  if bad then fail.raise("input", "%s", bad) end
+  local want = course.chapter_count
+  if saved and want and #saved ~= want then
+    fail.raise("input", "%s holds %d chapters, but the course asks for %d: drop --chapters to use the saved "
+      .. "outline, or delete %s to have a new one made", path, #saved, want, path)
+  end
+  return saved
+end
+
 --- Builds every chapter job for an outline.
 -- @tparam table course validated course
 -- @tparam {table,...} chapters the outline

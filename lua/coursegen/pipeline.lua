@@ -248,14 +248,8 @@ end
 function Run:outline()
   if self.course.chapters then return self.course.chapters, "given" end
   local path = self.s.out .. "/" .. outline.FILE
-  local saved, bad = outline.load(path)
-  local want = self.course.chapter_count
-  if saved and want and #saved ~= want then
-    fail.raise("input", "%s holds %d chapters, but the course asks for %d: drop --chapters to use the saved "
-      .. "outline, or delete %s to have a new one made", path, #saved, want, path)
-  end
+  local saved = jobs.saved_outline(self.course, self.s)
   if saved then return saved, "saved" end
-  if bad then fail.raise("input", "%s", bad) end
   local req, n = jobs.outline(self.course, self.s, self.source_text, self.system)
   local result, reason
   local job = {
