@@ -287,6 +287,18 @@ describe("what coursegen writes", function()
       assert.truthy(tostring(err):find("01-topic-1.md is a symbolic link", 1, true), tostring(err))
     end)
 
+    it("never blocks on, nor replaces, a FIFO planted as a chapter file", function()
+      local out = tmp .. "/out"
+      local c = course_file(tmp .. "/c.json", topics(1))
+      assert.equal(0, gen(tmp, { c, "--out", out }).code)
+      os.remove(out .. "/01-topic-1.md")
+      assert(os.execute("mkfifo " .. rel.q(out .. "/01-topic-1.md")))
+      local r = gen(tmp, { c, "--out", out, "--force" })
+      assert.equal(2, r.code, r.err)
+      assert.truthy(r.err:find(out .. "/01-topic-1.md is not a regular file", 1, true), r.err)
+      assert.equal("named pipe", lfs.symlinkattributes(out .. "/01-topic-1.md", "mode"))
+    end)
+
     it("never renames over a link or a device: --stats-json through a link is refused", function()
       local out = tmp .. "/out"
       helpers.writefile(tmp .. "/target", "keep me\n")
