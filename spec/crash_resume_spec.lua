@@ -2,17 +2,20 @@
 -- The real command killed with SIGKILL at random moments and run again until it finishes:
 -- nothing half-written, no temporary file left, no finished chapter asked for again, and
 -- the final folder byte-identical to one uninterrupted run (the mock's answers depend only
--- on the prompt and the seed).
+-- on the prompt and the seed). Some runs kill themselves right after writing a chapter file,
+-- before the manifest records it (COURSEGEN_TEST_KILL), a moment random kills rarely hit.
 local helpers = require "helpers"
 local lfs = require "lfs"
 local run = require "support.course_run"
 local rel = require "support.reliability"
+local sha256 = require "coursegen.sha256"
 
 -- The manifest without what differs from run to run: the statistics always; with faults,
 -- also how many attempts each request took and the tokens those attempts used.
 local function stable_manifest(dir, loose)
   local m = rel.manifest(dir)
   m.stats = nil
+  m.server = nil -- the reference ran against a twin of the server, on another port
   if loose then
     for _, e in ipairs(m.chapters) do e.attempts, e.tokens = nil, nil end
     if type(m.summary) == "table" then m.summary.attempts, m.summary.tokens = nil, nil end
@@ -20,13 +23,21 @@ local function stable_manifest(dir, loose)
   return m
 end
 
+-- Whether a chapter's file holds the text its entry says coursegen wrote: done, or recorded
+-- as about to be written by a run killed before it could record it as done.
+local function whole(dir, e)
+  if e.status ~= "done" and e.status ~= "writing" then return false end
+  local text = helpers.readfile(dir .. "/" .. e.file)
+  return text ~= nil and sha256.hex(text) == e.sha256
+end
+
 -- Requests a run needs to finish the folder as it stands: the outline if asked for and
--- not saved, every chapter not done, the summary if not done.
+-- not saved, every chapter whose file is not whole, the summary if not done.
 local function left_to_do(dir, n, planned)
   local todo = (planned and not lfs.attributes(dir .. "/outline.json")) and 1 or 0
   if not lfs.attributes(dir .. "/course.json") then return todo + n + 1 end
   local m = rel.manifest(dir)
-  for _, e in ipairs(m.chapters) do if e.status ~= "done" then todo = todo + 1 end end
+  for _, e in ipairs(m.chapters) do if not whole(dir, e) then todo = todo + 1 end end
   if #m.chapters < n then todo = todo + n - #m.chapters end
   if not (m.summary and m.summary.status == "done") then todo = todo + 1 end
   return todo
@@ -68,7 +79,7 @@ describe("#reliability crash and resume", function()
     local ref_files = {}
     for _, name in ipairs(names) do ref_files[name] = helpers.readfile(ref_dir .. "/" .. name) end
 
-    local kills, runs, temps_seen, scenario = 0, 0, 0, 0
+    local kills, runs, temps_seen, scenario, file_kills = 0, 0, 0, 0, 0
     -- Generous: a loaded machine is slow, and only the extra folders are cut short.
     local started = rel.now()
     local deadline = started + 300
@@ -89,9 +100,29 @@ describe("#reliability crash and resume", function()
         -- The range shrinks with the work left, so that most runs are killed mid-way.
         local share = math.min(1, (todo + 2) / (o.n + 2))
         local moment = attempt <= 8 and (0.05 + math.random() * t_ref * share) or 30
-        local r = rel.run_killed(tmp, args(out), nil, moment)
+        -- Each folder's first run, and one in three later ones (while chapters are left), kills
+        -- itself just after a chapter file.
+        local env, at_file
+        local chapters_left = todo - 1 - ((o.planned and not lfs.attributes(dir .. "/outline.json")) and 1 or 0)
+        if attempt <= 8 and chapters_left >= 1 and (attempt == 1 or math.random(3) == 1) then
+          at_file = math.random(chapters_left)
+          env, moment = { COURSEGEN_TEST_KILL = "chapter-file:" .. at_file }, 30
+        end
+        local r = rel.run_killed(tmp, args(out), env, moment)
         runs = runs + 1
         local sent = srv:stats().requests
+        if at_file and not o.faults then
+          assert.truthy(r.killed, "the run did not stop after chapter file " .. at_file .. ": " .. r.err)
+        end
+        if at_file and r.killed then
+          file_kills = file_kills + 1
+          -- killed between the file and its manifest entry: the entry says "writing", the file is whole
+          local caught = false
+          for _, e in ipairs(rel.manifest(dir).chapters) do
+            if e.status == "writing" and whole(dir, e) then caught = true end
+          end
+          assert.truthy(caught, "no chapter recorded as being written after a kill at chapter file " .. at_file)
+        end
         if r.killed then
           kills = kills + 1
           if not o.faults then
@@ -123,6 +154,8 @@ describe("#reliability crash and resume", function()
               assert.equal(o.n, entries, "README.md does not list every chapter")
               assert.equal("\n", text:sub(-1), "README.md is cut short")
             end
+          elseif name == ".coursegen.lock" then
+            assert.truthy(helpers.readfile(dir .. "/" .. name):match("^%d+\n$"), "the lock file holds no pid")
           elseif name:match("^%..*%.tmp%-") then
             assert.is_true(r.killed, "temporary file " .. name .. " left by a run that was not killed")
             temps_seen = temps_seen + 1
@@ -133,7 +166,7 @@ describe("#reliability crash and resume", function()
         if lfs.attributes(dir .. "/course.json") then
           local m = rel.manifest(dir)
           for _, e in ipairs(m.chapters) do
-            if e.status == "done" then
+            if whole(dir, e) then
               local ino = lfs.attributes(dir .. "/" .. e.file, "ino")
               assert.truthy(ino, e.file .. " is done in the manifest but missing")
               -- A chapter done before is never written again (a new write is a new inode).
@@ -147,15 +180,16 @@ describe("#reliability crash and resume", function()
       assert.is_true(finished, "scenario " .. scenario .. " never finished")
       assert.same(names, rel.list(dir))
       for _, name in ipairs(names) do
-        if name ~= "course.json" then
+        if name ~= "course.json" and name ~= ".coursegen.lock" then -- (the lock holds the last run's pid)
           assert.equal(ref_files[name], helpers.readfile(dir .. "/" .. name), name .. " differs from the reference")
         end
       end
       assert.same(stable_manifest(ref_dir, o.faults), stable_manifest(dir, o.faults))
     end
-    io.stderr:write(("\ncrash and resume (%s): %d runs, %d killed with SIGKILL and resumed, %d temporary "
-      .. "files seen after kills; uninterrupted run %.2f s\n"):format(o.label, runs, kills, temps_seen, t_ref))
-    return runs, kills
+    io.stderr:write(("\ncrash and resume (%s): %d runs, %d killed with SIGKILL and resumed (%d of them between "
+      .. "a chapter file and its manifest entry), %d temporary files seen after kills; uninterrupted run %.2f s\n")
+      :format(o.label, runs, kills, file_kills, temps_seen, t_ref))
+    return runs, kills, file_kills
   end
 
   it("survives SIGKILL at random moments and ends byte-identical to an uninterrupted run", function()
@@ -164,10 +198,11 @@ describe("#reliability crash and resume", function()
     srv = start { latency_ms = 30, jitter_ms = 40, answer_words = 80, seed = 11 }
     local course = rel.course_file(tmp .. "/c.json", 40)
     math.randomseed(20261129)
-    local _, kills = crash_loop(function(out)
+    local _, kills, file_kills = crash_loop(function(out)
       return { "generate", course, "--base-url", srv.url, "--out", out, "--concurrency", "4", "--no-progress" }
     end, { n = 40, scenarios = 5, kills = 20, label = "given outline" })
-    assert.truthy(kills >= 10, "only " .. kills .. " runs were killed")
+    assert.truthy(kills >= 20, "only " .. kills .. " runs were killed")
+    assert.truthy(file_kills >= 5, "only " .. file_kills .. " runs were killed between a chapter file and the manifest")
     rel.check_course(tmp .. "/run1", 40)
   end)
 
@@ -213,7 +248,7 @@ describe("resuming after a kill", function()
     local names = rel.list(dir)
     for _, name in ipairs(stale) do assert.is_false(lfs.attributes(dir .. "/" .. name) ~= nil, name) end
     for _, name in ipairs(kept) do assert.equal("mine", helpers.readfile(dir .. "/" .. name), name) end
-    assert.equal(3 + 2 + #kept, #names) -- three chapters, README.md, course.json
+    assert.equal(3 + 3 + #kept, #names) -- three chapters, README.md, course.json, the lock
     helpers.rmtree(tmp)
   end)
 end)

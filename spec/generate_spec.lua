@@ -80,6 +80,8 @@ describe("coursegen.generate against the mock", function()
   it("refuses a saved outline it cannot use, naming the file, and sends nothing", function()
     local course = assert(coursegen.course { title = "Saved", chapters = 3 })
     assert(require("coursegen.files").mkdir_p(dir))
+    -- a folder coursegen wrote before (an empty manifest), holding an outline it cannot use
+    helpers.writefile(dir .. "/course.json", '{"format": 1, "chapters": []}')
     local path = dir .. "/outline.json"
     for _, case in ipairs {
       { '{"chapters": [', path .. ": invalid JSON: " },

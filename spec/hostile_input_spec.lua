@@ -175,6 +175,7 @@ describe("#reliability hostile input on the command line", function()
       for i, case in ipairs(OUTLINES) do
         local out = ("%s/out%d"):format(dir, i)
         assert(require("lfs").mkdir(out))
+        helpers.writefile(out .. "/course.json", '{"format": 1, "chapters": []}') -- a folder coursegen wrote
         helpers.writefile(out .. "/outline.json", case[1])
         local c = assert(coursegen.course { title = "Edited", chapters = 3 })
         local stats, err, kind = coursegen.generate(c, run.opts(srv, { out = out }))
@@ -188,6 +189,7 @@ describe("#reliability hostile input on the command line", function()
     it("exits 2 on the command line", function()
       helpers.writefile(dir .. "/c.json", '{"title": "Edited", "chapters": 3}')
       assert(require("lfs").mkdir(dir .. "/o"))
+      helpers.writefile(dir .. "/o/course.json", '{"format": 1, "chapters": []}') -- a folder coursegen wrote
       helpers.writefile(dir .. "/o/outline.json", '{"chapters": [{"title": ""}]}')
       local r = rel.run(dir, { "generate", "c.json", "--out", "o", "--base-url", srv.url, "--no-progress" })
       assert.equal(2, r.code, r.err)

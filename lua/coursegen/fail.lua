@@ -3,7 +3,7 @@
 -- "io" (a file could not be written), "request" (the outline could not be generated),
 -- "limiter" (the shared limiter in Redis is unreachable or failed: the run stopped, and
 -- what finished was kept), "hook" (a hook given to `generate` raised: the run stopped, and
--- what finished was kept).
+-- what finished was kept), "busy" (another run holds the output folder's lock).
 -- @module coursegen.fail
 local M = { _VERSION = "0.1.0" }
 

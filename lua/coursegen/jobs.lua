@@ -72,6 +72,24 @@ function M.outline(course, s, source_text, system)
   }, n
 end
 
+--- The outline an earlier run saved in the output folder, if any. Raises an "input"
+-- failure for one that cannot be used, or whose chapter count disagrees with the count the
+-- course asks for (`--chapters`): silently using it would ignore what the user asked.
+-- @tparam table course validated course
+-- @tparam table s settings (`out`)
+-- @treturn ?{table,...} the saved chapters
+function M.saved_outline(course, s)
+  local path = s.out .. "/" .. outline_mod.FILE
+  local saved, bad = outline_mod.load(path)
+  if bad then fail.raise("input", "%s", bad) end
+  local want = course.chapter_count
+  if saved and want and #saved ~= want then
+    fail.raise("input", "%s holds %d chapters, but the course asks for %d: drop --chapters to use the saved "
+      .. "outline, or delete %s to have a new one made", path, #saved, want, path)
+  end
+  return saved
+end
+
 --- Builds every chapter job for an outline.
 -- @tparam table course validated course
 -- @tparam {table,...} chapters the outline
@@ -108,27 +126,74 @@ function M.chapters(course, chapters, s, source_text)
   return out
 end
 
---- Decides, per chapter, whether it runs ("todo"), is kept ("skipped"), or is left alone
--- because `only` names other chapters ("left").
+--- What is on disk at a chapter's file, against what the manifest says coursegen wrote
+-- there: "missing"; "ours" (the text coursegen wrote, `e` being its entry, promoted to done
+-- when the run that wrote it was killed before recording it); "old" (a write recorded but
+-- not made: the file it was to replace); "edited" (changed by hand); or "foreign" (a file no
+-- entry claims). A link or anything but a regular file is refused.
+-- @tparam string path
+-- @tparam ?table e the manifest entry whose `file` is this file
+-- @treturn string state
+-- @treturn ?table the entry as it stands on disk (a "writing" entry whose file is whole
+--   comes back as done)
+function M.file_state(path, e)
+  local text, err, why = files.read_output(path)
+  if not text then
+    if why == "missing" then return "missing" end
+    if why == "link" or why == "not a file" then
+      fail.raise("input", "%s; coursegen reads back and replaces only regular files it wrote: remove it and run again",
+        err)
+    end
+    fail.raise("io", "cannot read %s", err)
+  end
+  if not e then return "foreign" end
+  local sha = sha256.hex(text)
+  if sha == e.sha256 then
+    if e.status == "writing" then
+      local done = {}
+      for k, v in pairs(e) do done[k] = v end
+      done.status, done.replaces = "done", nil
+      return "ours", done
+    end
+    return "ours", e
+  end
+  if e.replaces and sha == e.replaces then return "old", e end
+  return "edited", e
+end
+
+--- Decides, per chapter, whether it runs ("todo"), is kept ("skipped"), is left alone
+-- because `only` names other chapters ("left"), or is kept because it was edited by hand
+-- ("kept": `force` or `only` regenerate it, after a backup unless `no_backup`). A chapter
+-- file no manifest entry claims is never replaced: the run stops before sending anything.
 -- @tparam {table,...} jobs from `chapters`
 -- @tparam ?table old the previous manifest
--- @tparam table s settings (`force`, `only`, `out`)
+-- @tparam table s settings (`force`, `only`, `out`, `no_backup`)
 function M.decide(jobs, old, s)
   for i in pairs(s.only or {}) do
     if i > #jobs then
       fail.raise("input", "option only: there is no chapter %d (the course has %d)", i, #jobs)
     end
   end
-  local prev = {}
+  local by_file = {}
   for _, e in ipairs(old and old.chapters or {}) do
-    if type(e) == "table" and e.index then prev[e.index] = e end
+    if type(e) == "table" and type(e.file) == "string" then by_file[e.file] = e end
   end
   for _, job in ipairs(jobs) do
-    local e = prev[job.index]
-    job.previous = e
-    local done = e and e.status == "done" and e.prompt_sha256 == job.sha and e.file == job.file
-      and files.exists(s.out .. "/" .. job.file)
-    if s.only then
+    local path = s.out .. "/" .. job.file
+    local state, e = M.file_state(path, by_file[job.file])
+    if state == "foreign" then
+      fail.raise("input", "%s exists and coursegen did not write it (the manifest does not list it): "
+        .. "move it away, or choose another output folder", path)
+    end
+    if e and e.index ~= job.index then e = nil end -- another chapter's file before a reorder
+    job.previous = state ~= "missing" and e or nil
+    job.state = state
+    local done = state == "ours" and e.status == "done" and e.prompt_sha256 == job.sha
+    local asked = s.force or (s.only and s.only[job.index])
+    if state == "edited" then
+      job.decision = asked and "todo" or "kept"
+      job.backup = asked and not s.no_backup or nil
+    elseif s.only then
       if s.only[job.index] then job.decision = "todo"
       elseif done then job.decision = "skipped"
       else job.decision = "left" end

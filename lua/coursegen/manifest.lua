@@ -1,5 +1,9 @@
---- The manifest, `course.json`: what was written, from which prompt, and the run's statistics.
--- Its `prompt_sha256` fields are what resuming compares against.
+--- The manifest, `course.json`: what was written, from which prompt, by which model and
+-- server, and the run's statistics. Its `prompt_sha256` fields are what resuming compares
+-- against; its `sha256` fields tell a chapter coursegen wrote from one edited by hand.
+-- A chapter is recorded as "writing" (with the hash of the text about to be written, and
+-- `replaces`, the hash of the file it replaces) before its file is written, so a run killed
+-- between the two leaves a manifest that recognises the finished file.
 -- @module coursegen.manifest
 local json = require "coursegen.json"
 local files = require "coursegen.files"
@@ -17,8 +21,8 @@ M.FORMAT = 1
 
 -- Key order in the written file, so it reads like the documented shape.
 local ORDER = {
-  "format", "index", "title", "provider", "model", "chapters", "summary", "stats",
-  "file", "status", "attempts", "finish_reason", "prompt_sha256", "sha256",
+  "format", "index", "title", "provider", "model", "server", "chapters", "summary", "stats",
+  "file", "status", "attempts", "finish_reason", "prompt_sha256", "sha256", "replaces",
   "tokens", "error", "stages", "prompt", "output", "thoughts",
   "total", "written", "skipped", "failed", "requests", "retries", "status",
 }
@@ -27,7 +31,7 @@ local ORDER = {
 -- @tparam string path
 -- @treturn ?table
 function M.read(path)
-  local text = files.read(path, M.MAX_BYTES)
+  local text = files.read_output(path, M.MAX_BYTES)
   if not text then return nil end
   local v = json.decode(text)
   if type(v) ~= "table" or v.format ~= M.FORMAT or type(v.chapters) ~= "table" then return nil end
@@ -54,7 +58,7 @@ function M.entry(e)
     attempts = e.attempts or 0, finish_reason = e.finish_reason or null,
     prompt_sha256 = e.prompt_sha256 or null, sha256 = e.sha256 or null,
     tokens = copy(e.tokens) or { prompt = 0, output = 0, thoughts = 0 },
-    error = e.error or null, stages = copy(e.stages),
+    error = e.error or null, stages = copy(e.stages), replaces = e.replaces,
   }
 end
 
@@ -80,7 +84,7 @@ local entry_text = setmetatable({}, { __mode = "k" })
 
 --- Writes the manifest atomically.
 -- @tparam string path
--- @tparam table m `{title, provider, model, chapters, summary, stats}`; `chapters` holds
+-- @tparam table m `{title, provider, model, server, chapters, summary, stats}`; `chapters` holds
 --   entries made by `entry` or `with_stage`
 function M.write(path, m)
   local chapters = json.array {}
@@ -93,7 +97,7 @@ function M.write(path, m)
     chapters[i] = text
   end
   local doc = {
-    format = M.FORMAT, title = m.title, provider = m.provider, model = m.model,
+    format = M.FORMAT, title = m.title, provider = m.provider, model = m.model, server = m.server,
     chapters = chapters, summary = m.summary, stats = m.stats,
   }
   files.write(path, json.pretty(doc, ORDER))

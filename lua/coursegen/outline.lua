@@ -95,9 +95,10 @@ end
 -- @treturn[3] nil
 -- @treturn[3] string why the saved outline cannot be used, naming the file
 function M.load(path)
-  local text, err = files.read(path, M.MAX_BYTES)
+  -- an output read back: never through a link planted in the folder
+  local text, err, why = files.read_output(path, M.MAX_BYTES)
   if not text then
-    if files.exists(path) then return nil, format("%s: %s", path, tostring(err)) end
+    if why ~= "missing" then return nil, tostring(err) end
     return nil
   end
   local v, jerr = json.decode(text)

@@ -9,6 +9,7 @@ local fail = require "coursegen.fail"
 local files = require "coursegen.files"
 local jobs = require "coursegen.jobs"
 local manifest = require "coursegen.manifest"
+local outdir = require "coursegen.outdir"
 local outline = require "coursegen.outline"
 local prompts = require "coursegen.prompts"
 local readme = require "coursegen.readme"
@@ -166,10 +167,44 @@ function Run:handle(r)
   end
 end
 
+-- A test hook for the crash spec: `COURSEGEN_TEST_KILL=chapter-file:K` makes the process
+-- kill itself with SIGKILL right after writing its K-th chapter file, before the manifest
+-- records it (the one moment random kills rarely hit).
+local kill_after = tonumber((os.getenv("COURSEGEN_TEST_KILL") or ""):match("^chapter%-file:(%d+)$"))
+
+-- Writes the chapter files answered in this batch: first the manifest records each as
+-- "writing" (with the hash of its new text), then the files are written, then (by the
+-- caller) the manifest records them as done. A run killed in between leaves files the next
+-- run recognises by their hash, so nothing is paid for twice.
+function Run:write_chapters()
+  local batch = self.writes
+  self.writes = {}
+  self:write_manifest()
+  for _, w in ipairs(batch) do
+    local path = self.s.out .. "/" .. w.job.file
+    if w.job.backup and files.kind(path) == "file" then
+      local orig = files.backup(path)
+      self:emit { type = "warning", message = format("chapter %d was edited by hand: kept it as %s",
+        w.job.index, orig) }
+    end
+    files.write(path, w.content)
+    self.written_files = self.written_files + 1
+    if kill_after and self.written_files == kill_after then
+      os.execute("kill -KILL " .. require("coursegen.core").getpid())
+    end
+    self.entries[w.job.index] = w.entry
+    self.manifest_dirty = true
+    self.st.chapters.written = self.st.chapters.written + 1
+    self:emit { type = "chapter", index = w.job.index, title = w.job.title, status = "done",
+                file = w.job.file, attempts = w.job.attempts, tokens = w.job.usage }
+    self:stages(w.job, w.job.text)
+  end
+end
+
 -- Handles `r` and every result already waiting behind it, then writes the manifest once
 -- for them all: at a fast server's pace, rewriting it after each chapter was most of the
--- run's CPU. Each chapter's file is still written before its manifest entry, and the
--- manifest before anything else is awaited, also when a hook raises.
+-- run's CPU. Each chapter's file is still written between its "writing" and its "done"
+-- entry, and the manifest before anything else is awaited, also when a hook raises.
 function Run:handle_ready(r)
   local ok, err = pcall(function()
     while r do
@@ -177,7 +212,14 @@ function Run:handle_ready(r)
       r = self.eng:poll(0)
     end
   end)
-  if self.manifest_dirty then self:write_manifest() end
+  if self.writes[1] then
+    local wok, werr = pcall(self.write_chapters, self)
+    if not wok and ok then ok, err = false, werr end
+  end
+  if self.manifest_dirty then
+    local mok, merr = pcall(self.write_manifest, self)
+    if not mok and ok then ok, err = false, merr end
+  end
   if not ok then error(err, 0) end
 end
 
@@ -205,7 +247,7 @@ function Run:write_manifest()
   stats.out = nil
   manifest.write(self.s.out .. "/" .. manifest.FILE, {
     title = self.course.title, provider = self.s.provider, model = self.s.model,
-    chapters = self.entries, summary = self.summary, stats = stats,
+    server = outdir.server(self.s.base_url), chapters = self.entries, summary = self.summary, stats = stats,
   })
 end
 
@@ -218,9 +260,8 @@ end
 function Run:outline()
   if self.course.chapters then return self.course.chapters, "given" end
   local path = self.s.out .. "/" .. outline.FILE
-  local saved, bad = outline.load(path)
+  local saved = jobs.saved_outline(self.course, self.s)
   if saved then return saved, "saved" end
-  if bad then fail.raise("input", "%s", bad) end
   local req, n = jobs.outline(self.course, self.s, self.source_text, self.system)
   local result, reason
   local job = {
@@ -267,7 +308,7 @@ function Run:stages(job, text)
       local prev = old[st.name]
       local forced = self.s.force or (self.s.only and self.s.only[job.index])
       if not forced and type(prev) == "table" and prev.status == "done" and prev.prompt_sha256 == sha
-        and prev.file == file and files.exists(self.s.out .. "/" .. file) then
+        and prev.file == file and jobs.file_state(self.s.out .. "/" .. file, prev) == "ours" then
         self:set_stage(job.index, st.name, prev)
         self.st.stages.skipped = self.st.stages.skipped + 1
         self:emit { type = "stage", index = job.index, title = job.title, name = st.name,
@@ -300,8 +341,13 @@ function Run:stages(job, text)
   end
 end
 
+-- The hash of the file an entry says coursegen wrote (nil for none, or JSON null).
+local function hash_of(e)
+  local v = e and e.sha256
+  return type(v) == "string" and v or nil
+end
+
 function Run:chapter_done(job, parsed, err)
-  local entry
   if parsed then
     local text = answer.drop_title(answer.clean(parsed.text), job.title)
     if self.s.hooks.postprocess then
@@ -309,47 +355,58 @@ function Run:chapter_done(job, parsed, err)
       if type(text) ~= "string" then fail.raise("hook", "hook postprocess must return a string, got %s", type(text)) end
     end
     local content = "# " .. job.title .. "\n\n" .. text:gsub("%s+$", "") .. "\n"
-    files.write(self.s.out .. "/" .. job.file, content)
-    entry = manifest.entry {
-      index = job.index, title = job.title, file = job.file, status = "done", attempts = job.attempts,
+    local fields = {
+      index = job.index, title = job.title, file = job.file, status = "writing", attempts = job.attempts,
       finish_reason = parsed.finish_reason, prompt_sha256 = job.sha, sha256 = sha256.hex(content),
-      tokens = job.usage,
+      tokens = job.usage, replaces = job.state ~= "missing" and hash_of(job.previous) or nil,
     }
     job.text = text
-    self.st.chapters.written = self.st.chapters.written + 1
-  else
-    entry = manifest.entry {
-      index = job.index, title = job.title, file = job.file, status = "failed", attempts = job.attempts,
-      finish_reason = job.parsed and job.parsed.finish_reason, prompt_sha256 = job.sha,
-      tokens = job.usage, error = err,
-    }
-    self.st.chapters.failed = self.st.chapters.failed + 1
+    -- Recorded as "writing" now; the file and the done entry follow (write_chapters).
+    self.entries[job.index] = manifest.entry(fields)
+    fields.status, fields.replaces = "done", nil
+    self.writes[#self.writes + 1] = { job = job, content = content, entry = manifest.entry(fields) }
+    return
   end
+  -- The file an earlier run wrote stays, and stays coursegen's: keep its hash.
+  local entry = manifest.entry {
+    index = job.index, title = job.title, file = job.file, status = "failed", attempts = job.attempts,
+    finish_reason = job.parsed and job.parsed.finish_reason, prompt_sha256 = job.sha,
+    tokens = job.usage, error = err, sha256 = job.state ~= "missing" and hash_of(job.previous) or nil,
+  }
+  self.st.chapters.failed = self.st.chapters.failed + 1
   self.entries[job.index] = entry
   self.manifest_dirty = true -- written by handle_ready once the results at hand are in
   -- After a limiter failure every chapter still waiting fails with the same message: the
   -- manifest records each, the display hears it once (the final error repeats it).
-  local quiet = not parsed and job.attempts == 0 and self.limiter_reported
-  if not parsed and self.limiter_error then self.limiter_reported = true end
+  local quiet = job.attempts == 0 and self.limiter_reported
+  if self.limiter_error then self.limiter_reported = true end
   if quiet then return end
   self:emit { type = "chapter", index = job.index, title = job.title, status = entry.status,
-              file = parsed and job.file or nil, reason = err, attempts = job.attempts, tokens = job.usage }
-  if parsed then self:stages(job, job.text) end
+              reason = err, attempts = job.attempts, tokens = job.usage }
 end
 
 -- Reads back a skipped chapter's text (without its title line) for stages and the summary.
+-- Never through a link: a planted one must not carry a secret into a prompt.
 function Run:chapter_text(job)
-  local t = files.read(self.s.out .. "/" .. job.file) or ""
+  local path = self.s.out .. "/" .. job.file
+  local t, err, why = files.read_output(path)
+  if not t then
+    if why == "missing" then return "" end
+    fail.raise("input", "%s", err)
+  end
   return (t:gsub("^#[^\n]*\n%s*", ""))
 end
 
 function Run:summary_phase()
-  local all_done = true
-  for _, e in ipairs(self.entries) do
-    if e.status ~= "done" then all_done = false end
+  local waiting = {}
+  for i, e in ipairs(self.entries) do
+    if e.status ~= "done" then waiting[#waiting + 1] = tostring(i) end
   end
-  if not all_done then
-    self:emit { type = "summary", status = "skipped", reason = "some chapters are missing" }
+  if #waiting > 0 then
+    self:emit { type = "summary", status = "skipped", waiting = waiting, reason = format(
+      "the course summary waits for chapter%s %s (not written yet): run the same command again to write %s, "
+      .. "then the summary", #waiting == 1 and "" or "s", table.concat(waiting, ", "),
+      #waiting == 1 and "it" or "them") }
     return
   end
   local lines = {}
@@ -399,7 +456,14 @@ function Run:main()
     end
     self.source_text = doc.text
   end
-  files.mkdir_p(s.out)
+  -- Before anything is sent: the folder must be coursegen's, and no input one of its outputs.
+  local given = course.chapters and jobs.file_names(course.chapters) or {}
+  local old = outdir.check(s.out, given, require("coursegen.slug").slug(course.title, "course"))
+  outdir.check_same_writer(old, s, s.out)
+  self:check_inputs(given)
+  -- held until the run returns: a second run on this folder stops at once
+  local lock <close> = outdir.claim(s.out, -- luacheck: ignore 211
+    { title = course.title, provider = s.provider, model = s.model, server = outdir.server(s.base_url) })
   -- A run killed mid-write leaves a temporary file behind: this run finishes its work.
   files.remove_stale_temps(s.out)
   local core = require "coursegen.core"
@@ -435,22 +499,36 @@ function Run:main()
 
   self.jobs = jobs.chapters(course, chapters, s, self.source_text)
   self.old = manifest.read(s.out .. "/" .. manifest.FILE)
+  local names = {}
+  for i, job in ipairs(self.jobs) do names[i] = job.file end
+  self:check_inputs(names)
   jobs.decide(self.jobs, self.old, s)
+  self:remove_renamed()
   self.st.chapters.total = #self.jobs
-  local todo, skipped = 0, 0
+  local todo, skipped, kept = 0, 0, {}
   for i, job in ipairs(self.jobs) do
     if job.decision == "todo" then todo = todo + 1 end
     if job.decision == "skipped" then skipped = skipped + 1 end
+    if job.decision == "kept" then
+      skipped = skipped + 1
+      kept[#kept + 1] = tostring(i)
+    end
     -- Until a chapter finishes, its entry stays what the last run left (or "pending").
     self.entries[i] = manifest.entry(job.previous or
       { index = i, title = job.title, file = job.file, status = "pending" })
   end
   self.st.chapters.skipped = skipped
   self:emit { type = "plan", total = #self.jobs, skipped = skipped, to_do = todo }
+  if #kept > 0 then
+    local list = table.concat(kept, ",")
+    self:emit { type = "warning", kept = kept, message = format("kept chapter%s %s: edited by hand since coursegen "
+      .. "wrote %s; to regenerate: --only %s (or --force), which keeps a .orig backup", #kept == 1 and "" or "s",
+      list, #kept == 1 and "it" or "them", list) }
+  end
   self:write_manifest()
   self:write_readme()
   for _, job in ipairs(self.jobs) do
-    if job.decision == "skipped" then
+    if job.decision == "skipped" or job.decision == "kept" then
       self:emit { type = "chapter", index = job.index, title = job.title, status = "skipped",
                   file = job.file, attempts = 0 }
       self:stages(job, self:chapter_text(job))
@@ -462,11 +540,51 @@ function Run:main()
       self:submit(job)
     end
   end
-  if self:drain() and not s.only and not self.limiter_error then self:summary_phase() end
+  -- With `only`, the summary is refreshed when a chapter changed (and all are written).
+  if self:drain() and not self.limiter_error and (not s.only or self.st.chapters.written > 0) then
+    self:summary_phase()
+  end
   if not self.summary and self.old and type(self.old.summary) == "table" and self.old.summary.status == "done" then
     self.summary = self.old.summary -- keep an earlier summary (e.g. a run with `only`)
   end
   return self:finish()
+end
+
+-- Refuses a run that would write over its own course file or source document.
+function Run:check_inputs(names)
+  local inputs = {}
+  if type(self.course.source) == "string" then inputs[self.course.source] = "the source document" end
+  for _, p in ipairs(self.s.inputs or {}) do inputs[p] = inputs[p] or "the course file" end
+  local all = {}
+  for _, n in ipairs(outdir.FIXED) do all[#all + 1] = n end
+  for _, n in ipairs(names) do all[#all + 1] = n end
+  outdir.check_inputs(self.s.out, all, inputs)
+end
+
+-- Chapters renamed or dropped from the outline: their old files (and stage files) are
+-- coursegen's, so they are removed rather than left behind; one edited by hand is kept,
+-- and the user told.
+function Run:remove_renamed()
+  local now = {}
+  for _, job in ipairs(self.jobs) do now[job.file] = true end
+  for _, e in ipairs(self.old and self.old.chapters or {}) do
+    if type(e) == "table" and type(e.file) == "string" and not now[e.file] and not e.file:find("/", 1, true) then
+      local path = self.s.out .. "/" .. e.file
+      local state = jobs.file_state(path, e)
+      if state == "ours" or state == "old" then
+        os.remove(path)
+        for _, st in pairs(type(e.stages) == "table" and e.stages or {}) do
+          if type(st) == "table" and type(st.file) == "string" and not st.file:find("/", 1, true)
+            and jobs.file_state(self.s.out .. "/" .. st.file, st) == "ours" then
+            os.remove(self.s.out .. "/" .. st.file)
+          end
+        end
+      elseif state == "edited" then
+        self:emit { type = "warning", message = format("%s is no longer in the outline but was edited by hand: "
+          .. "kept it (coursegen no longer tracks it)", path) }
+      end
+    end
+  end
 end
 
 function Run:finish()
@@ -493,7 +611,7 @@ function M.run(course, s)
   local self = setmetatable({
     course = course, s = s, p = s.provider_mod,
     cfg = { base_url = s.base_url, model = s.model, api_key = s.api_key },
-    by_id = {}, entries = {}, st = runstats.new(0), started = system.monotime(),
+    by_id = {}, entries = {}, writes = {}, written_files = 0, st = runstats.new(0), started = system.monotime(),
   }, Run)
   self.st.stages = { written = 0, skipped = 0, failed = 0 }
   self.last_tick = self.started

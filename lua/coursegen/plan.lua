@@ -1,9 +1,9 @@
 --- Dry runs: what `generate` would send, computed without sending anything.
 -- @module coursegen.plan
-local fail = require "coursegen.fail"
 local jobs = require "coursegen.jobs"
 local manifest = require "coursegen.manifest"
-local outline = require "coursegen.outline"
+local outdir = require "coursegen.outdir"
+local slug = require "coursegen.slug"
 local source = require "coursegen.source"
 
 local M = { _VERSION = "0.1.0" }
@@ -16,6 +16,9 @@ local M = { _VERSION = "0.1.0" }
 function M.build(course, s)
   local p = s.provider_mod
   local source_text, warning
+  -- what `generate` would refuse before sending anything, a dry run refuses too
+  local given = course.chapters and jobs.file_names(course.chapters) or {}
+  outdir.check_same_writer(outdir.check(s.out, given, slug.slug(course.title, "course")), s, s.out)
   if course.source then
     local doc = source.read(course.source, s.source_max_tokens)
     source_text = doc.text
@@ -35,9 +38,7 @@ function M.build(course, s)
   local chapters = course.chapters
   plan.outline_source = "given"
   if not chapters then
-    local err
-    chapters, err = outline.load(s.out .. "/" .. outline.FILE)
-    if err then fail.raise("input", "%s", err) end
+    chapters = jobs.saved_outline(course, s)
     plan.outline_source = chapters and "saved" or "generated"
   end
   if not chapters then
@@ -61,7 +62,7 @@ function M.build(course, s)
       plan.prompts[#plan.prompts + 1] = { chapter = job.index, title = job.title, file = job.file, prompt = job.prompt }
       count(job.req)
       for _ = 1, stages do count(job.req) end -- a stage's prompt is only known after its chapter
-    elseif job.decision == "skipped" then
+    elseif job.decision == "skipped" or job.decision == "kept" then
       plan.skipped = plan.skipped + 1
     end
   end

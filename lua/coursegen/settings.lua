@@ -27,7 +27,7 @@ local SPEC = {
   max_output_tokens = "count", thinking_budget = "integer", on_event = "function", hooks = "table",
   catch_signals = "boolean", source_max_tokens = "count", backoff_base = "number",
   backoff_cap = "number", retry_budget = "number", connect_timeout = "number", env = "table",
-  limiter = "limiter", ca_file = "file",
+  limiter = "limiter", ca_file = "file", no_backup = "boolean", inputs = "table",
 }
 
 local function bad(field, fmt, ...)

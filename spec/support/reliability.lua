@@ -175,9 +175,10 @@ end
 -- first). Returns `{ code, killed, out, err }`.
 function M.run_killed(dir, args, env, after_s)
   local out, err = dir .. "/.stdout", dir .. "/.stderr"
-  -- The shell's own "Killed" notice goes to /dev/null, not to the spec's output.
-  local _, how, code = os.execute("( cd " .. M.q(dir) .. " && " .. M.command(args, env, after_s, "KILL") .. " >"
-    .. M.q(out) .. " 2>" .. M.q(err) .. " </dev/null ) 2>/dev/null")
+  -- The shell's own "Killed" notice goes to /dev/null, not to the spec's output (also when the
+  -- command kills itself: `timeout` then dies of the same signal, and this shell reports it).
+  local _, how, code = os.execute("exec 2>/dev/null; ( cd " .. M.q(dir) .. " && "
+    .. M.command(args, env, after_s, "KILL") .. " >" .. M.q(out) .. " 2>" .. M.q(err) .. " </dev/null )")
   assert(how == "exit", "the shell died by a signal")
   -- 137: killed. 124: the time was up just as the command was ending on its own, so the
   -- kill came too late; its own exit status is lost, so count it as a kill too (the run

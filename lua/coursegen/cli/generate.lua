@@ -1,7 +1,8 @@
 --- `coursegen generate`: writes a course, with a progress display and a final summary.
 -- Exit codes: 0 every chapter written or skipped; 1 some failed after their retries, or
 -- the shared limiter (`--limiter`) failed and the run stopped; 2 bad input, usage or
--- credentials; 130 interrupted (what finished is kept).
+-- credentials, or an output folder coursegen does not own or another run is writing into
+-- (the message names that run's pid); 130 interrupted (what finished is kept).
 -- A limiter failure shares code 1 on purpose: as with failed chapters, what finished is
 -- kept and the same command run again writes only the rest, so a script's handling of 1
 -- (report, rerun later) is right for it too; the message names the Redis URL.
@@ -35,6 +36,8 @@ function M.pipeline_options(s, args)
     timeout = s.timeout,
     force = args.force or nil,
     only = args.only,
+    no_backup = args.no_backup or nil,
+    inputs = args.course_file and { args.course_file } or nil,
   }
 end
 
@@ -162,7 +165,7 @@ function M.run(args, ctx)
   local opts = M.pipeline_options(s, args)
   local ok, cerr = M.check_only(args.only, course)
   if not ok then return nil, cerr, 2 end
-  if args.stats_json and not args.dry_run then
+  if args.stats_json and args.stats_json ~= "-" and not args.dry_run then
     local out = opts.out
     if not out and type(course.title) == "string" then
       out = "out/" .. require("coursegen.slug").slug(course.title, "course") -- the library's default
@@ -188,12 +191,12 @@ function M.run(args, ctx)
   display:finish()
   if not stats then
     if kind == "auth" then return nil, M.explain(gerr, s), 2 end
-    if kind == "input" then return nil, gerr, 2 end
+    if kind == "input" or kind == "busy" then return nil, gerr, 2 end
     return nil, M.explain(gerr, s), 1
   end
 
   if args.stats_json then
-    local written, werr = summary.write_json(args.stats_json, stats)
+    local written, werr = summary.write_json(args.stats_json, stats, ctx.stdout)
     if not written then
       ctx.stderr:write("coursegen: error: ", werr, "\n")
     end

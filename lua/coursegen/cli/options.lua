@@ -140,7 +140,9 @@ function M.parser(prog, version)
   g:group("Run",
     g:option("--out", "Output folder (default out/<course-slug>).")
       :argname("DIR"):convert(function(s) return values.text("--out", s) end),
-    g:flag("--force", "Regenerate every chapter, even those already written."),
+    g:flag("--force", "Regenerate every chapter, even those already written or edited by hand"
+      .. " (an edited one is kept as NN-slug.md.orig)."),
+    g:flag("--no-backup", "With --force or --only, keep no .orig backup of chapters edited by hand."),
     g:option("--only", "Regenerate just these chapters, e.g. 3,7 or 2-5.")
       :argname("LIST"):convert(function(s) return values.list("--only", s) end),
     g:flag("--dry-run", "Print the outline, the prompts, the request count and a cost estimate; send nothing."),
@@ -148,7 +150,7 @@ function M.parser(prog, version)
       :argname("USD"):convert(num("--price-in", "price")),
     g:option("--price-out", "Dry-run price of output tokens, USD per million.")
       :argname("USD"):convert(num("--price-out", "price")),
-    g:option("--stats-json", "Write the run's statistics to this file (JSON).")
+    g:option("--stats-json", "Write the run's statistics to this file (JSON; - for standard output).")
       :argname("FILE"):convert(function(s) return values.text("--stats-json", s) end),
     has_export and cli_export.add_format_option(g) or nil
   )
@@ -173,7 +175,7 @@ function M.parser(prog, version)
   local o = p:command("outline", "Generate the outline only, as an editable Markdown course file.")
     :usage(usage .. " outline [COURSE_FILE] [--topic TEXT] [--source FILE] [--chapters N] [-o FILE] [options]")
   course_inputs(o)
-  o:option("-o --output", "Write the outline to this file (.md, or .json) instead of stdout.")
+  o:option("-o --output", "Write the outline to this file (.md, or .json) instead of stdout (- is stdout).")
     :argname("FILE"):convert(function(s) return values.text("--output", s) end)
   o:option("--out", "Course folder where the outline is also saved for generate (default out/<course-slug>).")
     :argname("DIR"):convert(function(s) return values.text("--out", s) end)

@@ -85,13 +85,14 @@ function M.run(args, ctx)
     if not res then
       local explain = require("coursegen.cli.generate").explain
       return nil, explain(oerr, s), kind == "interrupted" and 130
-        or (kind == "input" or kind == "auth") and 2 or 1
+        or (kind == "input" or kind == "auth" or kind == "busy") and 2 or 1
     end
     chapters = res
   end
-  local as_json = args.output and args.output:lower():match("%.json$")
+  local to_file = args.output and args.output ~= "-" -- "-": standard output
+  local as_json = to_file and args.output:lower():match("%.json$")
   local text = as_json and M.json(course, chapters) or M.markdown(course, chapters)
-  if args.output then
+  if to_file then
     local ok, err = fail.protect(files.write, args.output, text)
     if not ok then return nil, "-o: " .. err, 1 end
     if not args.quiet then

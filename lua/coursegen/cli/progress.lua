@@ -259,6 +259,8 @@ function handlers.summary(self, ev)
   if ev.status == "failed" then
     self:print(string_format("%s course summary: %s", self.paint("red", "failed"),
       shown(ev.reason or "unknown reason")))
+  elseif ev.waiting and self.mode ~= "quiet" then
+    self:print(self.paint("yellow", shown(ev.reason or "the course summary waits for the missing chapters")))
   elseif ev.status == "done" and (self.mode == "lines" or self.verbose) then
     self:print(string_format("%s course summary (README.md)", self.paint("green", "done")))
   end

@@ -105,7 +105,11 @@ end
 -- @tparam string path
 -- @tparam table stats
 -- @treturn boolean|nil true, or nil and a message naming the file
-function M.write_json(path, stats)
+function M.write_json(path, stats, stdout)
+  if path == "-" then
+    stdout:write(json.pretty(stats, M.order), "\n")
+    return true
+  end
   local ok, err = fail.protect(files.write, path, json.pretty(stats, M.order))
   if not ok then return nil, "--stats-json: " .. err end
   return true

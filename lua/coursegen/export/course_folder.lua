@@ -120,11 +120,11 @@ local function read_chapter(dir, ch, where)
   local entry = { index = i, title = title, file = file, status = status }
   if status ~= "done" then return entry end
   local path = dir .. "/" .. file
-  if not fsutil.is_file(path) then
-    fail("%s: missing (course.json lists chapter %d as done)", path, i)
-  end
   local text, err = fsutil.read(path)
-  if not text then fail("%s: cannot read: %s", path, err) end
+  if not text then
+    if not fsutil.exists(path) then fail("%s: missing (course.json lists chapter %d as done)", path, i) end
+    fail("cannot read %s", err)
+  end
   if text:match("^%s*$") then fail("%s: the chapter file is empty", path) end
   entry.path, entry.text = path, text
   return entry

@@ -17,18 +17,28 @@ local function returning(fn, ...)
   return ok
 end
 
---- Read a whole file.
--- @function read
+--- Read a whole file of a course folder, never through a symbolic link (a link planted in
+-- the folder must not publish the file it points to).
 -- @tparam string path
 -- @treturn string|nil contents
 -- @treturn string error
-M.read = files.read
+function M.read(path)
+  local text, err = files.read_output(path)
+  return text, err
+end
 
---- Whether a path is an existing regular file.
+--- Whether a path is an existing regular file (a symbolic link is not one).
 -- @tparam string path
 -- @treturn boolean
 function M.is_file(path)
-  return lfs.attributes(path, "mode") == "file"
+  return lfs.symlinkattributes(path, "mode") == "file"
+end
+
+--- Whether anything (a file, a link, a folder) is at `path`; a link is not followed.
+-- @tparam string path
+-- @treturn boolean
+function M.exists(path)
+  return lfs.symlinkattributes(path, "mode") ~= nil
 end
 
 --- Whether a path is an existing directory.
