@@ -181,7 +181,7 @@ describe("coursegen command line", function()
       { { "--timeout", "soon" }, "--timeout must be a number, got 'soon'" },
       { { "--chapters", "0" }, "--chapters must be at least 1, got '0'" },
       { { "--only", "2,x" }, "--only must be chapter numbers separated by commas, such as 3,7 or 2-5, got '2,x'" },
-      { { "--provider", "claude" }, "--provider must be one of gemini, openai, got 'claude'" },
+      { { "--provider", "claude" }, "--provider must be one of gemini, openai, ollama, got 'claude'" },
       { { "--base-url", "localhost:8080" }, "--base-url must be an http:// or https:// URL, got 'localhost:8080'" },
       { { "--api-key-env", "my key" },
         "--api-key-env must be the name of an environment variable, such as MY_KEY, got 'my key'" },
@@ -203,7 +203,7 @@ describe("coursegen command line", function()
       local path = course_file(dir, FOUR)
       local r = run(dir, { "generate", path, "--dry-run" }, { COURSEGEN_PROVIDER = "claude" })
       assert.equal(2, r.code)
-      assert.equal("coursegen: error: COURSEGEN_PROVIDER must be one of gemini, openai, got 'claude'\n", r.err)
+      assert.equal("coursegen: error: COURSEGEN_PROVIDER must be one of gemini, openai, ollama, got 'claude'\n", r.err)
     end)
 
     it("checks mock's options", function()

@@ -209,11 +209,11 @@ function Run:outline()
   local saved, bad = outline.load(path)
   if saved then return saved, "saved" end
   if bad then fail.raise("input", "%s", bad) end
-  local req, n = jobs.outline(self.course, self.s, self.source_text, self.system)
+  local req, n, at_most = jobs.outline(self.course, self.s, self.source_text, self.system)
   local result, reason
   local job = {
     kind = "outline", label = "outline", req = req,
-    check = function(t) return outline.parse(t, n) end,
+    check = function(t) return outline.parse(t, n, at_most) end,
   }
   job.done = function(parsed, err) result, reason = parsed and job.value, err end
   self:submit(job)

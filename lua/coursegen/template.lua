@@ -12,7 +12,7 @@ local format, concat, type, tostring = string.format, table.concat, type, tostri
 M.VARIABLES = {
   ["course.title"] = true, ["course.description"] = true, ["course.language"] = true,
   ["course.audience"] = true, ["chapter.title"] = true, ["chapter.brief"] = true,
-  ["chapter.number"] = true, ["chapter.count"] = true,
+  ["chapter.number"] = true, ["chapter.count"] = true, ["chapter.max"] = true, ["chapter.exact"] = true,
   outline = true, instructions = true, source = true, summaries = true,
 }
 

@@ -43,21 +43,15 @@ function M.json(course, chapters)
     "instructions", "chapters", "brief" })
 end
 
---- Generates the outline of `course` with settings `s`: the pipeline's own outline step
--- (a run that writes no chapter), which also saves it as `<out>/outline.json`, where
--- `generate` finds it.
+--- Generates the outline of `course` with settled settings `s`: the pipeline's own
+-- outline step (a run that writes no chapter), which also saves it as
+-- `<out>/outline.json`, where `generate` finds it.
 -- @param cg the `coursegen` module
 -- @tparam table course
--- @tparam table s settings
+-- @tparam table s settings (`coursegen.cli.settings.resolve`, with `only = {}`)
 -- @treturn table|nil chapters `{ {title, brief} }`, or nil, a message and a kind
 function M.generate_outline(cg, course, s)
-  local opts = {
-    provider = s.provider, model = s.model, base_url = s.base_url, api_key = s.api_key,
-    max_attempts = s.max_attempts, timeout = s.timeout, out = s.out, catch_signals = true,
-    ca_file = s.ca_file,
-    only = {},         -- no chapter is written
-  }
-  local stats, err, kind = cg.generate(course, opts)
+  local stats, err, kind = cg.generate(course, s)
   if not stats then return nil, err, kind end
   if stats.interrupted then return nil, "interrupted", "interrupted" end
   local path = stats.out .. "/" .. outline.FILE
@@ -65,6 +59,20 @@ function M.generate_outline(cg, course, s)
   if chapters then return chapters end
   if lerr then return nil, lerr, "input" end
   return nil, "the outline was not generated (" .. path .. " is missing)", "request"
+end
+
+--- The settings `outline` runs with: those `generate` would use (the same layers, limits
+-- and limiter included), writing no chapter.
+-- @tparam table course
+-- @tparam table args parsed command line
+-- @tparam table ctx
+-- @tparam table file_options the course file's checked options
+-- @treturn table|nil settings, or nil and a message
+function M.settings(course, args, ctx, file_options)
+  return settings.resolve(course, args, {
+    env = ctx.env, file_options = file_options, need_key = true,
+    extra = { catch_signals = true, only = {} },   -- no chapter is written
+  })
 end
 
 --- Runs the command.
@@ -79,9 +87,16 @@ function M.run(args, ctx)
   if type(course.chapters) == "table" then
     chapters = course.chapters      -- the outline is already there: nothing to ask
   else
-    local s, err = settings.resolve(args, { env = ctx.env, file_options = file_options })
+    local s, err = M.settings(course, args, ctx, file_options)
     if not s then return nil, err, 2 end
+    local log
+    if args.log_file then
+      log, err = require("coursegen.cli.eventlog").open(args.log_file, s)
+      if not log then return nil, err, 2 end
+      s.on_event = log:handler()
+    end
     local res, oerr, kind = M.generate_outline(cg, course, s)
+    if log then log:close(nil, oerr) end
     if not res then
       local explain = require("coursegen.cli.generate").explain
       return nil, explain(oerr, s), kind == "interrupted" and 130
