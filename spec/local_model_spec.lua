@@ -29,7 +29,8 @@ describe("--provider ollama", function()
     assert.is_nil(s.api_key)
     assert.is_nil(s.rpm)
     assert.is_nil(s.tpm)
-    local req = s.provider_mod.request({ base_url = s.base_url, model = s.model }, { prompt = "Hi", max_output_tokens = 9 })
+    local req = s.provider_mod.request({ base_url = s.base_url, model = s.model },
+      { prompt = "Hi", max_output_tokens = 9 })
     assert.equal("http://localhost:11434/v1/chat/completions", req.url)
     local body = json.decode(req.body)
     assert.equal("llama3.2", body.model)
@@ -76,12 +77,13 @@ describe("OPENAI_BASE_URL", function()
     assert.equal("http://127.0.0.1:7/v1", settle({ provider = "openai" }, env).base_url)
     env.COURSEGEN_BASE_URL = "http://127.0.0.1:8/v1"
     assert.equal("http://127.0.0.1:8/v1", settle({ provider = "openai" }, env).base_url)
-    assert.equal("http://127.0.0.1:9/v1", settle({ provider = "openai", base_url = "http://127.0.0.1:9/v1" }, env).base_url)
+    assert.equal("http://127.0.0.1:9/v1",
+      settle({ provider = "openai", base_url = "http://127.0.0.1:9/v1" }, env).base_url)
   end)
 
   it("is above the user config, and means nothing to gemini", function()
-    local s = assert(cli_settings.resolve(COURSE, { provider = "openai" }, { config = { base_url = "http://127.0.0.1:5/v1" },
-      env = env_of { OPENAI_BASE_URL = "http://127.0.0.1:6/v1" } }))
+    local s = assert(cli_settings.resolve(COURSE, { provider = "openai" },
+      { config = { base_url = "http://127.0.0.1:5/v1" }, env = env_of { OPENAI_BASE_URL = "http://127.0.0.1:6/v1" } }))
     assert.equal("http://127.0.0.1:6/v1", s.base_url)
     assert.equal("https://generativelanguage.googleapis.com",
       settle({}, { OPENAI_BASE_URL = "http://127.0.0.1:6/v1", GEMINI_API_KEY = "k" }).base_url)
