@@ -12,7 +12,7 @@ local BIN = ROOT .. "/bin/coursegen"
 -- Variables a developer's shell may set that would change what the command does.
 local UNSET = { "GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY", "COURSEGEN_PROVIDER",
                 "COURSEGEN_MODEL", "COURSEGEN_BASE_URL", "COURSEGEN_PRICE_IN", "COURSEGEN_PRICE_OUT",
-                "NO_COLOR", "MY_KEY" }
+                "NO_COLOR", "MY_KEY", "COURSEGEN_CONFIG", "COURSEGEN_API_KEY_FILE", "OPENAI_BASE_URL" }
 
 local function q(s)
   s = tostring(s)
@@ -23,6 +23,8 @@ end
 local function env_prefix(env)
   local parts = { "env" }
   for _, k in ipairs(UNSET) do parts[#parts + 1] = "-u " .. k end
+  -- no user config file from the developer's own home
+  parts[#parts + 1] = "XDG_CONFIG_HOME=/nonexistent/coursegen-spec"
   local keys = {}
   for k in pairs(env or {}) do keys[#keys + 1] = k end
   table.sort(keys)
