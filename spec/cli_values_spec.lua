@@ -58,17 +58,20 @@ describe("coursegen.cli.values", function()
     end)
   end)
 
-  describe("url() and is_local()", function()
+  describe("url() and coursegen.settings.is_loopback()", function()
     it("checks the scheme and strips a trailing slash", function()
       assert.equal("http://127.0.0.1:8080/v1", values.url("--base-url", "http://127.0.0.1:8080/v1/"))
       assert.is_nil((values.url("--base-url", "localhost:8080")))
     end)
     it("knows loopback hosts", function()
-      assert.is_true(values.is_local("http://localhost:11434/v1"))
-      assert.is_true(values.is_local("http://127.0.0.1:9"))
-      assert.is_true(values.is_local("http://[::1]:9"))
-      assert.is_false(values.is_local("https://generativelanguage.googleapis.com"))
-      assert.is_false(values.is_local("http://localhost.example.com"))
+      local is_loopback = require("coursegen.settings").is_loopback
+      assert.is_true(is_loopback("http://localhost:11434/v1"))
+      assert.is_true(is_loopback("http://127.0.0.1:9"))
+      assert.is_true(is_loopback("http://[::1]:9"))
+      assert.is_false(is_loopback("https://generativelanguage.googleapis.com"))
+      assert.is_false(is_loopback("http://localhost.example.com"))
+      assert.is_false(is_loopback("http://127.0.0.1@evil.example/v1"))   -- user-info is not the host
+      assert.is_false(is_loopback("http://127.0.0.1.nip.io/v1"))
     end)
   end)
 end)
@@ -232,6 +235,18 @@ end)
 
 describe("coursegen.cli.outline", function()
   local outline = require "coursegen.cli.outline"
+  it("runs with every setting generate would use: limits and limiter included", function()
+    local s = assert(outline.settings({ title = "Knots" }, { model = "m" }, { env = env_of { GEMINI_API_KEY = "k" } },
+      { rpm = 7, tpm = 900 }))
+    assert.equal(7, s.rpm)
+    assert.equal(900, s.tpm)
+    s = assert(settings.resolve({ title = "Knots" }, {}, { env = env_of {},
+      config = { limiter = "redis://127.0.0.1:6390/0?key=k", rpd = 50 }, extra = { only = {} } }))
+    assert.equal("redis://127.0.0.1:6390/0?key=k", s.limiter)
+    assert.equal(50, s.rpd)
+    assert.same({}, s.only)        -- the outline only: no chapter is written
+  end)
+
   it("writes an outline as a Markdown course file", function()
     assert.equal("# Knots\n\nFor sailors.\n\n1. Reef knot\n   Joins two ends.\n2. Bowline\n",
       outline.markdown({ title = "Knots", description = "For sailors." },

@@ -7,7 +7,7 @@ local files = require "coursegen.files"
 local prompts = require "coursegen.prompts"
 local realpath = require "coursegen.realpath"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local format, type, pairs, ipairs = string.format, type, pairs, ipairs
 local mtype, concat, sort = math.type, table.concat, table.sort

@@ -4,7 +4,7 @@
 -- "limiter" (the shared limiter in Redis is unreachable or failed: the run stopped, and
 -- what finished was kept).
 -- @module coursegen.fail
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local format, type, tostring = string.format, type, tostring
 

@@ -7,7 +7,7 @@
 local json = require "coursegen.json"
 local textutil = require "coursegen.text"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local format, type, tostring, concat = string.format, type, tostring, table.concat
 

@@ -9,7 +9,7 @@ local fail = require "coursegen.fail"
 local outline_mod = require "coursegen.outline"
 local settings = require "coursegen.settings"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local format, max = string.format, math.max
 

@@ -5,7 +5,7 @@
 -- @module coursegen.json
 local cjson = require "cjson.safe"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
 local mtype, tointeger = math.type, math.tointeger

@@ -5,7 +5,7 @@ local json = require "coursegen.json"
 local course = require "coursegen.course"
 local files = require "coursegen.files"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local format, type = string.format, type
 

@@ -18,7 +18,7 @@ local sha256 = require "coursegen.sha256"
 local source = require "coursegen.source"
 local system = require "system"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local format, type, tostring, min = string.format, type, tostring, math.min
 
@@ -143,9 +143,6 @@ function Run:handle(r)
   -- what was already sent has come back.
   if r.error_code == "limiter" and not self.limiter_error then self.limiter_error = r.error end
   job.attempts = r.attempts or 1
-  if not r.error and not r.error_code and r.status == 200 and not job.parsed then
-    self:validate(r) -- an engine without validate: classify now
-  end
   local err = self:failure(r, job)
   if err then
     job.done(nil, self:scrub(err))
@@ -475,7 +472,7 @@ end
 --- Runs a whole generation.
 -- @tparam table course validated course
 -- @tparam table s settings (`coursegen.settings.resolve`)
--- @treturn table statistics (DESIGN.md section 5, plus `stages`, `interrupted`, `out`)
+-- @treturn table statistics (the README's "Statistics", plus `stages`, `interrupted`, `out`)
 function M.run(course, s)
   local self = setmetatable({
     course = course, s = s, p = s.provider_mod,

@@ -6,7 +6,7 @@ local manifest = require "coursegen.manifest"
 local outline = require "coursegen.outline"
 local source = require "coursegen.source"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 --- Builds the plan.
 -- @tparam table course validated course

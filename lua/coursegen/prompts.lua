@@ -6,7 +6,7 @@
 -- @module coursegen.prompts
 local template = require "coursegen.template"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local format, concat = string.format, table.concat
 

@@ -4,7 +4,7 @@
 -- the known names, so a typo is an error naming the template and the variable, found when
 -- the template is compiled (at course load), never halfway through a run.
 -- @module coursegen.template
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local format, concat, type, tostring = string.format, table.concat, type, tostring
 

@@ -3,7 +3,7 @@
 -- `--instructions`, `--instructions-file`) as overrides. Also reads the file's optional `options`
 -- object (settings a course carries with it, such as its model or output folder).
 -- @module coursegen.cli.course
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local settings = require "coursegen.cli.settings"
 local course_mod = require "coursegen.course"

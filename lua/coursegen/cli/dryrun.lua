@@ -2,7 +2,7 @@
 -- requests and an estimate of tokens and cost, and sends nothing. With `--quiet`, only
 -- the counts. Output on stdout.
 -- @module coursegen.cli.dryrun
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local prices = require "coursegen.prices"
 local fmt = require "coursegen.cli.format"

@@ -6,7 +6,7 @@
 -- kept and the same command run again writes only the rest, so a script's handling of 1
 -- (report, rerun later) is right for it too; the message names the Redis URL.
 -- @module coursegen.cli.generate
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local cli_course = require "coursegen.cli.course"
 local settings = require "coursegen.cli.settings"

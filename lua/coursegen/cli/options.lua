@@ -3,7 +3,7 @@
 -- ready to use; what depends on the environment or the course file is settled in
 -- `coursegen.cli.settings`.
 -- @module coursegen.cli.options
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local argparse = require "argparse"
 local values = require "coursegen.cli.values"

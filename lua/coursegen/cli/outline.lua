@@ -2,7 +2,7 @@
 -- course asks for N chapters) and writes it as a course file the user can edit and pass
 -- to `generate`: Markdown on stdout or in `-o FILE`, or JSON when FILE ends in `.json`.
 -- @module coursegen.cli.outline
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local cli_course = require "coursegen.cli.course"
 local settings = require "coursegen.cli.settings"

@@ -1,6 +1,6 @@
 --- The final summary of a run, and the `--stats-json` file.
 -- @module coursegen.cli.summary
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local fmt = require "coursegen.cli.format"
 local json = require "coursegen.json"

@@ -5,7 +5,7 @@
 local json = require "coursegen.json"
 local common = require "coursegen.providers.common"
 
-local M = { _VERSION = "0.1.0", name = "gemini" }
+local M = { name = "gemini" }
 
 local type, ipairs, concat, num = type, ipairs, table.concat, common.num
 

@@ -4,7 +4,7 @@
 local json = require "coursegen.json"
 local common = require "coursegen.providers.common"
 
-local M = { _VERSION = "0.1.0", name = "openai" }
+local M = { name = "openai" }
 
 local type, ipairs, concat, num = type, ipairs, table.concat, common.num
 
