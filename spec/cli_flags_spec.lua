@@ -238,6 +238,20 @@ describe("command-line controls", function()
         r.err)
     end)
 
+    it("reads the key file it names, relative to itself or from ~/", function()
+      srv:close()
+      srv = mock.start { latency_ms = 1, api_key = KEY }
+      local p = config { base_url = srv.url, api_key_file = "key.txt" }
+      helpers.writefile(p:match("^(.*)/") .. "/key.txt", KEY .. "\n")
+      local path = course { title = "K", chapters = { "A" } }
+      local r = run { "generate", path, "--out", "o", "--quiet" }
+      assert.equal(0, r.code, r.err)
+      helpers.writefile(dir .. "/home-key", KEY .. "\n")
+      config { base_url = srv.url, api_key_file = "~/home-key" }
+      r = run({ "generate", path, "--out", "o2", "--quiet" }, { HOME = dir })
+      assert.equal(0, r.code, r.err)
+    end)
+
     it("names the file and the field of a bad entry, exit 2", function()
       local p = config { modle = "x" }
       local r = run { "generate", course { title = "K", chapters = { "A" } }, "--dry-run" }

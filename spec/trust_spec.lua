@@ -176,6 +176,13 @@ describe("the API key over plain http://", function()
     assert.equal("k", attach { base_url = "https://proxy.example", api_key = "k" }.api_key)
   end)
 
+  it("named by --api-key-env must be set, even for a server on this machine", function()
+    local ok, err = pcall(attach, { base_url = "http://127.0.0.1:9", api_key_env = "MY_KEY", env = { MY_KEY = "" } })
+    assert.is_false(ok)
+    assert.equal("auth", err.kind)
+    assert.equal("no API key: the variable MY_KEY (named by --api-key-env) is not set", err.msg)
+  end)
+
   it("stops the command before anything is written, exit 2", function()
     local s, err = cli_settings.resolve(course, { base_url = "http://10.0.0.5:11434/v1", api_key_env = "MY_KEY" },
       { env = function(n) return ({ MY_KEY = "sk-lan" })[n] end, config = {}, need_key = true })

@@ -2,7 +2,8 @@
 -- base URL, key variable or key file, CA file, limiter, limits). JSON, so reading it runs
 -- no code. It lives at `$COURSEGEN_CONFIG`, else `$XDG_CONFIG_HOME/coursegen/config.json`,
 -- else `~/.config/coursegen/config.json`; a missing file is no config. Unlike a course
--- file it may say where the key is read from and sent: it is the user's own.
+-- file it may say where the key is read from and sent: it is the user's own. File paths
+-- in it may start with `~/`; relative ones are beside the config file.
 -- @module coursegen.cli.config
 local M = {}
 
@@ -59,7 +60,26 @@ function M.load(env)
   end
   local checked, cerr = settings.check_object(v, path, "config")
   if not checked then return nil, cerr end
+  for _, k in ipairs(M.PATHS) do
+    if checked[k] then checked[k] = M.expand(checked[k], path, env) end
+  end
   return checked, path
+end
+
+--- The fields that name files.
+M.PATHS = { "api_key_file", "ca_file" }
+
+--- A file named in the config: `~/` is the home folder, a relative path is beside the
+-- config file (not wherever the command happens to run).
+-- @tparam string p
+-- @tparam string config_path
+-- @tparam[opt] function env getenv-like lookup
+-- @treturn string
+function M.expand(p, config_path, env)
+  local home = (env or os.getenv)("HOME")
+  if p:sub(1, 2) == "~/" and home and home ~= "" then return home .. p:sub(2) end
+  if p:sub(1, 1) == "/" then return p end
+  return (config_path:match("^(.*)/[^/]*$") or ".") .. "/" .. p
 end
 
 return M
