@@ -9,7 +9,7 @@ local slug = require "coursegen.slug"
 
 local M = {}
 
-local type, format, mtype, tostring = type, string.format, math.type, tostring
+local type, format, mtype, tostring, tonumber = type, string.format, math.type, tostring, tonumber
 
 --- Known providers: name → module. `ollama` speaks the `openai` dialect with Ollama's
 -- address and a local model.
@@ -167,14 +167,20 @@ local function check_hooks(h)
   end
 end
 
---- The host of a URL, lower-case, without brackets or port.
+--- The host of a URL, lower-case, without brackets, user-info or port.
 -- @tparam string url
 -- @treturn ?string
+-- @treturn ?integer the port, when the URL names one
 function M.host(url)
   if type(url) ~= "string" then return nil end
-  local host = url:match("^%a+://[^/@]*@?%[([^%]]+)%]") or url:match("^%a+://([^/:?#]+)")
-  if host and host:find("@", 1, true) then host = host:match("@(.*)$") end
-  return host and host:lower()
+  local authority = url:match("^%a[%w+.-]*://([^/?#]*)")
+  if not authority then return nil end
+  -- user-info ends at the last '@': "http://127.0.0.1:80@evil.example" goes to evil.example
+  authority = authority:match("^.*@(.*)$") or authority
+  local host, port = authority:match("^%[([^%]]*)%]:?(%d*)$")
+  if not host then host, port = authority:match("^([^:]*):?(%d*)$") end
+  if not host or host == "" then return nil end
+  return host:lower(), tonumber(port)
 end
 
 --- Whether a URL points at this machine (localhost, 127.x.x.x, ::1), where a server needs
@@ -195,11 +201,11 @@ end
 -- @treturn ?string
 function M.infer_provider(url)
   if type(url) ~= "string" then return nil end
-  local host = M.host(url) or ""
-  local port = url:match("^%a+://[^/]-:(%d+)")
+  local host, port = M.host(url)
+  host = host or ""
   local path = url:match("^%a+://[^/]+(/.*)$") or ""
-  if host:find("googleapis.com", 1, true) then return "gemini" end
-  if port == "11434" then return "ollama" end
+  if host == "googleapis.com" or host:sub(-15) == ".googleapis.com" then return "gemini" end
+  if port == 11434 then return "ollama" end
   if host == "api.openai.com" or path:match("/v1/*$") then return "openai" end
   return nil
 end
