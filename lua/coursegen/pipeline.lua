@@ -392,14 +392,9 @@ function Run:main()
     -- A Ctrl-C that stopped an earlier run in this process must not stop this one.
     if core.reset_interrupted then core.reset_interrupted() end
   end
-  local opts = {
-    concurrency = s.concurrency, rpm = s.rpm, tpm = s.tpm, rpd = s.rpd,
-    max_attempts = s.max_attempts, timeout = s.timeout, backoff_base = s.backoff_base,
-    backoff_cap = s.backoff_cap, retry_budget = s.retry_budget, connect_timeout = s.connect_timeout,
-    limiter = s.limiter, ca_file = s.ca_file,
-    validate = function(r) return self:validate(r) end,
-    on_attempt = function(ev) return self:on_attempt(ev) end,
-  }
+  local opts = settings.engine_options(s)
+  opts.validate = function(r) return self:validate(r) end
+  opts.on_attempt = function(ev) return self:on_attempt(ev) end
   local ok, made = pcall(core.engine, opts)
   if not ok then
     -- An unreachable Redis is the environment's failure, not a bug: say which URL.

@@ -300,6 +300,19 @@ function M.resolve(course, opts)
   return setmetatable(s, M.settings_mt)
 end
 
+--- The settings the request engine takes, by the same names (`coursegen.core.engine`).
+M.ENGINE_KEYS = { "concurrency", "rpm", "tpm", "rpd", "max_attempts", "timeout", "backoff_base", "backoff_cap",
+                  "retry_budget", "connect_timeout", "limiter", "ca_file" }
+
+--- The engine's options for settled settings.
+-- @tparam table s settings from `resolve`
+-- @treturn table a fresh table of the `ENGINE_KEYS` that are set
+function M.engine_options(s)
+  local opts = {}
+  for _, k in ipairs(M.ENGINE_KEYS) do opts[k] = s[k] end
+  return opts
+end
+
 --- The API key held by the first of `names` that is set, trimmed. A key pasted or echoed
 -- into a variable often ends in a newline, which must never reach an HTTP header; a blank
 -- variable counts as unset.
