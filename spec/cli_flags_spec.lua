@@ -185,6 +185,16 @@ describe("command-line controls", function()
     end)
   end)
 
+  describe("outline", function()
+    it("runs under the limits generate would use: a course file's tpm too small for one request fails it", function()
+      local path = course { title = "Knots", chapters = 3, options = { tpm = 10 } }
+      local r = run { "outline", path, "--base-url", srv.url, "-o", "k.md" }
+      assert.equal(1, r.code, r.err)
+      assert.truthy(r.err:find("tokens/min", 1, true), r.err)
+      assert.equal(0, srv:stats().requests)
+    end)
+  end)
+
   describe("--quiet", function()
     it("leaves stderr to errors and the summary, for scripts", function()
       local path = course { title = "K", chapters = 2 }
