@@ -183,6 +183,21 @@ describe("the API key over plain http://", function()
     assert.equal("no API key: the variable MY_KEY (named by --api-key-env) is not set", err.msg)
   end)
 
+  it("must be one header value: no newline, NUL or space inside, whatever its source", function()
+    for _, opts in ipairs {
+      { api_key = "sk-a\r\nX-Injected: 1" },
+      { api_key_env = "MY_KEY", env = { MY_KEY = "sk-a b" } },
+      { api_key_file = "/dev/zero" },
+    } do
+      opts.base_url = "http://127.0.0.1:9"
+      local ok, err = pcall(attach, opts)
+      assert.is_false(ok)
+      assert.equal("auth", err.kind)
+      assert.truthy(err.msg:find("is not a key: it must be printable ASCII without spaces", 1, true), err.msg)
+      assert.is_nil(err.msg:find("Injected", 1, true))
+    end
+  end)
+
   it("stops the command before anything is written, exit 2", function()
     local s, err = cli_settings.resolve(course, { base_url = "http://10.0.0.5:11434/v1", api_key_env = "MY_KEY" },
       { env = function(n) return ({ MY_KEY = "sk-lan" })[n] end, config = {}, need_key = true })

@@ -385,6 +385,11 @@ function M.attach_key(s)
     key, from = M.env_key(s.provider_mod.defaults.key_env, getenv)
     named = false
   end
+  if key and not key:match("^[\33-\126]+$") then
+    -- a header value: a newline would start another header, a NUL or a byte past ASCII is no key
+    -- (/dev/zero as a key file); the message never quotes it
+    fail.raise("auth", "the API key from %s is not a key: it must be printable ASCII without spaces", from)
+  end
   if key and s.base_url:match("^[hH][tT][tT][pP]://") and not s.loopback then
     if named then
       fail.raise("input", "will not send the API key (from %s) over plain http:// to %s, where anyone on "
