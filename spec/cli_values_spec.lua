@@ -238,6 +238,20 @@ end)
 
 describe("coursegen.cli.outline", function()
   local outline = require "coursegen.cli.outline"
+  it("writes a JSON outline whose source is found from where the file is", function()
+    local helpers = require "helpers"
+    local dir = helpers.tmpdir()
+    assert(os.execute("mkdir -p '" .. dir .. "/c/docs'"))
+    helpers.writefile(dir .. "/c/docs/notes.md", "# Notes\n")
+    local real = require("coursegen.realpath").resolve(dir)
+    assert.equal("docs/notes.md", outline.source_from(dir .. "/c/docs/notes.md", dir .. "/c/k.json"))
+    assert.equal(real .. "/c/docs/notes.md", outline.source_from(dir .. "/c/docs/notes.md", dir .. "/elsewhere/k.json"))
+    local text = outline.json({ title = "K", source = dir .. "/c/docs/notes.md" }, { { title = "A" } },
+      dir .. "/c/k.json")
+    assert.equal("docs/notes.md", require("coursegen.json").decode(text).source)
+    helpers.rmtree(dir)
+  end)
+
   it("runs with every setting generate would use: limits and limiter included", function()
     local s = assert(outline.settings({ title = "Knots" }, { model = "m" }, { env = env_of { GEMINI_API_KEY = "k" } },
       { rpm = 7, tpm = 900 }))

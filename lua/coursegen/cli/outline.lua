@@ -10,6 +10,7 @@ local json = require "coursegen.json"
 local fail = require "coursegen.fail"
 local files = require "coursegen.files"
 local outline = require "coursegen.outline"
+local realpath = require "coursegen.realpath"
 
 local type, string_format = type, string.format
 
@@ -27,15 +28,32 @@ function M.markdown(course, chapters)
   return table.concat(out, "\n") .. "\n"
 end
 
+--- Where a course file at `file` finds `source`: relative to the file's folder when the
+-- source is inside it, else the absolute path (which that course file may not use: the
+-- user passes it with --source, as for any course file).
+-- @tparam string source
+-- @tparam string file
+-- @treturn string
+function M.source_from(source, file)
+  local real = realpath.resolve(source)
+  local dir = realpath.resolve(file:match("^(.*)/[^/]*$") or ".")
+  if not real then return source end
+  if not dir then return real end
+  if dir ~= "/" and real:sub(1, #dir + 1) == dir .. "/" then return real:sub(#dir + 2) end
+  return real
+end
+
 --- The outline as a JSON course file (the course's other fields kept).
 -- @tparam table course
 -- @tparam table chapters
+-- @tparam[opt] string file where it is written (a `source` is made relative to it)
 -- @treturn string
-function M.json(course, chapters)
+function M.json(course, chapters, file)
   local t = {}
   for _, k in ipairs { "title", "description", "audience", "language", "instructions", "source" } do
     t[k] = course[k]
   end
+  if t.source and file then t.source = M.source_from(t.source, file) end
   local list = json.array {}
   for i, ch in ipairs(chapters) do list[i] = { title = ch.title, brief = ch.brief } end
   t.chapters = list
@@ -105,7 +123,7 @@ function M.run(args, ctx)
     chapters = res
   end
   local as_json = args.output and args.output:lower():match("%.json$")
-  local text = as_json and M.json(course, chapters) or M.markdown(course, chapters)
+  local text = as_json and M.json(course, chapters, args.output) or M.markdown(course, chapters)
   if args.output then
     local ok, err = fail.protect(files.write, args.output, text)
     if not ok then return nil, "-o: " .. err, 1 end
