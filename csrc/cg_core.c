@@ -46,7 +46,7 @@ int luaopen_coursegen_core(lua_State *L) {
                                                 cg_redis_open, cg_sha256_open, cg_fs_open};
   lua_newtable(L);
   for (size_t i = 0; i < sizeof openers / sizeof openers[0]; i++) openers[i](L);
-  lua_pushliteral(L, "0.1");
+  lua_pushliteral(L, "0.1.0"); /* the same as lua/coursegen/version.lua (a spec checks) */
   lua_setfield(L, -2, "_VERSION");
   return 1;
 }

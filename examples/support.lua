@@ -3,7 +3,7 @@
 -- the command line, the server to talk to, and the output folder.
 -- Load it relative to the script, whatever the working folder:
 --   local ex = dofile(((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/support.lua")
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local getenv, tmpname, remove = os.getenv, os.tmpname, os.remove
 

@@ -12,7 +12,7 @@ local BIN = ROOT .. "/bin/coursegen"
 -- Variables a developer's shell may set that would change what the command does.
 local UNSET = { "GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY", "COURSEGEN_PROVIDER",
                 "COURSEGEN_MODEL", "COURSEGEN_BASE_URL", "COURSEGEN_PRICE_IN", "COURSEGEN_PRICE_OUT",
-                "NO_COLOR", "MY_KEY" }
+                "NO_COLOR", "MY_KEY", "COURSEGEN_CONFIG", "COURSEGEN_API_KEY_FILE", "OPENAI_BASE_URL" }
 
 local function q(s)
   s = tostring(s)
@@ -23,6 +23,8 @@ end
 local function env_prefix(env)
   local parts = { "env" }
   for _, k in ipairs(UNSET) do parts[#parts + 1] = "-u " .. k end
+  -- no user config file from the developer's own home
+  parts[#parts + 1] = "XDG_CONFIG_HOME=/nonexistent/coursegen-spec"
   local keys = {}
   for k in pairs(env or {}) do keys[#keys + 1] = k end
   table.sort(keys)
@@ -181,7 +183,7 @@ describe("coursegen command line", function()
       { { "--timeout", "soon" }, "--timeout must be a number, got 'soon'" },
       { { "--chapters", "0" }, "--chapters must be at least 1, got '0'" },
       { { "--only", "2,x" }, "--only must be chapter numbers separated by commas, such as 3,7 or 2-5, got '2,x'" },
-      { { "--provider", "claude" }, "--provider must be one of gemini, openai, got 'claude'" },
+      { { "--provider", "claude" }, "--provider must be one of gemini, openai, ollama, got 'claude'" },
       { { "--base-url", "localhost:8080" }, "--base-url must be an http:// or https:// URL, got 'localhost:8080'" },
       { { "--api-key-env", "my key" },
         "--api-key-env must be the name of an environment variable, such as MY_KEY, got 'my key'" },
@@ -203,7 +205,7 @@ describe("coursegen command line", function()
       local path = course_file(dir, FOUR)
       local r = run(dir, { "generate", path, "--dry-run" }, { COURSEGEN_PROVIDER = "claude" })
       assert.equal(2, r.code)
-      assert.equal("coursegen: error: COURSEGEN_PROVIDER must be one of gemini, openai, got 'claude'\n", r.err)
+      assert.equal("coursegen: error: COURSEGEN_PROVIDER must be one of gemini, openai, ollama, got 'claude'\n", r.err)
     end)
 
     it("checks mock's options", function()

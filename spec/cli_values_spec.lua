@@ -58,17 +58,23 @@ describe("coursegen.cli.values", function()
     end)
   end)
 
-  describe("url() and is_local()", function()
+  describe("url() and coursegen.settings.is_loopback()", function()
     it("checks the scheme and strips a trailing slash", function()
       assert.equal("http://127.0.0.1:8080/v1", values.url("--base-url", "http://127.0.0.1:8080/v1/"))
       assert.is_nil((values.url("--base-url", "localhost:8080")))
     end)
     it("knows loopback hosts", function()
-      assert.is_true(values.is_local("http://localhost:11434/v1"))
-      assert.is_true(values.is_local("http://127.0.0.1:9"))
-      assert.is_true(values.is_local("http://[::1]:9"))
-      assert.is_false(values.is_local("https://generativelanguage.googleapis.com"))
-      assert.is_false(values.is_local("http://localhost.example.com"))
+      local is_loopback = require("coursegen.settings").is_loopback
+      assert.is_true(is_loopback("http://localhost:11434/v1"))
+      assert.is_true(is_loopback("http://127.0.0.1:9"))
+      assert.is_true(is_loopback("http://[::1]:9"))
+      assert.is_false(is_loopback("https://generativelanguage.googleapis.com"))
+      assert.is_false(is_loopback("http://localhost.example.com"))
+      assert.is_false(is_loopback("http://127.0.0.1@evil.example/v1"))   -- user-info is not the host
+      assert.is_false(is_loopback("http://127.0.0.1:80@evil.example/v1"))
+      assert.is_false(is_loopback("http://localhost:x@[2001:db8::1]:8/v1"))
+      assert.is_true(is_loopback("http://user:pw@127.0.0.1:8/v1"))
+      assert.is_false(is_loopback("http://127.0.0.1.nip.io/v1"))
     end)
   end)
 end)
@@ -115,7 +121,7 @@ describe("coursegen.cli.options", function()
     it("checks values with the option's name, negative ones included", function()
       assert.same({ nil, "--rpm must be at least 1, got '-5'", "generate" },
         { options.parse { "generate", "--rpm", "-5" } })
-      assert.same({ nil, "--provider must be one of gemini, openai, got 'claude'", "generate" },
+      assert.same({ nil, "--provider must be one of gemini, openai, ollama, got 'claude'", "generate" },
         { options.parse { "generate", "--provider", "claude" } })
       assert.same({ nil, "--port must be at most 65,535, got '70000'", "mock" },
         { options.parse { "mock", "--port", "70000" } })
@@ -129,9 +135,16 @@ describe("coursegen.cli.options", function()
 end)
 
 describe("coursegen.cli.settings", function()
+  local COURSE = { title = "Knots" }
+  -- no user config unless a test gives one
+  local function resolve(args, o)
+    o.config = o.config or {}
+    return settings.resolve(COURSE, args, o)
+  end
+
   describe("resolve()", function()
     it("uses the provider's defaults", function()
-      local s = assert(settings.resolve({}, { env = env_of { GEMINI_API_KEY = "k" } }))
+      local s = assert(resolve({}, { env = env_of { GEMINI_API_KEY = "k" }, need_key = true }))
       assert.equal("gemini", s.provider)
       assert.equal("gemini-2.5-flash", s.model)
       assert.equal("https://generativelanguage.googleapis.com", s.base_url)
@@ -145,47 +158,47 @@ describe("coursegen.cli.settings", function()
       local env = env_of { COURSEGEN_MODEL = "env-model", COURSEGEN_BASE_URL = "http://127.0.0.1:9",
                            COURSEGEN_PROVIDER = "openai" }
       local fo = { model = "file-model", concurrency = 3, out = "file-out" }
-      local s = assert(settings.resolve({}, { env = env, file_options = fo }))
+      local s = assert(resolve({}, { env = env, file_options = fo }))
       assert.equal("env-model", s.model)
       assert.equal("openai", s.provider)
       assert.equal("http://127.0.0.1:9", s.base_url)
       assert.equal(3, s.concurrency)
       assert.equal("file-out", s.out)
-      s = assert(settings.resolve({ model = "cli-model", concurrency = 5 }, { env = env, file_options = fo }))
+      s = assert(resolve({ model = "cli-model", concurrency = 5 }, { env = env, file_options = fo }))
       assert.equal("cli-model", s.model)
       assert.equal(5, s.concurrency)
     end)
 
     it("checks the environment's values", function()
-      assert.same({ nil, "COURSEGEN_PROVIDER must be one of gemini, openai, got 'x'" },
-        { settings.resolve({}, { env = env_of { COURSEGEN_PROVIDER = "x" } }) })
+      assert.same({ nil, "COURSEGEN_PROVIDER must be one of gemini, openai, ollama, got 'x'" },
+        { resolve({}, { env = env_of { COURSEGEN_PROVIDER = "x" } }) })
       assert.same({ nil, "COURSEGEN_BASE_URL must be an http:// or https:// URL, got 'nope'" },
-        { settings.resolve({}, { env = env_of { COURSEGEN_BASE_URL = "nope" } }) })
+        { resolve({}, { env = env_of { COURSEGEN_BASE_URL = "nope" } }) })
     end)
 
     it("names the variable to set when the key is missing", function()
       assert.same({ nil, "no API key for gemini: set GEMINI_API_KEY (or GOOGLE_API_KEY) to your Gemini "
         .. "API key, name another variable with --api-key-env, or give a file with --api-key-file" },
-        { settings.resolve({}, { env = env_of {} }) })
+        { resolve({}, { env = env_of {}, need_key = true }) })
       assert.same({ nil, "no API key for openai: set OPENAI_API_KEY to your OpenAI API key, name "
         .. "another variable with --api-key-env, or give a file with --api-key-file" },
-        { settings.resolve({ provider = "openai" }, { env = env_of {} }) })
+        { resolve({ provider = "openai" }, { env = env_of {}, need_key = true }) })
       assert.same({ nil, "no API key: the variable MY_KEY (named by --api-key-env) is not set" },
-        { settings.resolve({ api_key_env = "MY_KEY" }, { env = env_of {} }) })
+        { resolve({ api_key_env = "MY_KEY" }, { env = env_of {}, need_key = true }) })
     end)
 
     it("takes GOOGLE_API_KEY and the variable named by --api-key-env", function()
-      assert.equal("g", settings.resolve({}, { env = env_of { GOOGLE_API_KEY = "g" } }).api_key)
-      assert.equal("m", settings.resolve({ api_key_env = "MY_KEY" },
-        { env = env_of { MY_KEY = "m", GEMINI_API_KEY = "k" } }).api_key)
+      assert.equal("g", resolve({}, { env = env_of { GOOGLE_API_KEY = "g" }, need_key = true }).api_key)
+      assert.equal("m", resolve({ api_key_env = "MY_KEY" },
+        { env = env_of { MY_KEY = "m", GEMINI_API_KEY = "k" }, need_key = true }).api_key)
     end)
 
     it("needs no key for a local server, nor for a dry run", function()
-      local s = assert(settings.resolve({ provider = "openai", base_url = "http://localhost:11434/v1" },
-        { env = env_of {} }))
+      local s = assert(resolve({ provider = "openai", base_url = "http://localhost:11434/v1" },
+        { env = env_of {}, need_key = true }))
       assert.is_nil(s.api_key)
-      assert.equal(0, s.rpm)   -- no limit
-      assert(settings.resolve({}, { env = env_of {}, need_key = false }))
+      assert.is_nil(s.rpm)   -- no limit
+      assert(resolve({}, { env = env_of {} }))
     end)
   end)
 
@@ -195,8 +208,8 @@ describe("coursegen.cli.settings", function()
         { settings.check_file_options({ concurrency = 0 }, "c.json") })
       local _, err = settings.check_file_options({ concurrence = 2 }, "c.json")
       assert.truthy(err:find("c.json: unknown field options.concurrence (known: ", 1, true))
-      assert.same({ rpm = 10, base_url = "http://127.0.0.1:1" },
-        settings.check_file_options({ rpm = 10, ["base-url"] = "http://127.0.0.1:1/" }, "c.json"))
+      assert.same({ rpm = 10, model = "m" },
+        settings.check_file_options({ rpm = 10, ["model"] = "m" }, "c.json"))
     end)
   end)
 end)
@@ -225,6 +238,32 @@ end)
 
 describe("coursegen.cli.outline", function()
   local outline = require "coursegen.cli.outline"
+  it("writes a JSON outline whose source is found from where the file is", function()
+    local helpers = require "helpers"
+    local dir = helpers.tmpdir()
+    assert(os.execute("mkdir -p '" .. dir .. "/c/docs'"))
+    helpers.writefile(dir .. "/c/docs/notes.md", "# Notes\n")
+    local real = require("coursegen.realpath").resolve(dir)
+    assert.equal("docs/notes.md", outline.source_from(dir .. "/c/docs/notes.md", dir .. "/c/k.json"))
+    assert.equal(real .. "/c/docs/notes.md", outline.source_from(dir .. "/c/docs/notes.md", dir .. "/elsewhere/k.json"))
+    local text = outline.json({ title = "K", source = dir .. "/c/docs/notes.md" }, { { title = "A" } },
+      dir .. "/c/k.json")
+    assert.equal("docs/notes.md", require("coursegen.json").decode(text).source)
+    helpers.rmtree(dir)
+  end)
+
+  it("runs with every setting generate would use: limits and limiter included", function()
+    local s = assert(outline.settings({ title = "Knots" }, { model = "m" }, { env = env_of { GEMINI_API_KEY = "k" } },
+      { rpm = 7, tpm = 900 }))
+    assert.equal(7, s.rpm)
+    assert.equal(900, s.tpm)
+    s = assert(settings.resolve({ title = "Knots" }, {}, { env = env_of {},
+      config = { limiter = "redis://127.0.0.1:6390/0?key=k", rpd = 50 }, extra = { only = {} } }))
+    assert.equal("redis://127.0.0.1:6390/0?key=k", s.limiter)
+    assert.equal(50, s.rpd)
+    assert.same({}, s.only)        -- the outline only: no chapter is written
+  end)
+
   it("writes an outline as a Markdown course file", function()
     assert.equal("# Knots\n\nFor sailors.\n\n1. Reef knot\n   Joins two ends.\n2. Bowline\n",
       outline.markdown({ title = "Knots", description = "For sailors." },
@@ -243,23 +282,25 @@ end)
 describe("coursegen.settings API key lookup", function()
   local lib = require "coursegen.settings"
   local course = { title = "Knots" }
+  local function key_of(opts)
+    return lib.attach_key(lib.resolve(course, opts)).api_key
+  end
 
   it("trims a key read from the environment, as the command line does", function()
-    local s = lib.resolve(course, { env = { GEMINI_API_KEY = "  sk-abc\n" } })
-    assert.equal("sk-abc", s.api_key)
-    assert.equal("sk-abc", assert(settings.resolve({}, { env = env_of { GEMINI_API_KEY = "  sk-abc\n" } })).api_key)
+    assert.equal("sk-abc", key_of { env = { GEMINI_API_KEY = "  sk-abc\n" } })
+    assert.equal("sk-abc", assert(settings.resolve(course, {}, { config = {}, need_key = true,
+      env = env_of { GEMINI_API_KEY = "  sk-abc\n" } })).api_key)
   end)
 
   it("skips a blank variable for the next one", function()
-    local s = lib.resolve(course, { env = { GEMINI_API_KEY = " \n", GOOGLE_API_KEY = "g-key\r\n" } })
-    assert.equal("g-key", s.api_key)
+    assert.equal("g-key", key_of { env = { GEMINI_API_KEY = " \n", GOOGLE_API_KEY = "g-key\r\n" } })
     assert.same({ "g-key", "GOOGLE_API_KEY" },
       { lib.env_key({ "GEMINI_API_KEY", "GOOGLE_API_KEY" }, env_of { GEMINI_API_KEY = "", GOOGLE_API_KEY = "g-key" }) })
     assert.is_nil(lib.env_key({ "A" }, env_of {}))
   end)
 
   it("keeps an explicit api_key as given", function()
-    assert.equal("k", lib.resolve(course, { api_key = "k", env = { GEMINI_API_KEY = "other" } }).api_key)
+    assert.equal("k", key_of { api_key = "k", env = { GEMINI_API_KEY = "other" } })
   end)
 end)
 

@@ -249,7 +249,7 @@ __attribute__((visibility("default"))) int luaopen_coursegen_mockserver(lua_Stat
 int luaopen_coursegen_mockserver(lua_State *L) {
   createmeta(L);
   luaL_newlib(L, funcs);
-  lua_pushliteral(L, "0.1");
+  lua_pushliteral(L, "0.1.0"); /* the same as lua/coursegen/version.lua (a spec checks) */
   lua_setfield(L, -2, "_VERSION");
   return 1;
 }

@@ -5,7 +5,7 @@
 -- @module coursegen.answer
 local textutil = require "coursegen.text"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local PREAMBLE_STARTS = {
   "here is", "here's", "here are", "sure", "certainly", "of course", "okay", "ok,", "absolutely",

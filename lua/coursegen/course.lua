@@ -5,8 +5,9 @@
 local json = require "coursegen.json"
 local files = require "coursegen.files"
 local prompts = require "coursegen.prompts"
+local realpath = require "coursegen.realpath"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local format, type, pairs, ipairs = string.format, type, pairs, ipairs
 local mtype, concat, sort = math.type, table.concat, table.sort
@@ -19,7 +20,7 @@ M.MAX_CHAPTERS = 500
 
 local KEYS = {
   title = "string", description = "string", audience = "string", language = "string",
-  source = "string", instructions = "string", chapters = true, prompts = "table",
+  source = "string", instructions = "string", chapters = true, prompts = "table", max_chapters = "number",
   -- run settings (provider, limits, ...) read by the command line; checked there
   options = "table",
 }
@@ -122,10 +123,24 @@ local function join(dir, p)
   return dir .. "/" .. p
 end
 
+-- A course file is a document that gets shared: its `source` must not reach outside its
+-- own folder (`../../.ssh/id_ed25519`, or a link planted beside it), or the file's text
+-- would be sent in every prompt. Whoever wants another file passes `--source`.
+local function check_confined(where, path, dir)
+  local ok, err = realpath.inside(path, dir)
+  if ok == nil then fail(format("%s: source: %s", where, err)) end
+  if not ok then
+    fail(format("%s: source: %s is outside the course file's folder; a course file may only use a "
+      .. "document beside it (pass --source FILE on the command line to use this one)", where, path))
+  end
+end
+
 --- Validates a course table; raises `{msg = ...}` on the first problem.
 -- @tparam table t the raw course
 -- @tparam string where the name used in errors (the file, or "course")
--- @tparam[opt] string dir folder that a relative `source` is resolved against
+-- @tparam[opt] string dir the course file's folder: a relative `source` is resolved
+--   against it, and must stay inside it (links followed). Without it (a course given as a
+--   Lua table by the caller's own code) `source` is any path, relative to the current folder.
 -- @treturn table the validated course
 function M.check(t, where, dir)
   if type(t) ~= "table" then fail(format("%s: expected an object, got %s", where, typename(t))) end
@@ -141,6 +156,19 @@ function M.check(t, where, dir)
   if t.chapters ~= nil then
     c.chapters, c.chapter_count = check_chapters(where, t.chapters)
   end
+  if t.max_chapters ~= nil then
+    -- the model chooses how many chapters, up to this; a given number or list leaves no choice
+    local n = t.max_chapters
+    if type(n) ~= "number" or n ~= math.floor(n) or n < 1 or n > M.MAX_CHAPTERS then
+      fail(format("%s: max_chapters: must be a whole number from 1 to %d, got %s", where, M.MAX_CHAPTERS,
+        tostring(n)))
+    end
+    n = math.tointeger(n)
+    if t.chapters ~= nil then
+      fail(format("%s: max_chapters: the course already gives chapters; keep one of the two", where))
+    end
+    c.max_chapters, c.chapter_count = n, nil
+  end
   if t.prompts ~= nil then
     if type(t.prompts) ~= "table" then
       fail(format("%s: prompts: expected an object, got %s", where, typename(t.prompts)))
@@ -154,6 +182,7 @@ function M.check(t, where, dir)
     if not files.exists(c.source) then
       fail(format("%s: source: file not found: %s", where, c.source))
     end
+    if dir then check_confined(where, c.source, dir) end
   end
   return setmetatable(c, M.course_mt)
 end

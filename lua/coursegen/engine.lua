@@ -57,7 +57,7 @@ local core = require "coursegen.core"
 local type, error, pairs, setmetatable, pcall = type, error, pairs, setmetatable, pcall
 local getmetatable, tostring, max = getmetatable, tostring, math.max
 
-local M = { _VERSION = core._VERSION }
+local M = {}
 
 --- Creates an engine (same as `core.engine`).
 -- @tparam table opts engine options (see the module comment)

@@ -5,7 +5,7 @@
 -- what finished was kept), "hook" (a hook given to `generate` raised: the run stopped, and
 -- what finished was kept), "busy" (another run holds the output folder's lock).
 -- @module coursegen.fail
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local format, type, tostring = string.format, type, tostring
 

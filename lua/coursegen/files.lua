@@ -5,7 +5,7 @@
 local lfs = require "lfs"
 local fail = require "coursegen.fail"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local format = string.format
 

@@ -1,12 +1,13 @@
 --- One clear message from an HTTP error body, whatever the server's dialect.
 -- Handles Gemini's `{"error":{code,message,status,details}}` and its array-wrapped variant,
--- OpenAI's `{"error":{message,type,param,code}}` (string or integer code), vLLM's flat
--- `{"object":"error",...}`, HTML pages and plain text. The server's own words are kept.
+-- OpenAI's `{"error":{message,type,param,code}}` (string or integer code), Ollama's
+-- `{"error":"not found"}`, vLLM's flat `{"object":"error",...}`, FastAPI's `{"detail":...}`,
+-- HTML pages and plain text. The server's own words are kept.
 -- @module coursegen.http_error
 local json = require "coursegen.json"
 local textutil = require "coursegen.text"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local format, type, tostring, concat = string.format, type, tostring, table.concat
 
@@ -36,23 +37,38 @@ local function gemini_details(details)
   return bits
 end
 
---- Pulls `{message, status, code, extras}` out of a decoded error value, or nil.
+-- A field shown to people: text as it is, a number as text, anything else left out (a
+-- table would print as its address).
+local function text_of(v)
+  if type(v) == "string" or type(v) == "number" then return tostring(v) end
+  return nil
+end
+
+--- Pulls `{message, status, code, extras}` out of a decoded error value, or nil. Knows
+-- the string form `{"error":"not found"}` (Ollama, many proxies), the object form
+-- `{"error":{...}}` (Gemini, OpenAI, llama.cpp), the flat forms `{"object":"error",...}`
+-- (vLLM) and `{"message":...}`, and FastAPI's `{"detail":...}`.
 -- @param v a decoded JSON value
--- @treturn[opt] table
+-- @treturn[opt] table `extras` is always a list
 function M.fields(v)
   if type(v) ~= "table" then return nil end
   if v[1] ~= nil and type(v[1]) == "table" then v = v[1] end -- Gemini's OpenAI layer wraps in an array
   local e = v.error
-  if type(e) == "string" then return { message = e } end
+  if type(e) == "string" then return { message = e, extras = {} } end
   if type(e) ~= "table" then
-    if v.object == "error" or (v.message and (v.type or v.code)) then e = v else return nil end
+    if type(v.message) == "string" or v.object == "error" then
+      e = v
+    elseif type(v.detail) == "string" then
+      return { message = v.detail, extras = {} }
+    else
+      return nil
+    end
   end
-  local status = e.status or e.type
-  local code = e.code
+  local status = text_of(e.status) or text_of(e.type)
   return {
-    message = e.message and tostring(e.message) or nil,
-    status = status and tostring(status) or nil,
-    code = code ~= nil and tostring(code) or nil,
+    message = text_of(e.message),
+    status = status,
+    code = text_of(e.code),
     extras = gemini_details(e.details),
   }
 end

@@ -26,7 +26,7 @@ end
 
 local function as_course(c)
   if getmetatable(c) == course_mod.course_mt then return c end
-  return course_mod.check(c, "course", ".")
+  return course_mod.check(c, "course")
 end
 
 local function protect(fn, ...)
@@ -36,9 +36,12 @@ end
 -- `generate` and `plan` take the same arguments and settle them the same way (the course
 -- validated, the options resolved into settings); only what runs on the result differs.
 -- The argument checks stay in each caller, so a misuse is reported at the caller's line.
+-- Settings already settled by `coursegen.settings.resolve` are taken as they are, so a
+-- caller that needed them first (the command line) does not settle them twice.
 local function with_settings(course, opts, fn)
   return protect(function()
     local c = as_course(course)
+    if getmetatable(opts) == settings.settings_mt then return fn(c, opts) end
     return fn(c, settings.resolve(c, opts))
   end)
 end
@@ -67,17 +70,19 @@ function M.course(t)
   if type(t) ~= "table" then
     error(format("bad argument #1 to 'course' (table expected, got %s)", type(t)), 2)
   end
-  return protect(course_mod.check, t, "course", ".")
+  return protect(course_mod.check, t, "course")
 end
 
 --- Generates a course: the outline if needed, every chapter, the course summary.
 -- @tparam table course from `load` or `course` (a plain table is validated first)
--- @tparam[opt] table opts `out, provider, model, base_url, api_key, concurrency, rpm, tpm,
---   rpd, max_attempts, timeout, force, only, temperature, max_output_tokens, thinking_budget,
---   source_max_tokens, backoff_base, backoff_cap, retry_budget, connect_timeout,
---   catch_signals, on_event, hooks, env, limiter, ca_file`; `ca_file` names a PEM file of CA
---   certificates to trust for https; `limiter = "redis://HOST:PORT/DB?key=NAME"`
---   shares the rpm/tpm/rpd buckets with every process naming the same key (see HACKING.md)
+-- @tparam[opt] table opts `out, provider, model, base_url, api_key, api_key_env,
+--   api_key_file, concurrency, rpm, tpm, rpd, max_attempts, timeout, force, only,
+--   temperature, max_output_tokens, thinking_budget, source_max_tokens, backoff_base,
+--   backoff_cap, retry_budget, connect_timeout, catch_signals, on_event, hooks, env, limiter,
+--   ca_file` (see `coursegen.settings`, the owner of their defaults and checks), or settings
+--   it returned; `ca_file` names a PEM file of CA certificates to trust for https;
+--   `limiter = "redis://HOST:PORT/DB?key=NAME"` shares the rpm/tpm/rpd buckets with every
+--   process naming the same key (see HACKING.md)
 -- @treturn[1] table statistics: `chapters = {total, written, skipped, failed}, requests,
 --   retries, status, network_errors, empty_answers, blocked_answers, truncated_answers,
 --   tokens = {prompt, output, thoughts}, elapsed_s, limiter_wait_s, max_in_flight, stages,
@@ -89,7 +94,7 @@ end
 function M.generate(course, opts)
   check_args(course, opts, "generate")
   return with_settings(course, opts, function(c, s)
-    settings.require_key(s)
+    settings.attach_key(s)
     return require("coursegen.pipeline").run(c, s)
   end)
 end

@@ -9,7 +9,7 @@ local fail = require "coursegen.fail"
 local outline_mod = require "coursegen.outline"
 local settings = require "coursegen.settings"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local format, max = string.format, math.max
 
@@ -60,16 +60,18 @@ end
 -- @treturn table req `{prompt, system, max_output_tokens, temperature, thinking_budget,
 --   schema, schema_name}`
 -- @treturn integer the number of chapters asked for
+-- @treturn boolean whether that number is a maximum (`max_chapters`) rather than exact
 function M.outline(course, s, source_text, system)
-  local n = course.chapter_count or settings.DEFAULT_CHAPTERS
+  local at_most = course.max_chapters
+  local n = at_most or course.chapter_count or settings.DEFAULT_CHAPTERS
   local prompt = course.templates.outline:render(prompts.context(course, {
-    chapter = { count = n }, source = source_text,
+    chapter = { count = n, max = at_most, exact = not at_most }, source = source_text,
   }))
   return {
     prompt = prompt, system = system, max_output_tokens = s.max_output_tokens,
     temperature = s.temperature, thinking_budget = s.thinking_budget,
-    schema = outline_mod.schema(n), schema_name = "outline",
-  }, n
+    schema = outline_mod.schema(n, at_most ~= nil), schema_name = "outline",
+  }, n, at_most ~= nil
 end
 
 --- The outline an earlier run saved in the output folder, if any. Raises an "input"

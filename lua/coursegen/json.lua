@@ -1,11 +1,11 @@
 --- JSON for coursegen: decoding through lua-cjson, and a readable, stable encoder.
 -- cjson decodes every number as a float and JSON `null` as a sentinel; `decode` turns
 -- integral numbers back into integers and drops nulls, so callers see plain Lua values.
--- `pretty` writes objects with a chosen key order (the manifest reads like DESIGN.md).
+-- `pretty` writes objects with a chosen key order (the manifest reads in the order the README documents it).
 -- @module coursegen.json
 local cjson = require "cjson.safe"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
 local mtype, tointeger = math.type, math.tointeger

@@ -8,7 +8,7 @@
 local json = require "coursegen.json"
 local files = require "coursegen.files"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 --- File name of the manifest inside the output folder.
 M.FILE = "course.json"

@@ -26,7 +26,7 @@ local core = require "coursegen.mockserver"
 
 local type, pairs, error, tostring, tointeger = type, pairs, error, tostring, math.tointeger
 
-local M = { _VERSION = core._VERSION }
+local M = {}
 
 -- option name -> expected kind
 local OPTIONS = {

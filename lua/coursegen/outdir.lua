@@ -8,7 +8,7 @@ local fail = require "coursegen.fail"
 local files = require "coursegen.files"
 local manifest = require "coursegen.manifest"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local format = string.format
 

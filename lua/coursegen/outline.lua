@@ -5,7 +5,7 @@ local json = require "coursegen.json"
 local course = require "coursegen.course"
 local files = require "coursegen.files"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local format, type = string.format, type
 
@@ -15,15 +15,16 @@ M.FILE = "outline.json"
 --- Largest saved outline read (200 chapters with long briefs take well under 1 MiB).
 M.MAX_BYTES = 16 * 1024 * 1024
 
---- The JSON schema for an outline of exactly `n` chapters.
+--- The JSON schema for an outline of exactly `n` chapters, or of 1 to `n`.
 -- @tparam integer n
+-- @tparam[opt] boolean at_most
 -- @treturn table
-function M.schema(n)
+function M.schema(n, at_most)
   return {
     type = "object",
     properties = {
       chapters = {
-        type = "array", minItems = n, maxItems = n,
+        type = "array", minItems = at_most and 1 or n, maxItems = n,
         items = {
           type = "object",
           properties = { title = { type = "string" }, brief = { type = "string" } },
@@ -41,10 +42,11 @@ end
 -- @param v decoded JSON
 -- @tparam[opt] integer n the expected count
 -- @tparam[opt="outline"] string where name used in messages
+-- @tparam[opt] boolean at_most `n` is a maximum, not the exact count
 -- @treturn[1] {table,...} chapters `{title, brief}`
 -- @treturn[2] nil
 -- @treturn[2] string why it is not a usable outline
-function M.check(v, n, where)
+function M.check(v, n, where, at_most)
   where = where or "outline"
   if type(v) ~= "table" or type(v.chapters) ~= "table" then
     return nil, where .. ": expected an object with a \"chapters\" list"
@@ -57,7 +59,9 @@ function M.check(v, n, where)
   if not chapters then
     return nil, where .. ": expected an object with a \"chapters\" list"
   end
-  if n and #chapters ~= n then
+  if n and at_most and #chapters > n then
+    return nil, format("%s: expected at most %d chapters, got %d", where, n, #chapters)
+  elseif n and not at_most and #chapters ~= n then
     return nil, format("%s: expected %d chapters, got %d", where, n, #chapters)
   end
   return chapters
@@ -66,17 +70,18 @@ end
 --- Parses and validates the model's answer text.
 -- @tparam string text
 -- @tparam integer n
+-- @tparam[opt] boolean at_most `n` is a maximum
 -- @treturn[1] {table,...} chapters
 -- @treturn[2] nil
 -- @treturn[2] string reason
-function M.parse(text, n)
+function M.parse(text, n, at_most)
   -- Some servers wrap JSON in a fence even when asked for JSON.
   local inner = text:match("^%s*```[%w]*%s*\n(.-)\n```%s*$") or text
   -- Titles become file names, README links and prompts: invalid UTF-8 in the answer is
   -- replaced (U+FFFD) here, once, rather than leaking into each of those.
   local v, err = json.decode(json.utf8_clean(inner))
   if v == nil then return nil, "outline: the answer is not valid JSON: " .. tostring(err) end
-  return M.check(v, n)
+  return M.check(v, n, nil, at_most)
 end
 
 --- The saved outline's JSON text.

@@ -19,7 +19,7 @@ local sha256 = require "coursegen.sha256"
 local source = require "coursegen.source"
 local system = require "system"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local format, type, tostring, min = string.format, type, tostring, math.min
 
@@ -156,9 +156,6 @@ function Run:handle(r)
   -- what was already sent has come back.
   if r.error_code == "limiter" and not self.limiter_error then self.limiter_error = r.error end
   job.attempts = r.attempts or 1
-  if not r.error and not r.error_code and r.status == 200 and not job.parsed then
-    self:validate(r) -- an engine without validate: classify now
-  end
   local err = self:failure(r, job)
   if err then
     job.done(nil, self:scrub(err))
@@ -262,11 +259,11 @@ function Run:outline()
   local path = self.s.out .. "/" .. outline.FILE
   local saved = jobs.saved_outline(self.course, self.s)
   if saved then return saved, "saved" end
-  local req, n = jobs.outline(self.course, self.s, self.source_text, self.system)
+  local req, n, at_most = jobs.outline(self.course, self.s, self.source_text, self.system)
   local result, reason
   local job = {
     kind = "outline", label = "outline", req = req,
-    check = function(t) return outline.parse(t, n) end,
+    check = function(t) return outline.parse(t, n, at_most) end,
   }
   job.done = function(parsed, err) result, reason = parsed and job.value, err end
   self:submit(job)
@@ -472,14 +469,9 @@ function Run:main()
     -- A Ctrl-C that stopped an earlier run in this process must not stop this one.
     if core.reset_interrupted then core.reset_interrupted() end
   end
-  local opts = {
-    concurrency = s.concurrency, rpm = s.rpm, tpm = s.tpm, rpd = s.rpd,
-    max_attempts = s.max_attempts, timeout = s.timeout, backoff_base = s.backoff_base,
-    backoff_cap = s.backoff_cap, retry_budget = s.retry_budget, connect_timeout = s.connect_timeout,
-    limiter = s.limiter, ca_file = s.ca_file,
-    validate = function(r) return self:validate(r) end,
-    on_attempt = function(ev) return self:on_attempt(ev) end,
-  }
+  local opts = settings.engine_options(s)
+  opts.validate = function(r) return self:validate(r) end
+  opts.on_attempt = function(ev) return self:on_attempt(ev) end
   local ok, made = pcall(core.engine, opts)
   if not ok then
     -- An unreachable Redis is the environment's failure, not a bug: say which URL.
@@ -606,7 +598,7 @@ end
 --- Runs a whole generation.
 -- @tparam table course validated course
 -- @tparam table s settings (`coursegen.settings.resolve`)
--- @treturn table statistics (DESIGN.md section 5, plus `stages`, `interrupted`, `out`)
+-- @treturn table statistics (the README's "Statistics", plus `stages`, `interrupted`, `out`)
 function M.run(course, s)
   local self = setmetatable({
     course = course, s = s, p = s.provider_mod,

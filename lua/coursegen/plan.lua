@@ -6,7 +6,7 @@ local outdir = require "coursegen.outdir"
 local slug = require "coursegen.slug"
 local source = require "coursegen.source"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 --- Builds the plan.
 -- @tparam table course validated course

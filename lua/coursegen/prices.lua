@@ -3,7 +3,7 @@
 -- estimate is a guide, and `--price-in`/`--price-out` (or `COURSEGEN_PRICE_IN`/`_OUT`)
 -- override it. Thinking tokens are billed as output by both vendors and are not in the estimate.
 -- @module coursegen.prices
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local type, tostring, string_format = type, tostring, string.format
 

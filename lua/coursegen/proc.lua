@@ -4,7 +4,7 @@
 -- value can inject shell syntax. A program's standard error goes to a temporary file, not
 -- into its output: a converter's warnings must never end up in the text it produced.
 -- @module coursegen.proc
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local io, os, type, error, ipairs = io, os, type, error, ipairs
 local concat = table.concat

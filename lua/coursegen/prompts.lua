@@ -6,7 +6,7 @@
 -- @module coursegen.prompts
 local template = require "coursegen.template"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local format, concat = string.format, table.concat
 
@@ -24,7 +24,11 @@ course material in Markdown{{#course.language}}, in {{course.language}}{{/course
   outline = [[
 Course outline: {{course.title}}
 
-Design the outline of a course titled "{{course.title}}" with exactly {{chapter.count}} chapters.
+Design the outline of a course titled "{{course.title}}" with {{#chapter.exact}}exactly {{/chapter.exact}}]]
+    .. [[{{#chapter.max}}at most {{/chapter.max}}{{chapter.count}} chapters.
+{{#chapter.max}}
+Choose the number of chapters the subject needs, no more.
+{{/chapter.max}}
 {{#course.description}}
 Course description: {{course.description}}
 {{/course.description}}
@@ -134,7 +138,8 @@ end
 
 --- The context a template is rendered with.
 -- @tparam table course the validated course
--- @tparam[opt] table extra fields merged on top (chapter, outline, summaries, source)
+-- @tparam[opt] table extra fields merged on top (chapter, outline, summaries, source);
+--   `chapter.exact` is set when `chapter.count` is given without `chapter.max`
 -- @treturn table
 function M.context(course, extra)
   local ctx = {
@@ -145,6 +150,13 @@ function M.context(course, extra)
     instructions = course.instructions,
   }
   for k, v in pairs(extra or {}) do ctx[k] = v end
+  local ch = ctx.chapter
+  if type(ch) == "table" and ch.count and ch.max == nil and ch.exact == nil then
+    -- a number of chapters is exact unless the course gives it as a maximum
+    local copy = { exact = true }
+    for k, v in pairs(ch) do copy[k] = v end
+    ctx.chapter = copy
+  end
   return ctx
 end
 

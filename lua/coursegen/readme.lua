@@ -1,6 +1,6 @@
 --- The course's `README.md`: title, description, table of contents, summary.
 -- @module coursegen.readme
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local format, concat = string.format, table.concat
 

@@ -1,6 +1,6 @@
---- The statistics of one run (DESIGN.md section 5), from our own counts and the engine's.
+--- The statistics of one run (the README's "Statistics"), from our own counts and the engine's.
 -- @module coursegen.runstats
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local type, pairs, tostring = type, pairs, tostring
 

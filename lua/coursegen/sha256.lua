@@ -4,7 +4,7 @@
 -- @module coursegen.sha256
 local core = require "coursegen.core"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local sformat, schar, tonumber, type = string.format, string.char, tonumber, type
 local c_sha256 = core.sha256

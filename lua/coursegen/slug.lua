@@ -3,7 +3,7 @@
 -- and `-` for anything else; at most 60 bytes; never empty, never a dot name, never a
 -- path. Invalid UTF-8 bytes are dropped rather than guessed at.
 -- @module coursegen.slug
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local sbyte, schar, concat, format = string.byte, string.char, table.concat, string.format
 

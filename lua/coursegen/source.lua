@@ -7,13 +7,13 @@
 local fail = require "coursegen.fail"
 local proc = require "coursegen.proc"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 --- Bytes per token used for estimates (a common rule of thumb for English text).
 M.BYTES_PER_TOKEN = 4
 
 --- Default budget for a source, in estimated tokens.
-M.DEFAULT_MAX_TOKENS = 200000
+M.DEFAULT_MAX_TOKENS = require("coursegen.settings").DEFAULTS.source_max_tokens
 
 -- `args` come before the file, `after` after it (pdftotext writes to stdout when told "-").
 local CONVERTERS = {

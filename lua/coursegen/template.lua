@@ -4,7 +4,7 @@
 -- the known names, so a typo is an error naming the template and the variable, found when
 -- the template is compiled (at course load), never halfway through a run.
 -- @module coursegen.template
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local format, concat, type, tostring = string.format, table.concat, type, tostring
 
@@ -12,7 +12,7 @@ local format, concat, type, tostring = string.format, table.concat, type, tostri
 M.VARIABLES = {
   ["course.title"] = true, ["course.description"] = true, ["course.language"] = true,
   ["course.audience"] = true, ["chapter.title"] = true, ["chapter.brief"] = true,
-  ["chapter.number"] = true, ["chapter.count"] = true,
+  ["chapter.number"] = true, ["chapter.count"] = true, ["chapter.max"] = true, ["chapter.exact"] = true,
   outline = true, instructions = true, source = true, summaries = true,
 }
 

@@ -1,7 +1,7 @@
 --- Text helpers that respect UTF-8: messages and summaries are shown to people, and a
 -- byte cut in the middle of a character would put invalid UTF-8 in front of them.
 -- @module coursegen.text
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 --- `s` cut to at most `max` bytes without splitting a character, with "…" added when cut.
 -- @tparam string s

@@ -14,7 +14,7 @@
 local json = require "coursegen.json"
 local settings = require "coursegen.settings"
 
-local M = { _VERSION = require "coursegen.version" }
+local M = {}
 
 local type, min, require, format = type, math.min, require, string.format
 

@@ -135,7 +135,8 @@ M.BIN = helpers.root .. "/bin/coursegen"
 
 -- Variables a developer's shell may set that would change what the command does.
 M.UNSET = { "GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY", "COURSEGEN_PROVIDER", "COURSEGEN_MODEL",
-            "COURSEGEN_BASE_URL", "COURSEGEN_PRICE_IN", "COURSEGEN_PRICE_OUT", "NO_COLOR" }
+            "COURSEGEN_BASE_URL", "COURSEGEN_PRICE_IN", "COURSEGEN_PRICE_OUT", "NO_COLOR", "COURSEGEN_CONFIG",
+            "COURSEGEN_API_KEY_FILE", "OPENAI_BASE_URL" }
 
 --- Quotes a word for the shell.
 function M.q(s)
@@ -149,6 +150,8 @@ end
 function M.command(args, env, limit_s, signal)
   local parts = { "env" }
   for _, k in ipairs(M.UNSET) do parts[#parts + 1] = "-u " .. k end
+  -- no user config file from the developer's own home (a spec may name its own)
+  parts[#parts + 1] = "XDG_CONFIG_HOME=/nonexistent/coursegen-spec"
   local keys = {}
   for k in pairs(env or {}) do keys[#keys + 1] = k end
   table.sort(keys)

@@ -1,8 +1,9 @@
 --- The course a command works on: a course file, or `--topic`/`--source`/`--chapters`,
--- or a file with those flags as overrides. Also reads the file's optional `options`
+-- or a file with those flags (and `--max-chapters`, `--language`, `--audience`,
+-- `--instructions`, `--instructions-file`) as overrides. Also reads the file's optional `options`
 -- object (settings a course carries with it, such as its model or output folder).
 -- @module coursegen.cli.course
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local settings = require "coursegen.cli.settings"
 local course_mod = require "coursegen.course"
@@ -10,9 +11,18 @@ local fail = require "coursegen.fail"
 
 local type = type
 
+-- The course fields a command-line flag replaces: flag's target → course field.
+local OVERRIDES = {
+  topic = "title", source = "source", chapters = "chapters", max_chapters = "max_chapters",
+  language = "language", audience = "audience", instructions = "instructions",
+}
+
+--- Largest `--instructions-file` read: instructions are a paragraph or a page.
+M.MAX_INSTRUCTIONS_BYTES = 256 * 1024
+
 local function raw_of(course)
   local t = {}
-  for _, k in ipairs { "title", "description", "audience", "language", "instructions", "source" } do
+  for _, k in ipairs { "title", "description", "audience", "language", "instructions", "source", "max_chapters" } do
     t[k] = course[k]
   end
   if type(course.chapters) == "table" then
@@ -23,6 +33,36 @@ local function raw_of(course)
     t.chapters = course.chapter_count
   end
   if type(course.prompts) == "table" and next(course.prompts) then t.prompts = course.prompts end
+  return t
+end
+
+--- The course fields the command line sets, `--instructions-file` read.
+-- @tparam table args parsed command line
+-- @treturn table|nil field → value (empty when no flag sets one), or nil and a message
+function M.overrides(args)
+  if args.chapters and args.max_chapters then
+    return nil, "--chapters and --max-chapters can not be used together"
+  end
+  if args.instructions and args.instructions_file then
+    return nil, "--instructions and --instructions-file can not be used together"
+  end
+  local t = {}
+  for flag, field in pairs(OVERRIDES) do t[field] = args[flag] end
+  if args.instructions_file then
+    local f, err = io.open(args.instructions_file, "rb")
+    if not f then return nil, "--instructions-file: cannot read " .. tostring(err) end
+    local text = f:read(M.MAX_INSTRUCTIONS_BYTES + 1) or ""
+    f:close()
+    if #text > M.MAX_INSTRUCTIONS_BYTES then
+      return nil, string.format("--instructions-file: %s is larger than %d KiB", args.instructions_file,
+        M.MAX_INSTRUCTIONS_BYTES // 1024)
+    end
+    if not text:match("%S") then return nil, "--instructions-file: " .. args.instructions_file .. " is empty" end
+    t.instructions = text
+  end
+  -- a number of chapters, exact or at most, replaces the other one
+  if t.chapters then t.max_chapters = false end
+  if t.max_chapters then t.chapters = false end
   return t
 end
 
@@ -53,7 +93,9 @@ end
 -- @treturn table|nil course, file options (checked), or nil and a message
 function M.build(args, cg)
   cg = cg or require "coursegen"
-  local course, err
+  local over, err = M.overrides(args)
+  if not over then return nil, err end
+  local course
   local file_options = {}
   if args.course_file then
     local path = args.course_file
@@ -68,24 +110,30 @@ function M.build(args, cg)
       file_options, err = settings.check_file_options(raw.options, path)
       if not file_options then return nil, err end
     end
+    -- The file's own `source` must stay beside it; one given with --source is the user's
+    -- choice and replaces it unchecked.
+    if args.source then raw.source = nil end
     course, err = fail.protect(course_mod.check, raw, path, path:match("^(.*)/[^/]*$") or ".")
     if not course then return nil, err end
-    if args.topic or args.source or args.chapters then
+    if next(over) then
       local t = raw_of(course)
-      if args.topic then t.title = args.topic end
-      if args.source then t.source = args.source end
-      if args.chapters then t.chapters = args.chapters end
+      for k, v in pairs(over) do
+        -- false clears: --chapters replaces the file's max_chapters, and the other way round
+        if v == false then t[k] = nil else t[k] = v end
+      end
       course, err = cg.course(t)
       if not course then return nil, err end
     end
   elseif args.topic or args.source then
-    local t = { title = args.topic, chapters = args.chapters }
+    local t = { title = args.topic }
     if args.source then
       local f = io.open(args.source, "rb")
       if not f then return nil, "--source: cannot read " .. args.source .. ": no such file" end
       f:close()
-      t.source = args.source
       t.title = t.title or title_of_source(args.source)
+    end
+    for k, v in pairs(over) do
+      if v ~= false and k ~= "title" then t[k] = v end
     end
     course, err = cg.course(t)
     if not course then return nil, err end

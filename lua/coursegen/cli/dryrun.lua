@@ -2,7 +2,7 @@
 -- requests and an estimate of tokens and cost, and sends nothing. With `--quiet`, only
 -- the counts. Output on stdout.
 -- @module coursegen.cli.dryrun
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local prices = require "coursegen.prices"
 local fmt = require "coursegen.cli.format"
@@ -11,10 +11,10 @@ local type, tostring, string_format = type, tostring, string.format
 
 --- The cost line for a plan.
 -- @tparam table tokens `{ prompt, output }`
--- @tparam table s settings (`model`, `price_in`, `price_out`, `is_local`)
+-- @tparam table s settings (`model`, `price_in`, `price_out`, `loopback`)
 -- @treturn string
 function M.cost_line(tokens, s)
-  if s.is_local and not (s.price_in or s.price_out) then
+  if s.loopback and not (s.price_in or s.price_out) then
     return "cost: nothing to pay for a local server"
   end
   local price, err = prices.resolve(s.model, s.price_in, s.price_out)
@@ -53,13 +53,12 @@ end
 --- Runs the dry run.
 -- @param cg the `coursegen` module
 -- @tparam table course
--- @tparam table opts pipeline options
--- @tparam table s settings
+-- @tparam table s settled settings (`coursegen.cli.settings.resolve`)
 -- @tparam table args parsed command line
 -- @tparam table ctx
 -- @treturn integer|nil exit code, or nil, a message and an exit code
-function M.run(cg, course, opts, s, args, ctx)
-  local plan, err = cg.plan(course, opts)
+function M.run(cg, course, s, args, ctx)
+  local plan, err = cg.plan(course, s)
   if not plan then return nil, err, 2 end
   local out = ctx.stdout
   local tokens = type(plan.tokens) == "table" and plan.tokens or {}

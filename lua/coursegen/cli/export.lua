@@ -6,7 +6,7 @@
 -- course folder, a missing chapter file, pandoc not installed; nothing written then).
 -- An unknown `--format` is a usage error found while parsing the command line.
 -- @module coursegen.cli.export
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local export = require "coursegen.export"
 local io, type, error, ipairs, concat = io, type, error, ipairs, table.concat
@@ -86,24 +86,6 @@ function M.export_folder(dir, formats, opts, ctx)
   end
   if not results then return nil, rerr, EXIT_FAILED end
   return EXIT_OK
-end
-
---- For `generate --format`: export the folder just written, unless only `md` was asked.
--- Call it after a run that wrote at least one chapter; failed chapters are left out.
--- @tparam string dir the course folder generate wrote
--- @tparam string|table formats the parsed `--format` value
--- @tparam[opt] table opts `{quiet}`
--- @tparam[opt] table ctx `{stdout}`
--- @return as `export_folder`
-function M.after_generate(dir, formats, opts, ctx)
-  local list, ferr = as_list(formats or "md")
-  if not list then return nil, ferr, EXIT_USAGE end
-  local rest = {}
-  for _, f in ipairs(list) do
-    if f ~= "md" then rest[#rest + 1] = f end
-  end
-  if #rest == 0 then return EXIT_OK end
-  return M.export_folder(dir, rest, { quiet = opts and opts.quiet }, ctx)
 end
 
 --- Run the `export` command.

@@ -1,6 +1,6 @@
 --- Small formatters shared by the progress display, the summary and the dry run.
 -- @module coursegen.cli.format
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local proc = require "coursegen.proc"
 

@@ -7,39 +7,16 @@
 -- kept and the same command run again writes only the rest, so a script's handling of 1
 -- (report, rerun later) is right for it too; the message names the Redis URL.
 -- @module coursegen.cli.generate
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local cli_course = require "coursegen.cli.course"
 local settings = require "coursegen.cli.settings"
 local progress = require "coursegen.cli.progress"
 local summary = require "coursegen.cli.summary"
 local fmt = require "coursegen.cli.format"
+local lib_settings = require "coursegen.settings"
 
 local type, tostring, string_format = type, tostring, string.format
-
---- The pipeline's options from settled settings and the command line.
--- @tparam table s settings (`coursegen.cli.settings.resolve`)
--- @tparam table args parsed command line
--- @treturn table
-function M.pipeline_options(s, args)
-  return {
-    out = s.out,
-    provider = s.provider,
-    model = s.model,
-    base_url = s.base_url,
-    api_key = s.api_key,
-    concurrency = s.concurrency,
-    rpm = s.rpm, tpm = s.tpm, rpd = s.rpd,
-    limiter = args.limiter,
-    ca_file = s.ca_file,
-    max_attempts = s.max_attempts,
-    timeout = s.timeout,
-    force = args.force or nil,
-    only = args.only,
-    no_backup = args.no_backup or nil,
-    inputs = args.course_file and { args.course_file } or nil,
-  }
-end
 
 --- What the user should check for an error: the key for a refused key (401, 403, or
 -- Gemini's 400 API_KEY_INVALID), the model and base URL for 400/404, `--tpm` for a request
@@ -50,9 +27,11 @@ end
 function M.hint(err, s)
   err = tostring(err)
   local code = err:match("%f[%d](4%d%d)%f[%D]")
-  local key_var = s.api_key_env
+  local key_var = s.key_source or s.api_key_env
   if not key_var then
-    key_var = s.provider == "openai" and "OPENAI_API_KEY" or "GEMINI_API_KEY (or GOOGLE_API_KEY)"
+    local names = lib_settings.provider(s.provider).defaults.key_env
+    key_var = #names == 0 and "--api-key-env" or names[1]
+    if #names > 1 then key_var = key_var .. " (or " .. table.concat(names, ", ", 2) .. ")" end
   end
   if code == "401" or code == "403" or err:find("API key", 1, true) or err:find("API_KEY", 1, true) then
     return string_format("check the API key in %s (or choose the variable with --api-key-env)"
@@ -60,6 +39,9 @@ function M.hint(err, s)
   elseif code == "400" then
     return string_format("check --model (now %s), --provider (now %s) and the key in %s",
       s.model, s.provider, key_var)
+  elseif code == "404" and s.provider == "ollama" then
+    return string_format("check --model (now %s: 'ollama pull %s' fetches it) and --base-url (now %s)",
+      s.model, s.model, s.base_url)
   elseif code == "404" then
     return string_format("check --model (now %s) and --base-url (now %s)", s.model, s.base_url)
   elseif err:find("tokens/min", 1, true) then
@@ -158,37 +140,42 @@ function M.run(args, ctx)
   local cg = require "coursegen"
   local course, file_options = cli_course.build(args, cg)
   if not course then return nil, file_options, 2 end
-  local s, err = settings.resolve(args, {
-    env = ctx.env, file_options = file_options, need_key = not args.dry_run,
-  })
-  if not s then return nil, err, 2 end
-  local opts = M.pipeline_options(s, args)
   local ok, cerr = M.check_only(args.only, course)
   if not ok then return nil, cerr, 2 end
+  local s, err = settings.resolve(course, args, {
+    env = ctx.env, file_options = file_options, need_key = not args.dry_run,
+    extra = { force = args.force or nil, only = args.only, catch_signals = true,
+              no_backup = args.no_backup or nil,
+              inputs = args.course_file and { args.course_file } or nil },
+  })
+  if not s then return nil, err, 2 end
   if args.stats_json and args.stats_json ~= "-" and not args.dry_run then
-    local out = opts.out
-    if not out and type(course.title) == "string" then
-      out = "out/" .. require("coursegen.slug").slug(course.title, "course") -- the library's default
-    end
-    ok, cerr = M.check_writable(args.stats_json, out)
+    ok, cerr = M.check_writable(args.stats_json, s.out)
     if not ok then return nil, cerr, 2 end
   end
   local formats, ferr = M.formats(args.format)
   if ferr then return nil, "--format: " .. tostring(ferr), 2 end
 
   if args.dry_run then
-    return require("coursegen.cli.dryrun").run(cg, course, opts, s, args, ctx)
+    return require("coursegen.cli.dryrun").run(cg, course, s, args, ctx)
   end
 
   local display = progress.new {
     stream = ctx.stderr, quiet = args.quiet, no_progress = args.no_progress,
     verbose = args.verbose,
   }
-  opts.on_event = display:handler()
-  opts.catch_signals = true
+  s.on_event = display:handler()
+  local log
+  if args.log_file then
+    local lerr
+    log, lerr = require("coursegen.cli.eventlog").open(args.log_file, s)
+    if not log then return nil, lerr, 2 end
+    s.on_event = log:handler(s.on_event)
+  end
 
-  local stats, gerr, kind = cg.generate(course, opts)
+  local stats, gerr, kind = cg.generate(course, s)
   display:finish()
+  if log then log:close(stats, gerr) end
   if not stats then
     if kind == "auth" then return nil, M.explain(gerr, s), 2 end
     if kind == "input" or kind == "busy" then return nil, gerr, 2 end

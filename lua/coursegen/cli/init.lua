@@ -4,7 +4,7 @@
 -- on. Errors print as `coursegen: error: <message>` on stderr; a Lua traceback only for an
 -- internal error, and only with `--verbose`.
 -- @module coursegen.cli
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local options = require "coursegen.cli.options"
 
@@ -15,13 +15,9 @@ M.EXIT_OK, M.EXIT_FAILED, M.EXIT_USAGE, M.EXIT_INTERRUPTED = 0, 1, 2, 130
 
 local COMMANDS = { generate = true, outline = true, validate = true, mock = true, export = true, path = true }
 
+-- The one version string, without loading the library (see `coursegen.version`).
 local function version()
-  for _, name in ipairs { "coursegen.version", "coursegen" } do
-    local ok, cg = pcall(require, name)
-    if ok and type(cg) == "string" then return cg end
-    if ok and type(cg) == "table" and cg._VERSION then return cg._VERSION end
-  end
-  return "dev"
+  return require "coursegen.version"
 end
 
 --- Prints `coursegen: error: <message>` on the context's stderr.

@@ -1,7 +1,7 @@
 --- `coursegen mock`: runs the bundled mock LLM server in the foreground until Ctrl-C or
 -- SIGTERM. Its first line on stdout is `listening on http://127.0.0.1:PORT`.
 -- @module coursegen.cli.mock
-local M = { _VERSION = "0.1" }
+local M = {}
 
 --- Runs the command.
 -- @tparam table args parsed command line

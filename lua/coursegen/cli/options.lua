@@ -3,21 +3,15 @@
 -- ready to use; what depends on the environment or the course file is settled in
 -- `coursegen.cli.settings`.
 -- @module coursegen.cli.options
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local argparse = require "argparse"
 local values = require "coursegen.cli.values"
+local lib = require "coursegen.settings"
 
---- Limits of the numeric options: `{min, max}`.
+--- Limits of the mock command's numeric options, `{min, max}` (a run's own are
+-- `coursegen.settings.LIMITS`).
 M.limits = {
-  chapters = { 1, 500 },
-  concurrency = { 1, 1024 },
-  rpm = { 1, 10000000 },
-  tpm = { 1, 1000000000 },
-  rpd = { 1, 100000000 },
-  max_attempts = { 1, 100 },
-  timeout = { 0, 86400 },          -- seconds, greater than 0
-  price = { 0, 100000 },           -- USD per million tokens
   port = { 0, 65535 },
   latency_ms = { 0, 600000 },
   seed = { 0, 2147483647 },
@@ -25,44 +19,66 @@ M.limits = {
   answer_words = { 1, 100000 },
 }
 
+local function limit(key)
+  return lib.LIMITS[key] or M.limits[key]
+end
+
 local function int(name, key)
-  local lim = M.limits[key]
+  local lim = limit(key)
   return function(s) return values.integer(name, s, lim[1], lim[2]) end
 end
 
-local function num(name, key, open)
-  local lim = M.limits[key]
-  return function(s) return values.number(name, s, lim[1], lim[2], open) end
+local function num(name, key)
+  local lim = limit(key)
+  return function(s) return values.number(name, s, lim[1], lim[2], lim.open) end
+end
+
+local function text(name)
+  return function(s) return values.text(name, s) end
+end
+
+local D = lib.DEFAULTS
+
+-- The providers' defaults, read from their modules for the help text.
+local function provider_defaults(field)
+  local parts = {}
+  for _, name in ipairs(lib.PROVIDER_NAMES) do
+    local v = lib.provider(name).defaults[field]
+    if type(v) == "table" then v = table.concat(v, " or ") end
+    if v and v ~= "" then parts[#parts + 1] = name .. ": " .. tostring(v) end
+  end
+  return table.concat(parts, "; ")
 end
 
 -- Options shared by the commands that talk to a provider.
 local function connection_options(cmd)
   cmd:group("Provider",
-    cmd:option("--provider", "API dialect: gemini or openai (any OpenAI-compatible server).")
+    cmd:option("--provider", "API dialect: gemini, openai (any OpenAI-compatible server), or ollama "
+      .. "(a local Ollama; openai dialect). Default: what --base-url says, else gemini.")
       :argname("NAME")
-      :convert(function(s) return values.choice("--provider", s, { "gemini", "openai" }) end),
-    cmd:option("--model", "Model name (default: the provider's, gemini-2.5-flash for gemini).")
-      :argname("NAME")
-      :convert(function(s) return values.text("--model", s) end),
-    cmd:option("--base-url", "API base URL, e.g. http://localhost:11434/v1 for Ollama.")
+      :convert(function(s) return values.choice("--provider", s, lib.PROVIDER_NAMES) end),
+    cmd:option("--model", "Model name (default " .. provider_defaults("model") .. ").")
+      :argname("NAME"):convert(text "--model"),
+    cmd:option("--base-url", "API base URL, e.g. a proxy or http://localhost:8080/v1 (default: the provider's; "
+      .. "OPENAI_BASE_URL for openai).")
       :argname("URL")
       :convert(function(s) return values.url("--base-url", s) end),
     cmd:option("--api-key-env",
-      "Read the API key from this variable (default: GEMINI_API_KEY or GOOGLE_API_KEY, OPENAI_API_KEY).")
+      "Read the API key from this variable (default " .. provider_defaults("key_env") .. ").")
       :argname("NAME")
       :convert(function(s) return values.env_name("--api-key-env", s) end),
     cmd:option("--api-key-file", "Read the API key from the first line of this file "
       .. "(also COURSEGEN_API_KEY_FILE).")
-      :argname("FILE")
-      :convert(function(s) return values.text("--api-key-file", s) end),
+      :argname("FILE"):convert(text "--api-key-file"),
     cmd:option("--ca-file", "Trust the CA certificates in this PEM file for https (default: the system's), "
       .. "e.g. for a server behind a private CA.")
-      :argname("FILE")
-      :convert(function(s) return values.text("--ca-file", s) end),
-    cmd:option("--max-attempts", "Attempts per request, retries included (default 5).")
+      :argname("FILE"):convert(text "--ca-file"),
+    cmd:option("--temperature", "Sampling temperature, 0 to 2 (default: the model's).")
+      :argname("T"):convert(num("--temperature", "temperature")),
+    cmd:option("--max-attempts", "Attempts per request, retries included (default " .. D.max_attempts .. ").")
       :argname("N"):convert(int("--max-attempts", "max_attempts")),
-    cmd:option("--timeout", "Seconds per attempt (default 600).")
-      :argname("SECONDS"):convert(num("--timeout", "timeout", true))
+    cmd:option("--timeout", "Seconds per attempt (default " .. D.timeout .. ").")
+      :argname("SECONDS"):convert(num("--timeout", "timeout"))
   )
 end
 
@@ -71,11 +87,22 @@ local function course_inputs(cmd)
     :args("?"):target("course_file")
   cmd:group("Course",
     cmd:option("--topic", "Make a course on this topic (its title), without a course file.")
-      :argname("TEXT"):convert(function(s) return values.text("--topic", s) end),
+      :argname("TEXT"):convert(text "--topic"),
     cmd:option("--source", "Ground the course in this document (.md, .txt; others with pandoc).")
-      :argname("FILE"):convert(function(s) return values.text("--source", s) end),
-    cmd:option("--chapters", "Number of chapters to plan (an outline is generated first).")
-      :argname("N"):convert(int("--chapters", "chapters"))
+      :argname("FILE"):convert(text "--source"),
+    cmd:option("--chapters", "Number of chapters to plan (an outline is generated first; default "
+      .. D.chapters .. ").")
+      :argname("N"):convert(int("--chapters", "chapters")),
+    cmd:option("--max-chapters", "Let the model choose the number of chapters, at most N.")
+      :argname("N"):convert(int("--max-chapters", "chapters")),
+    cmd:option("--language", "Write the course in this language, e.g. French.")
+      :argname("NAME"):convert(text "--language"),
+    cmd:option("--audience", "Who the course is for, e.g. 'nurses new to statistics'.")
+      :argname("TEXT"):convert(text "--audience"),
+    cmd:option("--instructions", "Extra instructions for every prompt (replace the course file's).")
+      :argname("TEXT"):convert(text "--instructions"),
+    cmd:option("--instructions-file", "Read those instructions from a file.")
+      :argname("FILE"):convert(text "--instructions-file")
   )
 end
 
@@ -83,6 +110,8 @@ local function output_options(cmd, extra)
   cmd:group("Output",
     cmd:flag("-q --quiet", "Only errors and the final summary."),
     cmd:flag("-v --verbose", "One line per attempt; tracebacks for internal errors."),
+    cmd:option("--log-file", "Append every event (attempts, waits, statuses, chapters) to FILE as JSON lines.")
+      :argname("FILE"):convert(text "--log-file"),
     extra
   )
 end
@@ -109,6 +138,19 @@ function M.usage(prog)
   return table.concat(out, "\n")
 end
 
+--- The help text's list of settings sources: variables, the user config, the layering.
+-- @treturn string
+function M.environment()
+  local lines = { "Environment:" }
+  for _, v in ipairs(require("coursegen.cli.settings").variables()) do
+    lines[#lines + 1] = string.format("  %-22s %s", v[1], v[2])
+  end
+  lines[#lines + 1] = "  OPENAI_BASE_URL        the server for --provider openai, as OpenAI's SDKs read it"
+  lines[#lines + 1] = "Settings come from, first match wins: flags, the environment, the user config file,"
+  lines[#lines + 1] = "the course file's \"options\" (never where the key is read from or sent), defaults."
+  return table.concat(lines, "\n")
+end
+
 --- Builds the parser.
 -- @tparam[opt="coursegen"] string prog program name shown in usage lines
 -- @tparam[opt] string version shown by `--version`
@@ -119,7 +161,7 @@ function M.parser(prog, version)
     "Write a whole course with an LLM: an outline, then every chapter as a Markdown file.")
     :epilog("Run '" .. (prog or "coursegen") .. " <command> --help' for a command's options.\n"
       .. "Exit codes: 0 done, 1 some chapters failed (or the shared limiter did), 2 bad input or usage,"
-      .. " 130 interrupted.")
+      .. " 130 interrupted.\n\n" .. M.environment())
     :usage(M.usage(prog or "coursegen"))
     :help_max_width(100)
     :help_description_margin(30)
@@ -139,7 +181,7 @@ function M.parser(prog, version)
   course_inputs(g)
   g:group("Run",
     g:option("--out", "Output folder (default out/<course-slug>).")
-      :argname("DIR"):convert(function(s) return values.text("--out", s) end),
+      :argname("DIR"):convert(text "--out"),
     g:flag("--force", "Regenerate every chapter, even those already written or edited by hand"
       .. " (an edited one is kept as NN-slug.md.orig)."),
     g:flag("--no-backup", "With --force or --only, keep no .orig backup of chapters edited by hand."),
@@ -151,18 +193,20 @@ function M.parser(prog, version)
     g:option("--price-out", "Dry-run price of output tokens, USD per million.")
       :argname("USD"):convert(num("--price-out", "price")),
     g:option("--stats-json", "Write the run's statistics to this file (JSON; - for standard output).")
-      :argname("FILE"):convert(function(s) return values.text("--stats-json", s) end),
+      :argname("FILE"):convert(text "--stats-json"),
     has_export and cli_export.add_format_option(g) or nil
   )
   connection_options(g)
+  g:epilog(M.environment())
   g:group("Limits",
-    g:option("--concurrency", "Requests in flight at most (default 8).")
+    g:option("--concurrency", "Requests in flight at most (default " .. D.concurrency .. ").")
       :argname("N"):convert(int("--concurrency", "concurrency")),
-    g:option("--rpm", "Requests per minute (default: the provider's tier, 1000 for gemini).")
+    g:option("--rpm", "Requests per minute (default: the provider's tier; " .. provider_defaults("rpm")
+      .. "; none for a server on this machine).")
       :argname("N"):convert(int("--rpm", "rpm")),
-    g:option("--tpm", "Tokens per minute (default 1,000,000 for gemini).")
+    g:option("--tpm", "Tokens per minute (default " .. provider_defaults("tpm") .. ").")
       :argname("N"):convert(int("--tpm", "tpm")),
-    g:option("--rpd", "Requests per day (default 10,000 for gemini).")
+    g:option("--rpd", "Requests per day (default " .. provider_defaults("rpd") .. ").")
       :argname("N"):convert(int("--rpd", "rpd")),
     g:option("--limiter", "Share the limits above with every process naming the same key,"
       .. " through Redis: redis://HOST:PORT/DB?key=NAME.")

@@ -2,7 +2,7 @@
 -- course asks for N chapters) and writes it as a course file the user can edit and pass
 -- to `generate`: Markdown on stdout or in `-o FILE`, or JSON when FILE ends in `.json`.
 -- @module coursegen.cli.outline
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local cli_course = require "coursegen.cli.course"
 local settings = require "coursegen.cli.settings"
@@ -10,6 +10,7 @@ local json = require "coursegen.json"
 local fail = require "coursegen.fail"
 local files = require "coursegen.files"
 local outline = require "coursegen.outline"
+local realpath = require "coursegen.realpath"
 
 local type, string_format = type, string.format
 
@@ -27,15 +28,32 @@ function M.markdown(course, chapters)
   return table.concat(out, "\n") .. "\n"
 end
 
+--- Where a course file at `file` finds `source`: relative to the file's folder when the
+-- source is inside it, else the absolute path (which that course file may not use: the
+-- user passes it with --source, as for any course file).
+-- @tparam string source
+-- @tparam string file
+-- @treturn string
+function M.source_from(source, file)
+  local real = realpath.resolve(source)
+  local dir = realpath.resolve(file:match("^(.*)/[^/]*$") or ".")
+  if not real then return source end
+  if not dir then return real end
+  if dir ~= "/" and real:sub(1, #dir + 1) == dir .. "/" then return real:sub(#dir + 2) end
+  return real
+end
+
 --- The outline as a JSON course file (the course's other fields kept).
 -- @tparam table course
 -- @tparam table chapters
+-- @tparam[opt] string file where it is written (a `source` is made relative to it)
 -- @treturn string
-function M.json(course, chapters)
+function M.json(course, chapters, file)
   local t = {}
   for _, k in ipairs { "title", "description", "audience", "language", "instructions", "source" } do
     t[k] = course[k]
   end
+  if t.source and file then t.source = M.source_from(t.source, file) end
   local list = json.array {}
   for i, ch in ipairs(chapters) do list[i] = { title = ch.title, brief = ch.brief } end
   t.chapters = list
@@ -43,21 +61,15 @@ function M.json(course, chapters)
     "instructions", "chapters", "brief" })
 end
 
---- Generates the outline of `course` with settings `s`: the pipeline's own outline step
--- (a run that writes no chapter), which also saves it as `<out>/outline.json`, where
--- `generate` finds it.
+--- Generates the outline of `course` with settled settings `s`: the pipeline's own
+-- outline step (a run that writes no chapter), which also saves it as
+-- `<out>/outline.json`, where `generate` finds it.
 -- @param cg the `coursegen` module
 -- @tparam table course
--- @tparam table s settings
+-- @tparam table s settings (`coursegen.cli.settings.resolve`, with `only = {}`)
 -- @treturn table|nil chapters `{ {title, brief} }`, or nil, a message and a kind
 function M.generate_outline(cg, course, s)
-  local opts = {
-    provider = s.provider, model = s.model, base_url = s.base_url, api_key = s.api_key,
-    max_attempts = s.max_attempts, timeout = s.timeout, out = s.out, catch_signals = true,
-    ca_file = s.ca_file,
-    only = {},         -- no chapter is written
-  }
-  local stats, err, kind = cg.generate(course, opts)
+  local stats, err, kind = cg.generate(course, s)
   if not stats then return nil, err, kind end
   if stats.interrupted then return nil, "interrupted", "interrupted" end
   local path = stats.out .. "/" .. outline.FILE
@@ -65,6 +77,20 @@ function M.generate_outline(cg, course, s)
   if chapters then return chapters end
   if lerr then return nil, lerr, "input" end
   return nil, "the outline was not generated (" .. path .. " is missing)", "request"
+end
+
+--- The settings `outline` runs with: those `generate` would use (the same layers, limits
+-- and limiter included), writing no chapter.
+-- @tparam table course
+-- @tparam table args parsed command line
+-- @tparam table ctx
+-- @tparam table file_options the course file's checked options
+-- @treturn table|nil settings, or nil and a message
+function M.settings(course, args, ctx, file_options)
+  return settings.resolve(course, args, {
+    env = ctx.env, file_options = file_options, need_key = true,
+    extra = { catch_signals = true, only = {} },   -- no chapter is written
+  })
 end
 
 --- Runs the command.
@@ -79,9 +105,16 @@ function M.run(args, ctx)
   if type(course.chapters) == "table" then
     chapters = course.chapters      -- the outline is already there: nothing to ask
   else
-    local s, err = settings.resolve(args, { env = ctx.env, file_options = file_options })
+    local s, err = M.settings(course, args, ctx, file_options)
     if not s then return nil, err, 2 end
+    local log
+    if args.log_file then
+      log, err = require("coursegen.cli.eventlog").open(args.log_file, s)
+      if not log then return nil, err, 2 end
+      s.on_event = log:handler()
+    end
     local res, oerr, kind = M.generate_outline(cg, course, s)
+    if log then log:close(nil, oerr) end
     if not res then
       local explain = require("coursegen.cli.generate").explain
       return nil, explain(oerr, s), kind == "interrupted" and 130
@@ -91,7 +124,7 @@ function M.run(args, ctx)
   end
   local to_file = args.output and args.output ~= "-" -- "-": standard output
   local as_json = to_file and args.output:lower():match("%.json$")
-  local text = as_json and M.json(course, chapters) or M.markdown(course, chapters)
+  local text = as_json and M.json(course, chapters, args.output) or M.markdown(course, chapters)
   if to_file then
     local ok, err = fail.protect(files.write, args.output, text)
     if not ok then return nil, "-o: " .. err, 1 end

@@ -4,7 +4,7 @@
 -- rock alike. Only the `_5_4` variables are set: other Lua versions ignore them, so a
 -- Lua 5.1 program on the same shell never meets a 5.4 C module.
 -- @module coursegen.cli.path
-local M = { _VERSION = require "coursegen.version" }
+local M = {}
 
 local searchpath, format = package.searchpath, string.format
 

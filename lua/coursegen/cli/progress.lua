@@ -10,7 +10,7 @@
 -- * `quiet`: nothing; the caller prints the summary.
 --
 -- @module coursegen.cli.progress
-local M = { _VERSION = "0.1" }
+local M = {}
 local mt = { __index = M }
 
 local term = require "coursegen.cli.term"

@@ -1,6 +1,6 @@
 --- The final summary of a run, and the `--stats-json` file.
 -- @module coursegen.cli.summary
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local fmt = require "coursegen.cli.format"
 local json = require "coursegen.json"
@@ -9,7 +9,7 @@ local files = require "coursegen.files"
 
 local string_format, tostring, type, pairs = string.format, tostring, type, pairs
 
---- Key order of the statistics file (DESIGN section 5), then anything else alphabetically.
+--- Key order of the statistics file (as the README's "Statistics" shows it), then anything else alphabetically.
 M.order = {
   "chapters", "total", "written", "skipped", "failed",
   "requests", "retries", "status", "network_errors", "empty_answers", "blocked_answers",
@@ -31,7 +31,7 @@ local function status_counts(status)
 end
 
 --- The summary's lines.
--- @tparam table stats the pipeline's statistics (DESIGN section 5, plus `interrupted`, `out`)
+-- @tparam table stats the pipeline's statistics (the README's "Statistics", plus `interrupted`, `out`)
 -- @tparam table o `{ failures = {{index, title, reason, attempts}}, resume = "command line",
 --   paint = function(colour, text) }`
 -- @treturn table list of lines (without newlines)

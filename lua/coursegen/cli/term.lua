@@ -1,7 +1,7 @@
 --- Terminal helpers for the command line: is a stream a terminal, may we use colour,
 -- and the few escape sequences the live progress line needs.
 -- @module coursegen.cli.term
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local os_getenv = os.getenv
 local pcall, require = pcall, require

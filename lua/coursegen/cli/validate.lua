@@ -1,7 +1,7 @@
 --- `coursegen validate COURSE_FILE`: checks a course file (and its `options`) and sends
 -- nothing. Exit 0 when it is valid, 2 with the file, field (and line) otherwise.
 -- @module coursegen.cli.validate
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local cli_course = require "coursegen.cli.course"
 

@@ -2,7 +2,7 @@
 -- course file's `options` object. Every checker returns the converted value, or nil and a
 -- message that names the option, says what is expected and quotes what was given.
 -- @module coursegen.cli.values
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local tonumber, tostring, type = tonumber, tostring, type
 local math_floor, math_type = math.floor, math.type
@@ -192,19 +192,6 @@ function M.env_name(name, v)
       name, quote(v))
   end
   return v
-end
-
---- Whether a base URL points at this machine (localhost, 127.x, ::1), where a server
--- needs no key.
--- @tparam string url
--- @treturn boolean
-function M.is_local(url)
-  if type(url) ~= "string" then return false end
-  local host = url:match("^%a+://%[([^%]]+)%]") or url:match("^%a+://([^/:?#]+)")
-  if not host then return false end
-  host = host:lower()
-  return host == "localhost" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil or host == "::1"
-    or host == "0.0.0.0"
 end
 
 return M

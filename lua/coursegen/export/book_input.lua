@@ -5,7 +5,7 @@
 -- from the manifest title and given a stable anchor (`#ch-N`), so links between chapters
 -- can point inside the one document; writes the metadata file and the link filter.
 -- @module coursegen.export.book_input
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local fsutil = require "coursegen.export.fsutil"
 local meta = require "coursegen.export.meta"

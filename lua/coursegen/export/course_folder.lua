@@ -4,7 +4,7 @@
 -- chapter. `read` returns the chapters that are done, in order, with their text; failed
 -- chapters are listed apart so exporters can leave them out.
 -- @module coursegen.export.course_folder
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local cjson = require "cjson.safe"
 local fsutil = require "coursegen.export.fsutil"

@@ -3,7 +3,7 @@
 -- temporary-name scheme for the whole tool); this module adds what only the exporters need
 -- and keeps their error style, `nil, err` (`coursegen.files` raises "io" failures).
 -- @module coursegen.export.fsutil
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local lfs = require "lfs"
 local files = require "coursegen.files"

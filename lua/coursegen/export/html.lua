@@ -4,7 +4,7 @@
 -- `README.md` with the table of contents, links between `NN-slug.md` files rewritten to
 -- `NN-slug.html`, code highlighted by pandoc with inline CSS, nothing loaded from the network.
 -- @module coursegen.export.html
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local fsutil = require "coursegen.export.fsutil"
 local meta = require "coursegen.export.meta"

@@ -7,7 +7,7 @@
 -- Nothing is requested from any model: the course folder (`course.json`, `README.md`, the
 -- chapter files) is read, checked, and converted. HTML, EPUB and DOCX need `pandoc`.
 -- @module coursegen.export
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local course_folder = require "coursegen.export.course_folder"
 local pandoc = require "coursegen.export.pandoc"

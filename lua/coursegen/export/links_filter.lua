@@ -6,7 +6,7 @@
 -- exported page never fetches anything from the network, and images outside the course
 -- folder (absolute paths, `..`, other URL schemes) are reduced to their text.
 -- @module coursegen.export.links_filter
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local course_folder = require "coursegen.export.course_folder"
 

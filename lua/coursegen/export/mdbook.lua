@@ -7,7 +7,7 @@
 -- mdBook from publishing `course.json` and the other exports, and keep its build output
 -- (`DIR/book/html/`) out of the course folder. `mdbook build DIR/book` works as is.
 -- @module coursegen.export.mdbook
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local fsutil = require "coursegen.export.fsutil"
 local ipairs, type, error, concat = ipairs, type, error, table.concat

@@ -5,7 +5,7 @@
 -- backslash) and the file is written as JSON, which pandoc's YAML reader accepts, so no
 -- value can change the document's structure.
 -- @module coursegen.export.meta
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local cjson = require "cjson"
 local fsutil = require "coursegen.export.fsutil"

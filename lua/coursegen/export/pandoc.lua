@@ -4,19 +4,13 @@
 -- value can inject shell syntax. Course text never goes on the command line anyway: the
 -- exporters write it to metadata files that pandoc reads.
 -- @module coursegen.export.pandoc
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local proc = require "coursegen.proc"
 local os, type, error, ipairs, tonumber = os, type, error, ipairs, tonumber
 
 --- The Debian/Ubuntu package that provides pandoc (error messages name it).
 M.package = "pandoc"
-
---- Quote one argument for POSIX `sh` (`coursegen.proc.quote`, kept here for callers).
-M.quote = proc.quote
-
---- Run a program, stderr kept apart (`coursegen.proc.exec`, kept here for callers).
-M.exec = proc.exec
 
 --- Find the pandoc executable.
 -- @tparam[opt] string explicit a path or command name chosen by the user
@@ -47,7 +41,7 @@ local version_cache = {}
 -- @treturn string error
 function M.version(exe)
   if version_cache[exe] then return version_cache[exe] end
-  local ok, out = M.exec{ exe, "--version" }
+  local ok, out = proc.exec{ exe, "--version" }
   if not ok then return nil, out end
   local v = out:match("^%S+%s+([%d%.]+)")
   if not v then return nil, "cannot read the version of " .. exe end
@@ -84,7 +78,7 @@ function M.run(exe, args, opts)
   local argv = { exe }
   if opts and opts.sandbox and M.at_least(v, 2, 15) then argv[#argv + 1] = "--sandbox" end
   for _, a in ipairs(args) do argv[#argv + 1] = a end
-  local ok, out = M.exec(argv)
+  local ok, out = proc.exec(argv)
   if not ok then return nil, "pandoc failed: " .. out end
   return true, out
 end

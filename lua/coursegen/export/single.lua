@@ -1,6 +1,6 @@
 --- Runs pandoc once over a whole course to make one document (shared by EPUB and DOCX).
 -- @module coursegen.export.single
-local M = { _VERSION = "0.1" }
+local M = {}
 
 local fsutil = require "coursegen.export.fsutil"
 local pandoc = require "coursegen.export.pandoc"
@@ -56,7 +56,7 @@ end
 --   `export(course, opts)` (`opts = {pandoc = path, out = folder}`; returns
 --   `{format, path}` or `nil, err`)
 function M.exporter(def)
-  local mod = { _VERSION = M._VERSION, file = def.file }
+  local mod = { file = def.file }
   function mod.export(course, opts)
     return M.export(course, {
       pandoc = opts.pandoc, out = opts.out, to = def.to, name = mod.file, format = def.format,

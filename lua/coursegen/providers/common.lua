@@ -6,7 +6,7 @@
 local json = require "coursegen.json"
 local http_error = require "coursegen.http_error"
 
-local M = { _VERSION = "0.1.0" }
+local M = {}
 
 local type, tostring, tointeger = type, tostring, math.tointeger
 
@@ -29,7 +29,7 @@ end
 -- @treturn integer
 function M.estimate(req)
   local bytes = #req.prompt + #(req.system or "")
-  return (bytes + 3) // 4 + (req.max_output_tokens or 8192)
+  return (bytes + 3) // 4 + (req.max_output_tokens or require("coursegen.settings").DEFAULT_MAX_OUTPUT)
 end
 
 --- A token count from an answer: an integer, else 0 (servers omit or mistype them).

@@ -5,16 +5,19 @@
 local json = require "coursegen.json"
 local common = require "coursegen.providers.common"
 
-local M = { _VERSION = "0.1.0", name = "gemini" }
+local M = { name = "gemini" }
 
 local type, ipairs, concat, num = type, ipairs, table.concat, common.num
 
---- Defaults for this provider.
+--- Defaults for this provider (`coursegen.settings` applies them): the model, the server,
+-- the limits of Google's paid tier 1, the variables holding the key (in order), and what
+-- the key is, for messages.
 M.defaults = {
   model = "gemini-2.5-flash",
   base_url = "https://generativelanguage.googleapis.com",
   rpm = 1000, tpm = 1000000, rpd = 10000,
   key_env = { "GEMINI_API_KEY", "GOOGLE_API_KEY" },
+  key_help = "your Gemini API key",
 }
 
 -- Finish reasons that mean the model (or a filter) refused to produce the text.

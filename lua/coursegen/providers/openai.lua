@@ -4,16 +4,19 @@
 local json = require "coursegen.json"
 local common = require "coursegen.providers.common"
 
-local M = { _VERSION = "0.1.0", name = "openai" }
+local M = { name = "openai" }
 
 local type, ipairs, concat, num = type, ipairs, table.concat, common.num
 
---- Defaults for this provider.
+--- Defaults for this provider (see `coursegen.providers.gemini.defaults`); `base_url_env`
+-- is the variable OpenAI's own SDKs read the server from.
 M.defaults = {
   model = "gpt-4o-mini",
   base_url = "https://api.openai.com/v1",
+  base_url_env = "OPENAI_BASE_URL",
   rpm = 500, tpm = 200000, rpd = nil,
   key_env = { "OPENAI_API_KEY" },
+  key_help = "your OpenAI API key",
 }
 
 --- Whether a key is required: only for OpenAI's own server (local servers need none).
