@@ -747,3 +747,33 @@ describe("export of a generated course", function()
     helpers.rmtree(dir:match("^(.*)/course$"))
   end)
 end)
+
+describe("export html of hostile links", function()
+  it("keeps only http, https, mailto and relative links live", function()
+    local dir = new_course()
+    helpers.writefile(dir .. "/01-values-and-types.md", table.concat({
+      "# Values and types", "",
+      "[js](javascript:alert(1)) [JS upper](JavaScript:alert(2)) [tabbed](java&#9;script:alert(3))",
+      "[data](data:text/html,<b>x</b>) [file](file:///etc/passwd) [vb](vbscript:msgbox)",
+      "[web](https://example.com/a) [plain](http://example.com/b) [mail](mailto:a@example.com)",
+      "[next](02-tables-und-metatables.md) [anchor](#values-and-types)", "",
+    }, "\n"))
+    assert(export.run(dir, { "html" }))
+    local html = helpers.readfile(dir .. "/site/01-values-and-types.html")
+    helpers.rmtree(dir)
+    local hrefs = {}
+    for ref in html:gmatch('href="([^"]*)"') do hrefs[#hrefs + 1] = xml_text(ref) end
+    for _, ref in ipairs(hrefs) do
+      local s = ref:gsub("[%c%s]", ""):match("^(%a[%w+.-]*):")
+      assert.is_true(s == nil or s == "http" or s == "https" or s == "mailto", "live link " .. ref)
+    end
+    for _, word in ipairs { "js", "JS upper", "tabbed", "data", "file", "vb" } do
+      assert.matches(word, html, 1, true) -- the text stays
+    end
+    assert.matches('href="https://example.com/a"', html, 1, true)
+    assert.matches('href="http://example.com/b"', html, 1, true)
+    assert.matches('href="mailto:a@example.com"', html, 1, true)
+    assert.matches('href="02-tables-und-metatables.html"', html, 1, true)
+    assert.matches('href="#values-and-types"', html, 1, true)
+  end)
+end)
