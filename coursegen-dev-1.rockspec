@@ -129,6 +129,7 @@ build = {
     ["coursegen.providers.openai"] = "lua/coursegen/providers/openai.lua",
     ["coursegen.readme"] = "lua/coursegen/readme.lua",
     ["coursegen.runstats"] = "lua/coursegen/runstats.lua",
+    ["coursegen.scrub"] = "lua/coursegen/scrub.lua",
     ["coursegen.settings"] = "lua/coursegen/settings.lua",
     ["coursegen.sha256"] = "lua/coursegen/sha256.lua",
     ["coursegen.slug"] = "lua/coursegen/slug.lua",
