@@ -121,7 +121,7 @@ function Run:failure(r, job)
       (r.attempts or 1) == 1 and "" or "s", p.message or r.reason or "no usable answer"), p.kind
   end
   if r.status and r.status ~= 200 and r.status > 0 then
-    local msg = self.p.error_message(r.status, self:scrub(r.body)) -- scrubbed before it is cut
+    local msg = self.p.error_message(r.status, self:scrub(r.body), r.headers) -- scrubbed before it is cut
     if r.error and r.error_code ~= "http" then msg = r.error .. "; " .. msg end
     return msg, r.error_code or "http"
   end

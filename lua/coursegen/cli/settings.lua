@@ -220,13 +220,13 @@ function M.api_key(s, info, env)
   local vars = s.api_key_env and { s.api_key_env } or info.key_env
   local key = require("coursegen.settings").env_key(vars, env)
   if key then return key end
-  if s.is_local then return nil end
+  if s.is_local and not s.api_key_env then return nil end -- a named variable is asked for
   if info.needs_key and not s.api_key_env then
     local ok, needed = pcall(info.needs_key, s.base_url)
     if ok and needed == false then return nil end
   end
   if s.api_key_env then
-    return nil, string_format("no API key: the variable %s (named by --api-key-env) is not set",
+    return nil, string_format("no API key: the variable %s (named by --api-key-env) is not set or empty",
       s.api_key_env)
   end
   local names = vars[1]
