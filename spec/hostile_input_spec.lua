@@ -162,7 +162,7 @@ describe("#reliability hostile input on the command line", function()
     local OUTLINES = {
       { "{", "invalid JSON: Expected object key string but found T_END at character 2" },
       { "", "invalid JSON: Expected value but found T_END at character 1" },
-      { ("["):rep(3000), "invalid JSON: Found too many nested data structures (1001) at character 1001" },
+      { ("["):rep(3000), "invalid JSON: Found too many nested data structures (9) at character 9" },
       { "[1, 2]", 'expected an object with a "chapters" list' },
       { '{"chapters": "x"}', 'expected an object with a "chapters" list' },
       { '{"chapters": []}', "chapters: the list is empty" },
@@ -195,5 +195,77 @@ describe("#reliability hostile input on the command line", function()
       no_traceback(r.err)
       assert.equal(0, srv:stats().requests)
     end)
+  end)
+end)
+
+describe("reads with a cap", function()
+  local dir
+  before_each(function()
+    dir = helpers.tmpdir()
+    helpers.writefile(dir .. "/c.json", '{"title": "Capped", "chapters": ["One"]}')
+  end)
+  after_each(function() helpers.rmtree(dir) end)
+
+  -- Every command that reads the course: validate must refuse what generate refuses.
+  local function refused(args_list, env, what)
+    for _, args in ipairs(args_list) do
+      local r = rel.run(dir, args, env)
+      local label = table.concat(args, " ") .. ": " .. r.err
+      assert.equal(2, r.code, label)
+      assert.truthy(r.err:find(what, 1, true), label)
+      no_traceback(r.err)
+    end
+  end
+
+  local function course_with_source(src)
+    helpers.writefile(dir .. "/s.json", ('{"title": "Capped", "chapters": ["One"], "source": %q}'):format(src))
+    return { { "validate", "s.json" }, { "generate", "s.json", "--dry-run" } }
+  end
+
+  it("refuses a source that is a device, a folder, binary or gigabytes, in validate too", function()
+    refused(course_with_source("/dev/zero"), nil, "source: /dev/zero is not a regular file")
+    refused({ { "generate", "c.json", "--source", "/dev/zero", "--dry-run" } }, nil,
+      "--source: /dev/zero is not a regular file")
+    assert(require("lfs").mkdir(dir .. "/notes.md"))
+    refused(course_with_source("notes.md"), nil, "notes.md is a folder")
+    helpers.writefile(dir .. "/bin.txt", "text\0more")
+    refused(course_with_source("bin.txt"), nil, "bin.txt is not text (a zero byte at offset 4)")
+    assert(os.execute("truncate -s 2G " .. rel.q(dir .. "/big.md")))
+    refused(course_with_source("big.md"), nil, "big.md is 2.0 GiB, more than 64 MiB")
+    os.remove(dir .. "/big.md")
+  end)
+
+  it("reads only the budget's worth of a long source", function()
+    local para = ("word "):rep(199) .. "word\n\n"
+    helpers.writefile(dir .. "/long.md", para:rep(5000)) -- 5 MB, 1.25 M tokens
+    local source = require "coursegen.source"
+    local doc = source.read(dir .. "/long.md", 1000)
+    assert.is_true(doc.truncated)
+    assert.equal(#para * 5000 // 4, doc.original_tokens)
+    assert.is_true(#doc.text <= 4000)
+  end)
+
+  it("refuses an --api-key-file that is /dev/zero or a folder", function()
+    local args = { "generate", "c.json", "--out", "o", "--base-url", "https://example.invalid", "--api-key-file" }
+    local function with(file)
+      local a = { table.unpack(args) }
+      a[#a + 1] = file
+      return { a }
+    end
+    refused(with("/dev/zero"), nil, "--api-key-file: /dev/zero: no key on its first 4096 bytes")
+    refused(with(dir), nil, "--api-key-file: cannot read " .. dir)
+  end)
+
+  it("refuses a manifest nested 900 deep, naming it, on every rerun", function()
+    assert(require("lfs").mkdir(dir .. "/o"))
+    local deep = ('{"x":'):rep(900) .. "1" .. ("}"):rep(900)
+    helpers.writefile(dir .. "/o/course.json", '{"format": 1, "title": "Capped", "chapters": [{"index": 1, '
+      .. '"title": "One", "file": "01-one.md", "status": "failed", "stages": ' .. deep .. "}], \"stats\": "
+      .. deep .. "}")
+    for _ = 1, 2 do
+      refused({ { "generate", "c.json", "--out", "o", "--base-url", "http://127.0.0.1:9", "--max-attempts", "1" },
+                { "generate", "c.json", "--out", "o", "--dry-run" } },
+        { GEMINI_API_KEY = "k" }, "o/course.json: nested more than 16 levels deep")
+    end
   end)
 end)

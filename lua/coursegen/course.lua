@@ -3,8 +3,8 @@
 -- the file without guessing; all of it happens before any request is sent.
 -- @module coursegen.course
 local json = require "coursegen.json"
-local files = require "coursegen.files"
 local prompts = require "coursegen.prompts"
+local source = require "coursegen.source"
 
 local M = { _VERSION = "0.1.0" }
 
@@ -151,9 +151,8 @@ function M.check(t, where, dir)
   end
   if c.source then
     c.source = join(dir, c.source)
-    if not files.exists(c.source) then
-      fail(format("%s: source: file not found: %s", where, c.source))
-    end
+    local ok, why = source.check(c.source)
+    if not ok then fail(format("%s: source: %s", where, why)) end
   end
   return setmetatable(c, M.course_mt)
 end

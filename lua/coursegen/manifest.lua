@@ -2,6 +2,7 @@
 -- Its `prompt_sha256` fields are what resuming compares against.
 -- @module coursegen.manifest
 local json = require "coursegen.json"
+local fail = require "coursegen.fail"
 local files = require "coursegen.files"
 
 local M = { _VERSION = "0.1.0" }
@@ -23,13 +24,25 @@ local ORDER = {
   "total", "written", "skipped", "failed", "requests", "retries", "status",
 }
 
---- Reads a manifest; nil when missing or unreadable (a fresh run then starts).
+--- Deepest nesting in a manifest: an entry's stage's tokens sit five levels down.
+M.MAX_DEPTH = 16
+
+--- Reads a manifest; nil when missing or not a manifest (a fresh run then starts). A file
+-- too large or nested too deeply to be one raises an "input" failure naming it: it is not
+-- coursegen's, and reading it would cost the memory or stack of the whole run.
 -- @tparam string path
 -- @treturn ?table
 function M.read(path)
-  local text = files.read(path, M.MAX_BYTES)
-  if not text then return nil end
-  local v = json.decode(text)
+  local text, err = files.read(path, M.MAX_BYTES)
+  if not text then
+    if err and files.exists(path) then fail.raise("input", "%s: %s; not a coursegen manifest", path, err) end
+    return nil
+  end
+  local v, jerr = json.decode(text, M.MAX_DEPTH)
+  if v == nil and tostring(jerr):find("too many nested", 1, true) then
+    fail.raise("input", "%s: nested more than %d levels deep; not a coursegen manifest (move it away, or "
+      .. "choose another --out)", path, M.MAX_DEPTH)
+  end
   if type(v) ~= "table" or v.format ~= M.FORMAT or type(v.chapters) ~= "table" then return nil end
   return v
 end

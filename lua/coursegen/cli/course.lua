@@ -55,6 +55,10 @@ function M.build(args, cg)
   cg = cg or require "coursegen"
   local course, err
   local file_options = {}
+  if args.source then
+    local ok, why = require("coursegen.source").check(args.source)
+    if not ok then return nil, "--source: " .. why end
+  end
   if args.course_file then
     local path = args.course_file
     local f = io.open(path, "rb")
@@ -81,9 +85,6 @@ function M.build(args, cg)
   elseif args.topic or args.source then
     local t = { title = args.topic, chapters = args.chapters }
     if args.source then
-      local f = io.open(args.source, "rb")
-      if not f then return nil, "--source: cannot read " .. args.source .. ": no such file" end
-      f:close()
       t.source = args.source
       t.title = t.title or title_of_source(args.source)
     end

@@ -198,8 +198,14 @@ end
 function M.read_key_file(path)
   local f, err = io.open(path, "rb")
   if not f then return nil, string_format("--api-key-file: cannot read %s", err or path) end
-  local line = f:read("l")
+  -- a bounded read: /dev/zero or a huge file has no first line worth reading to its end
+  local head, rerr = f:read(4096)
   f:close()
+  if not head and rerr then return nil, string_format("--api-key-file: cannot read %s: %s", path, rerr) end
+  local line = head and head:match("^[^\n]*")
+  if line and #line == #head and #head == 4096 then
+    return nil, string_format("--api-key-file: %s: no key on its first 4096 bytes; not a key file", path)
+  end
   local key = line and line:match("^%s*(.-)%s*$")
   if not key or key == "" then
     return nil, string_format("--api-key-file: %s is empty (put the key on its first line)", path)
@@ -226,7 +232,7 @@ function M.api_key(s, info, env)
     if ok and needed == false then return nil end
   end
   if s.api_key_env then
-    return nil, string_format("no API key: the variable %s (named by --api-key-env) is not set or empty",
+    return nil, string_format("no API key: the variable %s (named by --api-key-env) is not set",
       s.api_key_env)
   end
   local names = vars[1]
