@@ -94,6 +94,7 @@ build = {
     ["coursegen.cli.validate"] = "lua/coursegen/cli/validate.lua",
     ["coursegen.cli.values"] = "lua/coursegen/cli/values.lua",
     ["coursegen.course"] = "lua/coursegen/course.lua",
+    ["coursegen.course_sandbox"] = "lua/coursegen/course_sandbox.lua",
     ["coursegen.engine"] = "lua/coursegen/engine.lua",
     ["coursegen.export.book_input"] = "lua/coursegen/export/book_input.lua",
     ["coursegen.export.course_folder"] = "lua/coursegen/export/course_folder.lua",

@@ -142,6 +142,23 @@ describe("#reliability hostile input on the command line", function()
     end
   end)
 
+  it("stops a Lua file that runs away inside one C call, in a child process", function()
+    local cases = {
+      ["backtrack.lua"] = "runs too long (more than 2 s of processor time); a course file only returns a table",
+      ["format-bomb.lua"] = "uses too much memory; a course file only returns a table",
+    }
+    for file, msg in pairs(cases) do
+      for _, cmd in ipairs { { "validate" }, { "generate", "--dry-run" } } do
+        local t0 = rel.now()
+        local r = rel.run(dir, { cmd[1], helpers.root .. "/" .. BAD .. file, cmd[2] })
+        assert.equal(2, r.code, file .. ": " .. r.err)
+        assert.truthy(r.err:find(BAD .. file .. ": " .. msg, 1, true), r.err)
+        assert.is_true(rel.now() - t0 < 10, file .. " took " .. (rel.now() - t0) .. " s")
+        no_traceback(r.err)
+      end
+    end
+  end)
+
   it("refuses hostile course files with exit 2, whatever the command", function()
     for _, file in ipairs { "loop.lua", "doubling.lua", "deep.json", "binary.md", "prompt-unclosed.json" } do
       for _, cmd in ipairs { { "validate" }, { "generate", "--dry-run" } } do
