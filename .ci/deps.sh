@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev curl lua-cjson lua-busted
       luarocks lua-argparse lua-filesystem lua-system lua-term lua-check cppcheck valgrind
-      libclang-rt-14-dev clang-14 wrk libhiredis-dev libssl-dev redis-server socat pandoc unzip chromium fonts-liberation lua-socket)
+      libclang-rt-14-dev clang-14 wrk libhiredis-dev libutf8proc-dev libssl-dev redis-server socat pandoc unzip chromium fonts-liberation lua-socket)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

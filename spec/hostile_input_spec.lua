@@ -37,7 +37,7 @@ describe("hostile course files", function()
     ["rep.lua"] = ":2: attempt to call a nil value (method 'rep')",
     ["library.lua"] = ":2: attempt to index a nil value (global 'os')",
     ["runtime-error.lua"] = ":1: attempt to concatenate a nil value",
-    ["binary.md"] = ':1: the outline must start with a "# Title" line',
+    ["binary.md"] = ":1: invalid UTF-8 at byte 4; only visible text may appear here",
   }
   for file, msg in pairs(cases) do
     it("refuses " .. file .. " with the file named", function()
@@ -284,5 +284,81 @@ describe("reads with a cap", function()
                 { "generate", "c.json", "--out", "o", "--dry-run" } },
         { GEMINI_API_KEY = "k" }, "o/course.json: nested more than 16 levels deep")
     end
+  end)
+end)
+
+describe("titles", function()
+  local outline = require "coursegen.outline"
+  local slug = require "coursegen.slug"
+  local json = require "coursegen.json"
+
+  local function load_json(t)
+    local dir = helpers.tmpdir()
+    local path = dir .. "/c.json"
+    helpers.writefile(path, json.encode(t))
+    local c, err, kind = coursegen.load(path)
+    helpers.rmtree(dir)
+    return c, err and err:gsub("^.-/c%.json", "c.json"), kind
+  end
+
+  it("refuses control characters in a course file, naming the field", function()
+    local cases = {
+      { { title = "Lua\n# Injected", chapters = { "a" } }, "c.json: title: U+000A (a line break) at byte 4" },
+      { { title = "T", chapters = { "a", "b\0c" } }, "c.json: chapters[2].title: U+0000 (NUL) at byte 2" },
+      { { title = "T", chapters = { "\27[2Jclear" } }, "c.json: chapters[1].title: U+001B (ESC, a terminal escape)" },
+      { { title = "T", chapters = { "\u{FEFF}Intro" } }, "c.json: chapters[1].title: U+FEFF (a byte-order mark)" },
+      { { title = "T", chapters = { { title = "a", brief = "x\27]0;owned\7" } } },
+        "c.json: chapters[1].brief: U+001B" },
+      { { title = "T", language = "fr\u{202E}", chapters = { "a" } }, "c.json: language: U+202E" },
+      { { title = "T", description = "bell\7", chapters = { "a" } }, "c.json: description: U+0007" },
+    }
+    for _, case in ipairs(cases) do
+      local c, err, kind = load_json(case[1])
+      assert.is_nil(c)
+      assert.equal("input", kind)
+      assert.equal(case[2], err:sub(1, #case[2]))
+    end
+    -- line breaks are text in a description and a brief
+    assert.truthy(load_json { title = "T", description = "one\ntwo", chapters = { { title = "a", brief = "x\ny" } } })
+  end)
+
+  it("names the line of a Markdown outline with a control character", function()
+    local dir = helpers.tmpdir()
+    helpers.writefile(dir .. "/o.md", "# Course\n\n- One\n- Two \27[31mred\n")
+    local c, err = coursegen.load(dir .. "/o.md")
+    helpers.rmtree(dir)
+    assert.is_nil(c)
+    assert.equal(dir .. "/o.md:4: U+001B (ESC, a terminal escape) at byte 7; only visible text may appear here", err)
+  end)
+
+  it("counts titles equal after normalisation and case folding as duplicates", function()
+    for _, pair in ipairs { { "Café", "CAFÉ" }, { "Café", "Cafe\u{301}" }, { "ﬁle systems", "File Systems" },
+                            { "Straße", "STRASSE" } } do
+      local c, err = load_json { title = "T", chapters = { pair[1], pair[2] } }
+      assert.is_nil(c, pair[2])
+      assert.matches("chapters[2].title: duplicate of chapters[1]", err, 1, true)
+    end
+    assert.truthy(load_json { title = "T", chapters = { "Café", "Cafe" } }) -- different letters stay apart
+  end)
+
+  it("cleans a server's titles into one line of visible text", function()
+    local answer = json.encode { chapters = {
+      { title = "\u{FEFF}Intro\n# Injected \27[31mred\u{202E}", brief = "line\none" },
+      { title = "Next", brief = "" } } }
+    local chapters = assert(outline.parse(answer, 2))
+    assert.equal("Intro # Injected [31mred", chapters[1].title)
+    assert.equal("line one", chapters[1].brief)
+    assert.equal("intro-injected-31mred", slug.slug(chapters[1].title))
+    assert.equal("intro", slug.slug("\u{FEFF}Intro"))
+  end)
+
+  it("prints nothing raw on --dry-run: the title is refused first", function()
+    local dir = helpers.tmpdir()
+    helpers.writefile(dir .. "/c.json", json.encode { title = "T\27[2J", chapters = { "a" } })
+    local r = rel.run(dir, { "generate", "c.json", "--dry-run" })
+    helpers.rmtree(dir)
+    assert.equal(2, r.code, r.err)
+    assert.is_nil((r.out .. r.err):find("\27", 1, true))
+    assert.truthy(r.err:find("c.json: title: U+001B", 1, true), r.err)
   end)
 end)

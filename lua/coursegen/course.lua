@@ -7,6 +7,7 @@ local lfs = require "lfs"
 local prompts = require "coursegen.prompts"
 local sandbox = require "coursegen.course_sandbox"
 local source = require "coursegen.source"
+local title_mod = require "coursegen.title"
 
 local M = { _VERSION = "0.1.0" }
 
@@ -43,6 +44,9 @@ local function sorted_keys(t)
   return ks
 end
 
+-- Fields that may span lines; every other text is one line (a title, a language).
+local MULTILINE = { description = true, instructions = true }
+
 local function check_string(where, field, v, required)
   if v == nil then
     if required then fail(format("%s: %s: missing (required)", where, field)) end
@@ -51,6 +55,8 @@ local function check_string(where, field, v, required)
   if type(v) ~= "string" then
     fail(format("%s: %s: expected a string, got %s", where, field, typename(v)))
   end
+  local bad = title_mod.problem(v, MULTILINE[field] or field:match("%.brief$") ~= nil)
+  if bad then fail(format("%s: %s: %s; only visible text may appear here", where, field, bad)) end
   local trimmed = v:match("^%s*(.-)%s*$")
   if required and trimmed == "" then fail(format("%s: %s: must not be empty", where, field)) end
   return trimmed
@@ -92,7 +98,7 @@ local function check_chapters(where, v)
       fail(format("%s: %s: expected a string or an object, got %s", where, field, typename(ch)))
     end
     title = check_string(where, field .. ".title", title, true)
-    local key = title:lower()
+    local key = title_mod.key(title)
     if seen[key] then
       fail(format("%s: %s.title: duplicate of chapters[%d] (%q)", where, field, seen[key], title))
     end
@@ -171,6 +177,8 @@ function M.parse_markdown(text, where)
   local ln = 0
   for line in (text .. "\n"):gmatch("(.-)\r?\n") do
     ln = ln + 1
+    local bad = title_mod.problem(line, true)
+    if bad then fail(format("%s:%d: %s; only visible text may appear here", where, ln, bad)) end
     local blank = line:match("^%s*$")
     if not t.title then
       if not blank then
@@ -186,7 +194,7 @@ function M.parse_markdown(text, where)
         or line:match("^[-*+]%s*$") and "" or line:match("^%d+[.)]%s*$") and ""
       if indent == 0 and item then
         if item == "" then fail(format("%s:%d: chapter title is empty", where, ln)) end
-        local key = item:lower()
+        local key = title_mod.key(item)
         if lines_of[key] then
           fail(format("%s:%d: duplicate chapter %q (first on line %d)", where, ln, item, lines_of[key]))
         end
