@@ -21,7 +21,7 @@ M.course_mt = { __name = "coursegen.course" }
 M.MAX_CHAPTERS = 500
 
 local KEYS = {
-  title = "string", description = "string", audience = "string", language = "string",
+  title = "string", description = "string", audience = "string", language = "string", author = "string",
   source = "string", instructions = "string", chapters = true, prompts = "table",
   -- run settings (provider, limits, ...) read by the command line; checked there
   options = "table",
@@ -142,7 +142,7 @@ function M.check(t, where, dir)
   end
   local c = { file = where ~= "course" and where or nil }
   c.title = check_string(where, "title", t.title, true)
-  for _, k in ipairs { "description", "audience", "language", "instructions", "source" } do
+  for _, k in ipairs { "description", "audience", "language", "author", "instructions", "source" } do
     local v = check_string(where, k, t[k])
     if v ~= "" then c[k] = v end
   end

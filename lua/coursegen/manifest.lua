@@ -18,7 +18,8 @@ M.FORMAT = 1
 
 -- Key order in the written file, so it reads like the documented shape.
 local ORDER = {
-  "format", "index", "title", "provider", "model", "chapters", "summary", "stats",
+  "format", "index", "title", "description", "language", "audience", "author", "provider", "model",
+  "chapters", "summary", "stats",
   "file", "status", "attempts", "finish_reason", "prompt_sha256", "sha256",
   "tokens", "error", "stages", "prompt", "output", "thoughts",
   "total", "written", "skipped", "failed", "requests", "retries", "status",
@@ -93,7 +94,9 @@ local entry_text = setmetatable({}, { __mode = "k" })
 
 --- Writes the manifest atomically.
 -- @tparam string path
--- @tparam table m `{title, provider, model, chapters, summary, stats}`; `chapters` holds
+-- @tparam table m `{title, description, language, audience, author, provider, model, chapters,
+--   summary, stats}` (what the exports need to know of the course: its language, its author);
+--   `chapters` holds
 --   entries made by `entry` or `with_stage`
 function M.write(path, m)
   local chapters = json.array {}
@@ -106,7 +109,8 @@ function M.write(path, m)
     chapters[i] = text
   end
   local doc = {
-    format = M.FORMAT, title = m.title, provider = m.provider, model = m.model,
+    format = M.FORMAT, title = m.title, description = m.description, language = m.language,
+    audience = m.audience, author = m.author, provider = m.provider, model = m.model,
     chapters = chapters, summary = m.summary, stats = m.stats,
   }
   files.write(path, json.pretty(doc, ORDER))

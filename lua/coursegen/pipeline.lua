@@ -186,8 +186,9 @@ function Run:write_manifest()
   local stats = self:snapshot()
   stats.out = nil
   manifest.write(self.s.out .. "/" .. manifest.FILE, {
-    title = self.course.title, provider = self.s.provider, model = self.s.model,
-    chapters = self.entries, summary = self.summary, stats = stats,
+    title = self.course.title, description = self.course.description, language = self.course.language,
+    audience = self.course.audience, author = self.course.author, provider = self.s.provider,
+    model = self.s.model, chapters = self.entries, summary = self.summary, stats = stats,
   })
 end
 
