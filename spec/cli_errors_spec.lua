@@ -3,21 +3,13 @@
 -- that is a file, a redirect, a header of a megabyte, a key variable named but empty. Each
 -- is a clear message with the right exit code, never a bare "Out of memory".
 local helpers = require "helpers"
+local loopback = require "support.loopback"
 local rel = require "support.reliability"
 
 -- Starts spec/support/raw_server.lua answering `requests` requests with `response`.
 local function raw_server(dir, response, requests)
-  if not pcall(require, "socket") then return nil end
   helpers.writefile(dir .. "/response", response)
-  local port_file = dir .. "/port"
-  assert(os.execute(("cd %s && lua5.4 spec/support/raw_server.lua %s %s %d >/dev/null 2>&1 &"):format(
-    rel.q(helpers.root), rel.q(port_file), rel.q(dir .. "/response"), requests)))
-  for _ = 1, 200 do
-    local port = tonumber(helpers.readfile(port_file))
-    if port then return "http://127.0.0.1:" .. port end
-    os.execute("sleep 0.02")
-  end
-  error("the raw server did not start")
+  return loopback.start(dir, "raw_server", dir .. "/response", requests)
 end
 
 describe("command-line errors", function()

@@ -3,6 +3,7 @@
 -- kept for display must not leave its tail behind, and key-shaped words the run never had
 -- (a gateway's own key) are masked too.
 local helpers = require "helpers"
+local loopback = require "support.loopback"
 local scrub = require "coursegen.scrub"
 
 describe("scrub", function()
@@ -37,20 +38,6 @@ describe("#slow keys reflected far into an error message", function()
   before_each(function() tmp = helpers.tmpdir() end)
   after_each(function() helpers.rmtree(tmp) end)
 
-  local function reflect_server(requests, pad)
-    if not pcall(require, "socket") then return nil end
-    local port_file = tmp .. "/port"
-    assert(os.execute(("cd '%s' && lua5.4 -e \"package.path='lua/?.lua;lua/?/init.lua;'..package.path\" "
-      .. "spec/support/reflect_server.lua '%s' %d %d >/dev/null 2>&1 &"):format(helpers.root, port_file,
-      requests, pad)))
-    for _ = 1, 200 do
-      local port = tonumber(helpers.readfile(port_file))
-      if port then return "http://127.0.0.1:" .. port end
-      os.execute("sleep 0.02")
-    end
-    error("the reflecting server did not start")
-  end
-
   local function strings(v, out)
     out = out or {}
     if type(v) == "table" then
@@ -62,7 +49,7 @@ describe("#slow keys reflected far into an error message", function()
   end
 
   it("leaves no part of the key in results, events, the manifest or a message", function()
-    local url = reflect_server(2, 575) -- the key starts 580 bytes in; 600 are kept
+    local url = loopback.start(tmp, "reflect_server", 2, 575) -- the key starts 580 bytes in; 600 are kept
     if not url then return pending("needs LuaSocket for the reflecting server") end
     local coursegen = require "coursegen"
     -- not shaped like any provider's key: only exact matching can catch it

@@ -41,24 +41,31 @@ local function normalize(v)
   return v
 end
 
+--- Decodes a JSON text.
+-- @tparam string s
+-- @return the value, or `nil, message` when `s` is not valid JSON
+function M.decode(s)
+  if type(s) ~= "string" then return nil, "not a string" end
+  local v, err = cjson.decode(s)
+  if v == nil and err then return nil, err end
+  return normalize(v)
+end
+
 -- Decoders that refuse nesting past a depth, by depth: a file of ours is a few levels
 -- deep, and a hostile one 900 levels deep must stop at the reader, not deep in the program.
 local bounded = {}
 
---- Decodes a JSON text.
+--- Decodes a JSON text that may nest at most `max_depth` arrays and objects deep.
 -- @tparam string s
--- @tparam[opt] integer max_depth refuse arrays and objects nested deeper than this
--- @return the value, or `nil, message` when `s` is not valid JSON
-function M.decode(s, max_depth)
+-- @tparam integer max_depth
+-- @return the value, or `nil, message` (cjson's "Found too many nested data structures")
+function M.decode_limited(s, max_depth)
   if type(s) ~= "string" then return nil, "not a string" end
-  local dec = cjson
-  if max_depth then
-    dec = bounded[max_depth]
-    if not dec then
-      dec = cjson.new()
-      dec.decode_max_depth(max_depth)
-      bounded[max_depth] = dec
-    end
+  local dec = bounded[max_depth]
+  if not dec then
+    dec = cjson.new()
+    dec.decode_max_depth(max_depth)
+    bounded[max_depth] = dec
   end
   local v, err = dec.decode(s)
   if v == nil and err then return nil, err end

@@ -39,7 +39,7 @@ function M.read(path)
     if err and files.exists(path) then fail.raise("input", "%s: %s; not a coursegen manifest", path, err) end
     return nil
   end
-  local v, jerr = json.decode(text, M.MAX_DEPTH)
+  local v, jerr = json.decode_limited(text, M.MAX_DEPTH)
   if v == nil and tostring(jerr):find("too many nested", 1, true) then
     fail.raise("input", "%s: nested more than %d levels deep; not a coursegen manifest (move it away, or "
       .. "choose another --out)", path, M.MAX_DEPTH)

@@ -111,7 +111,7 @@ function M.load(path)
     if files.exists(path) then return nil, format("%s: %s", path, tostring(err)) end
     return nil
   end
-  local v, jerr = json.decode(text, 8) -- {chapters: [{title, brief}]} is three levels deep
+  local v, jerr = json.decode_limited(text, 8) -- {chapters: [{title, brief}]} is three levels deep
   if v == nil then return nil, format("%s: invalid JSON: %s", path, tostring(jerr)) end
   return M.check(v, nil, path)
 end

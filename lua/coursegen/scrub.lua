@@ -20,12 +20,12 @@ local SHAPES = {
 -- Bytes a remnant of a key must have to be masked: a cut key is no secret below this.
 local REMNANT = 8
 
--- Masks what is left of `key` where something cut the text mid-key before it reached us
--- (the engine keeps a few hundred bytes of an error body): a run of at least REMNANT
--- bytes that starts like the key, or ends like it.
-local function replace_remnants(msg, key)
-  if #key < REMNANT * 2 then return msg end
-  local head, tail = key:sub(1, REMNANT), key:sub(-REMNANT)
+-- Masks `key`, and what is left of it where something cut the text mid-key before it
+-- reached us (the engine keeps a few hundred bytes of an error body): any run of at least
+-- REMNANT bytes (the whole key, when shorter) that starts like the key or ends like it.
+local function mask_key(msg, key)
+  local run = math.min(#key, REMNANT)
+  local head, tail = key:sub(1, run), key:sub(-run)
   local out, i = {}, 1
   while i <= #msg do
     local a = msg:find(head, i, true)
@@ -33,30 +33,16 @@ local function replace_remnants(msg, key)
     if not a and not b then break end
     local s, e
     if a and (not b or a <= b) then
-      s, e = a, a + REMNANT - 1
+      s, e = a, a + run - 1
       while e < #msg and e - s + 1 < #key and msg:byte(e + 1) == key:byte(e - s + 2) do e = e + 1 end
     else
-      s, e = b, b + REMNANT - 1
-      local k = #key - REMNANT
+      s, e = b, b + run - 1
+      local k = #key - run
       while s > i and k > 0 and msg:byte(s - 1) == key:byte(k) do s, k = s - 1, k - 1 end
     end
     out[#out + 1] = msg:sub(i, s - 1)
     out[#out + 1] = M.MASK
     i = e + 1
-  end
-  if i == 1 then return msg end
-  out[#out + 1] = msg:sub(i)
-  return table.concat(out)
-end
-
-local function replace_plain(msg, key)
-  local out, i = {}, 1
-  while true do
-    local a, b = msg:find(key, i, true)
-    if not a then break end
-    out[#out + 1] = msg:sub(i, a - 1)
-    out[#out + 1] = M.MASK
-    i = b + 1
   end
   if i == 1 then return msg end
   out[#out + 1] = msg:sub(i)
@@ -73,7 +59,7 @@ function M.scrub(msg, keys)
   if msg == nil then return nil end
   msg = tostring(msg)
   for _, k in ipairs(keys or {}) do
-    if type(k) == "string" and #k >= 4 then msg = replace_remnants(replace_plain(msg, k), k) end
+    if type(k) == "string" and #k >= 4 then msg = mask_key(msg, k) end
   end
   for _, s in ipairs(SHAPES) do
     msg = msg:gsub(s.pattern, function(m)

@@ -3,46 +3,24 @@
 -- second a 200 carrying an error object, and so on. Run as a separate process:
 -- `lua5.4 reflect_server.lua PORT_FILE MAX_REQUESTS PAD`; it writes its port to PORT_FILE
 -- and exits after MAX_REQUESTS requests or 20 seconds.
-local socket = require "socket"
 local json = require "coursegen.json"
+local loopback = require "support.loopback"
 
 local port_file, max_requests, pad = arg[1], tonumber(arg[2]) or 2, tonumber(arg[3]) or 545
 
 -- A key in Google's shape that the caller never had.
 local FOREIGN = "AIzaSyD-foreign0key0of0the0gateway0xyz"
 
-local server = assert(socket.bind("127.0.0.1", 0))
-server:settimeout(0.2)
-local _, port = server:getsockname()
-local f = assert(io.open(port_file .. ".part", "w"))
-f:write(port, "\n")
-f:close()
-assert(os.rename(port_file .. ".part", port_file))
-
-local deadline = socket.gettime() + 20
-local served = 0
-while served < max_requests and socket.gettime() < deadline do
-  local c = server:accept()
-  if c then
-    c:settimeout(2)
-    local key, length = "", 0
-    for _ = 1, 100 do
-      local line = c:receive("*l")
-      if not line or line == "" then break end
-      key = line:match("^[Xx]%-[Gg]oog%-[Aa]pi%-[Kk]ey:%s*(.-)%s*$")
-        or line:match("^[Aa]uthorization:%s*Bearer%s+(.-)%s*$") or key
-      local n = line:match("^[Cc]ontent%-[Ll]ength:%s*(%d+)")
-      if n then length = tonumber(n) end
-    end
-    if length > 0 then c:receive(math.min(length, 1024 * 1024)) end
-    served = served + 1
-    local body = json.encode { error = { code = 400, status = "INVALID_ARGUMENT",
-      message = "Request rejected. " .. ("detail "):rep(pad // 7 + 1):sub(1, pad - 18) .. " key=" .. key
-        .. " gateway=" .. FOREIGN } }
-    local status = served % 2 == 1 and "400 Bad Request" or "200 OK"
-    c:send("HTTP/1.1 " .. status .. "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: "
-      .. #body .. "\r\n\r\n" .. body)
-    c:close()
+loopback.serve(port_file, max_requests, 20, function(c, head, _, served)
+  local key = ""
+  for _, line in ipairs(head) do
+    key = line:match("^[Xx]%-[Gg]oog%-[Aa]pi%-[Kk]ey:%s*(.-)%s*$")
+      or line:match("^[Aa]uthorization:%s*Bearer%s+(.-)%s*$") or key
   end
-end
-server:close()
+  local body = json.encode { error = { code = 400, status = "INVALID_ARGUMENT",
+    message = "Request rejected. " .. ("detail "):rep(pad // 7 + 1):sub(1, pad - 18) .. " key=" .. key
+      .. " gateway=" .. FOREIGN } }
+  local status = served % 2 == 1 and "400 Bad Request" or "200 OK"
+  c:send("HTTP/1.1 " .. status .. "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: "
+    .. #body .. "\r\n\r\n" .. body)
+end)
