@@ -144,10 +144,13 @@ function M.eval(path, max_bytes)
   if not lua then return nil, path .. ": cannot run a Lua course file: no lua5.4 interpreter on PATH" end
   local self_path = package.searchpath("coursegen.course_sandbox", package.path)
   if not self_path then return nil, path .. ": cannot run a Lua course file: coursegen.course_sandbox not found" end
-  local cmd = format("ulimit -c 0; ulimit -t %d && ulimit -v %d || exit 97; "
-    .. "exec timeout -s KILL %d %s </dev/null 2>/dev/null",
+  -- The limits are set in a shell of their own, started by `exec`: `ulimit` binds the shell
+  -- that runs it, and the one io.popen starts may carry a preloaded runtime (a sanitizer's)
+  -- that cannot live in 320 MiB of address space.
+  local inner = format("ulimit -c 0; ulimit -t %d && ulimit -v %d || exit 97; exec timeout -s KILL %d %s",
     M.CPU_SECONDS, M.ADDRESS_SPACE_KB, M.WALL_SECONDS,
     concat({ proc.quote(lua), proc.quote(self_path), CHILD_FLAG, proc.quote(path), tostring(max_bytes) }, " "))
+  local cmd = "exec /bin/sh -c " .. proc.quote(inner) .. " </dev/null 2>/dev/null"
   local p = io.popen(cmd, "r")
   if not p then return nil, path .. ": cannot start the Lua course file's process" end
   -- the child's answer is bounded by its memory budget; read a little past it at most
