@@ -59,6 +59,11 @@ end
 -- @treturn[2] nil
 -- @treturn[2] string why not (without the "source:" prefix)
 function M.check(path)
+  local ext = (path:match("%.([%w]+)$") or ""):lower()
+  local unsupported = not is_plain(path) and not CONVERTERS[ext]
+  local why_format = path .. ": unsupported format (use .md, .txt, .docx, .html, .odt, .epub or .pdf)"
+  -- a named format we cannot read says so first; a nameless one (/dev/zero) after its kind
+  if unsupported and ext ~= "" then return nil, why_format end
   local a = lfs.attributes(path)
   if not a then return nil, "file not found: " .. path end
   if a.mode == "directory" then return nil, path .. " is a folder; name a file in it" end
@@ -67,10 +72,7 @@ function M.check(path)
     return nil, string.format("%s is %s, more than %d MiB; only its first %d tokens or so would be used: "
       .. "pass an excerpt", path, size_text(a.size), M.MAX_FILE_BYTES // (1024 * 1024), M.DEFAULT_MAX_TOKENS)
   end
-  local ext = (path:match("%.([%w]+)$") or ""):lower()
-  if not is_plain(path) and not CONVERTERS[ext] then
-    return nil, path .. ": unsupported format (use .md, .txt, .docx, .html, .odt, .epub or .pdf)"
-  end
+  if unsupported then return nil, why_format end
   local f, err = io.open(path, "rb")
   if not f then return nil, "cannot read " .. tostring(err) end
   local head = f:read(64 * 1024) or ""
