@@ -21,7 +21,7 @@ CFLAGS      ?= $(OPT)
 ALL_CFLAGS   = -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) \
                $(SANFLAGS) $(LUA_CFLAGS) $(CRYPTO_CFLAGS) -I$(CURL_INCDIR) -Icsrc
 LIBFLAG     ?= -shared
-LDLIBS_CORE  = -L$(CURL_LIBDIR) -lcurl -lhiredis $(CRYPTO_LIBS) -lpthread -lm
+LDLIBS_CORE  = -L$(CURL_LIBDIR) -lcurl -lhiredis -lutf8proc $(CRYPTO_LIBS) -lpthread -lm
 LDLIBS_MOCK  = -lpthread -lm
 
 CORE_SRC    := $(sort $(wildcard csrc/cg_*.c))

@@ -27,6 +27,7 @@ external_dependencies = {
   CURL = { header = "curl/curl.h", library = "curl" },
   HIREDIS = { header = "hiredis/hiredis.h", library = "hiredis" },
   OPENSSL = { header = "openssl/evp.h", library = "crypto" },
+  UTF8PROC = { header = "utf8proc.h", library = "utf8proc" },
 }
 test_dependencies = { "busted >= 2.1" }
 test = { type = "busted" }
@@ -54,11 +55,12 @@ build = {
         "csrc/cg_sha256.c",
         "csrc/cg_signals.c",
         "csrc/cg_stats.c",
+        "csrc/cg_unicode.c",
       },
       defines = { "_GNU_SOURCE" },
-      incdirs = { "csrc", "$(CURL_INCDIR)", "$(HIREDIS_INCDIR)", "$(OPENSSL_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)", "$(HIREDIS_LIBDIR)", "$(OPENSSL_LIBDIR)" },
-      libraries = { "curl", "hiredis", "crypto", "pthread", "m" },
+      incdirs = { "csrc", "$(CURL_INCDIR)", "$(HIREDIS_INCDIR)", "$(OPENSSL_INCDIR)", "$(UTF8PROC_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(HIREDIS_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(UTF8PROC_LIBDIR)" },
+      libraries = { "curl", "hiredis", "crypto", "utf8proc", "pthread", "m" },
     },
     ["coursegen.mockserver"] = {
       sources = {
@@ -99,6 +101,7 @@ build = {
     ["coursegen.cli.validate"] = "lua/coursegen/cli/validate.lua",
     ["coursegen.cli.values"] = "lua/coursegen/cli/values.lua",
     ["coursegen.course"] = "lua/coursegen/course.lua",
+    ["coursegen.course_sandbox"] = "lua/coursegen/course_sandbox.lua",
     ["coursegen.engine"] = "lua/coursegen/engine.lua",
     ["coursegen.export.book_input"] = "lua/coursegen/export/book_input.lua",
     ["coursegen.export.course_folder"] = "lua/coursegen/export/course_folder.lua",
@@ -137,12 +140,14 @@ build = {
     ["coursegen.readme"] = "lua/coursegen/readme.lua",
     ["coursegen.realpath"] = "lua/coursegen/realpath.lua",
     ["coursegen.runstats"] = "lua/coursegen/runstats.lua",
+    ["coursegen.scrub"] = "lua/coursegen/scrub.lua",
     ["coursegen.settings"] = "lua/coursegen/settings.lua",
     ["coursegen.sha256"] = "lua/coursegen/sha256.lua",
     ["coursegen.slug"] = "lua/coursegen/slug.lua",
     ["coursegen.source"] = "lua/coursegen/source.lua",
     ["coursegen.template"] = "lua/coursegen/template.lua",
     ["coursegen.text"] = "lua/coursegen/text.lua",
+    ["coursegen.title"] = "lua/coursegen/title.lua",
     ["coursegen.validator"] = "lua/coursegen/validator.lua",
     ["coursegen.version"] = "lua/coursegen/version.lua",
   },

@@ -7,7 +7,8 @@
 # With no group: all three. Quiet and non-interactive.
 set -euo pipefail
 runtime=(build-essential pkg-config ca-certificates lua5.4 liblua5.4-dev libcurl4-openssl-dev
-         libhiredis-dev libssl-dev lua-cjson lua-argparse lua-filesystem lua-system lua-term luarocks)
+         libhiredis-dev libssl-dev libutf8proc-dev lua-cjson lua-argparse lua-filesystem lua-system lua-term
+         luarocks)
 export_=(pandoc poppler-utils unzip)
 test_=(curl lua-busted lua-check lua-socket cppcheck valgrind libclang-rt-14-dev clang-14
        wrk redis-server socat chromium fonts-liberation procps util-linux bsdutils)

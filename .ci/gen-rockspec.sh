@@ -35,6 +35,7 @@ external_dependencies = {
   CURL = { header = "curl/curl.h", library = "curl" },
   HIREDIS = { header = "hiredis/hiredis.h", library = "hiredis" },
   OPENSSL = { header = "openssl/evp.h", library = "crypto" },
+  UTF8PROC = { header = "utf8proc.h", library = "utf8proc" },
 }
 test_dependencies = { "busted >= 2.1" }
 test = { type = "busted" }
@@ -48,9 +49,9 @@ csources csrc -maxdepth 1
 cat <<'MID'
       },
       defines = { "_GNU_SOURCE" },
-      incdirs = { "csrc", "$(CURL_INCDIR)", "$(HIREDIS_INCDIR)", "$(OPENSSL_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)", "$(HIREDIS_LIBDIR)", "$(OPENSSL_LIBDIR)" },
-      libraries = { "curl", "hiredis", "crypto", "pthread", "m" },
+      incdirs = { "csrc", "$(CURL_INCDIR)", "$(HIREDIS_INCDIR)", "$(OPENSSL_INCDIR)", "$(UTF8PROC_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(HIREDIS_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(UTF8PROC_LIBDIR)" },
+      libraries = { "curl", "hiredis", "crypto", "utf8proc", "pthread", "m" },
     },
     ["coursegen.mockserver"] = {
       sources = {

@@ -228,17 +228,25 @@ void cg_http_finish(CURL *h, cg_job *j, CURLcode rc) {
     return;
   }
   j->status = 0;
+  /* libcurl refuses one header line over CURL_MAX_HTTP_HEADER (100 KB) with "Out of
+   * memory"; our callback saw the status line by then and no body has come: say what
+   * happened, and treat it like headers over our own cap. */
+  if (rc == CURLE_OUT_OF_MEMORY && j->hdrs.len > 0 && j->resp.len == 0 && !j->too_large) j->too_large = 3;
   /* A failed transfer's partial body is never delivered (a result has a body only with a
    * status), yet the job may wait in the reorder buffer for a long time: release it now,
    * or a hostile server's near-cap answers would pin max_response_bytes per job. */
   cg_buf_free(&j->resp);
-  if (j->too_large == 2) cg_buf_free(&j->hdrs); /* the endless headers, likewise */
+  if (j->too_large >= 2) cg_buf_free(&j->hdrs); /* the endless headers, likewise */
   j->net_kind = j->too_large ? CG_NET_TOO_LARGE : net_kind(rc);
   if (j->net_kind == CG_NET_TOO_LARGE) {
     body_sink *sink = NULL;
     curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&sink);
     if (j->too_large == 2)
       snprintf(j->errbuf, sizeof j->errbuf, "response headers larger than %d bytes", CG_MAX_HEADER_BYTES);
+    else if (j->too_large == 3)
+      snprintf(j->errbuf, sizeof j->errbuf,
+               "a response header line longer than %d bytes (refused by libcurl; not an out-of-memory)",
+               CURL_MAX_HTTP_HEADER);
     else
       snprintf(j->errbuf, sizeof j->errbuf, "response larger than %.0f bytes", sink->max);
   } else if (!j->errbuf[0]) {

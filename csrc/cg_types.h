@@ -22,6 +22,7 @@ int cg_retry_open(lua_State *L);
 int cg_hints_open(lua_State *L);
 int cg_engine_open(lua_State *L);
 int cg_sha256_open(lua_State *L);
+int cg_unicode_open(lua_State *L);
 
 /* Reads option `key` of the table at `idx` as a number; raises "bad option 'key'"
  * when it is neither nil nor a number. Returns `def` for nil. */

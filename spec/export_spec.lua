@@ -272,7 +272,7 @@ describe("export html", function()
 
   it("loads nothing from the network", function()
     local ch1 = helpers.readfile(site .. "/01-values-and-types.html")
-    assert.matches('class="math inline"', ch1, 1, true)
+    assert.matches('<math display="inline"', ch1, 1, true) -- MathML: no script renders it
     assert.matches("Prices like $5 and $10 stay text", ch1, 1, true)
     for _, p in ipairs(pages()) do
       local html = helpers.readfile(site .. "/" .. p)
@@ -745,5 +745,106 @@ describe("export of a generated course", function()
       assert.matches("- [" .. e.title .. "](" .. e.file .. ")", summary, 1, true)
     end
     helpers.rmtree(dir:match("^(.*)/course$"))
+  end)
+end)
+
+describe("export html of hostile links", function()
+  it("keeps only http, https, mailto and relative links live", function()
+    local dir = new_course()
+    helpers.writefile(dir .. "/01-values-and-types.md", table.concat({
+      "# Values and types", "",
+      "[js](javascript:alert(1)) [JS upper](JavaScript:alert(2)) [tabbed](java&#9;script:alert(3))",
+      "[data](data:text/html,<b>x</b>) [file](file:///etc/passwd) [vb](vbscript:msgbox)",
+      "[web](https://example.com/a) [plain](http://example.com/b) [mail](mailto:a@example.com)",
+      "[next](02-tables-und-metatables.md) [anchor](#values-and-types)", "",
+    }, "\n"))
+    assert(export.run(dir, { "html" }))
+    local html = helpers.readfile(dir .. "/site/01-values-and-types.html")
+    helpers.rmtree(dir)
+    local hrefs = {}
+    for ref in html:gmatch('href="([^"]*)"') do hrefs[#hrefs + 1] = xml_text(ref) end
+    for _, ref in ipairs(hrefs) do
+      local s = ref:gsub("[%c%s]", ""):match("^(%a[%w+.-]*):")
+      assert.is_true(s == nil or s == "http" or s == "https" or s == "mailto", "live link " .. ref)
+    end
+    for _, word in ipairs { "js", "JS upper", "tabbed", "data", "file", "vb" } do
+      assert.matches(word, html, 1, true) -- the text stays
+    end
+    assert.matches('href="https://example.com/a"', html, 1, true)
+    assert.matches('href="http://example.com/b"', html, 1, true)
+    assert.matches('href="mailto:a@example.com"', html, 1, true)
+    assert.matches('href="02-tables-und-metatables.html"', html, 1, true)
+    assert.matches('href="#values-and-types"', html, 1, true)
+  end)
+end)
+
+describe("export of a French course with its author, math and quizzes", function()
+  local coursegen = require "coursegen"
+  local mock = require "coursegen.mock"
+  local dir, manifest
+
+  setup(function()
+    local srv = mock.start {}
+    dir = helpers.tmpdir() .. "/cours"
+    local course = assert(coursegen.course {
+      title = "Les bases de Lua", description = "Un cours pour débuter.", language = "French",
+      audience = "débutants", author = "Marie Curie", chapters = { "Valeurs", "Tables" },
+    })
+    local stats, err = coursegen.generate(course, {
+      out = dir, provider = "gemini", base_url = srv.url, api_key = "k", env = {},
+      hooks = {
+        postprocess = function(_, text) return text .. "\n\n$$\\sum_{i=1}^{n} i = \\frac{n(n+1)}{2}$$\n" end,
+        stages = { { name = "quiz", prompt = function(ch) return "Quiz pour " .. ch.title end } },
+      },
+    })
+    srv:close()
+    assert.truthy(stats, err)
+    manifest = cjson.decode(helpers.readfile(dir .. "/course.json"))
+    assert(export.run(dir, "all"))
+  end)
+  teardown(function() helpers.rmtree(dir:match("^(.*)/cours$")) end)
+
+  it("records language, audience, description and author in the manifest", function()
+    assert.equal("French", manifest.language)
+    assert.equal("débutants", manifest.audience)
+    assert.equal("Un cours pour débuter.", manifest.description)
+    assert.equal("Marie Curie", manifest.author)
+  end)
+
+  it("says fr in every format, and names the author", function()
+    for _, p in ipairs { "index.html", page_of(manifest.chapters[1].file), page_of(manifest.chapters[2].file) } do
+      assert.matches('<html lang="fr"', helpers.readfile(dir .. "/site/" .. p), 1, true)
+    end
+    local opf = unzip_file(dir .. "/course.epub", "EPUB/content.opf")
+    assert.matches("<dc:language>fr</dc:language>", opf, 1, true)
+    assert.matches(">Marie Curie</dc:creator>", opf, 1, true)
+    assert.matches("<dc:creator>Marie Curie</dc:creator>", unzip_file(dir .. "/course.docx", "docProps/core.xml"),
+      1, true)
+    assert.matches('w:val="fr"', unzip_file(dir .. "/course.docx", "word/styles.xml"), 1, true)
+    local toml = helpers.readfile(dir .. "/book/book.toml")
+    assert.matches('language = "fr"', toml, 1, true)
+    assert.matches('authors = ["Marie Curie"]', toml, 1, true)
+  end)
+
+  it("renders display math in HTML as MathML", function()
+    local html = helpers.readfile(dir .. "/site/" .. page_of(manifest.chapters[1].file))
+    assert.matches('<math display="block"', html, 1, true)
+    assert.not_matches("$$", html, 1, true)
+  end)
+
+  it("includes the files the stages wrote after their chapter, in every format", function()
+    local quiz = manifest.chapters[1].stages.quiz
+    assert.equal("done", quiz.status)
+    local text = helpers.readfile(dir .. "/" .. quiz.file)
+    -- a sentence of the quiz, as it reads once pandoc has turned it into HTML text
+    local line
+    for l in text:gmatch("[^\n]+") do
+      if l:match("^%a[%a ]+") and #l:match("^%a[%a ]+") >= 20 then line = l break end
+    end
+    assert.truthy(line, "no plain sentence in " .. text)
+    local words = line:sub(1, 20)
+    assert.matches(words, helpers.readfile(dir .. "/site/" .. page_of(manifest.chapters[1].file)), 1, true)
+    assert.matches(words, helpers.readfile(dir .. "/book/src/" .. manifest.chapters[1].file), 1, true)
+    assert.matches(words, unzip_file(dir .. "/course.docx", "word/document.xml"), 1, true)
   end)
 end)

@@ -37,7 +37,7 @@ describe("hostile course files", function()
     ["rep.lua"] = ":2: attempt to call a nil value (method 'rep')",
     ["library.lua"] = ":2: attempt to index a nil value (global 'os')",
     ["runtime-error.lua"] = ":1: attempt to concatenate a nil value",
-    ["binary.md"] = ':1: the outline must start with a "# Title" line',
+    ["binary.md"] = ":1: invalid UTF-8 at byte 4; only visible text may appear here",
   }
   for file, msg in pairs(cases) do
     it("refuses " .. file .. " with the file named", function()
@@ -142,6 +142,23 @@ describe("#reliability hostile input on the command line", function()
     end
   end)
 
+  it("stops a Lua file that runs away inside one C call, in a child process", function()
+    local cases = {
+      ["backtrack.lua"] = "runs too long (more than 2 s of processor time); a course file only returns a table",
+      ["format-bomb.lua"] = "uses too much memory; a course file only returns a table",
+    }
+    for file, msg in pairs(cases) do
+      for _, cmd in ipairs { { "validate" }, { "generate", "--dry-run" } } do
+        local t0 = rel.now()
+        local r = rel.run(dir, { cmd[1], helpers.root .. "/" .. BAD .. file, cmd[2] })
+        assert.equal(2, r.code, file .. ": " .. r.err)
+        assert.truthy(r.err:find(BAD .. file .. ": " .. msg, 1, true), r.err)
+        assert.is_true(rel.now() - t0 < 10, file .. " took " .. (rel.now() - t0) .. " s")
+        no_traceback(r.err)
+      end
+    end
+  end)
+
   it("refuses hostile course files with exit 2, whatever the command", function()
     for _, file in ipairs { "loop.lua", "doubling.lua", "deep.json", "binary.md", "prompt-unclosed.json" } do
       for _, cmd in ipairs { { "validate" }, { "generate", "--dry-run" } } do
@@ -162,7 +179,7 @@ describe("#reliability hostile input on the command line", function()
     local OUTLINES = {
       { "{", "invalid JSON: Expected object key string but found T_END at character 2" },
       { "", "invalid JSON: Expected value but found T_END at character 1" },
-      { ("["):rep(3000), "invalid JSON: Found too many nested data structures (1001) at character 1001" },
+      { ("["):rep(3000), "invalid JSON: Found too many nested data structures (9) at character 9" },
       { "[1, 2]", 'expected an object with a "chapters" list' },
       { '{"chapters": "x"}', 'expected an object with a "chapters" list' },
       { '{"chapters": []}', "chapters: the list is empty" },
@@ -197,5 +214,155 @@ describe("#reliability hostile input on the command line", function()
       no_traceback(r.err)
       assert.equal(0, srv:stats().requests)
     end)
+  end)
+end)
+
+describe("reads with a cap", function()
+  local dir
+  before_each(function()
+    dir = helpers.tmpdir()
+    helpers.writefile(dir .. "/c.json", '{"title": "Capped", "chapters": ["One"]}')
+  end)
+  after_each(function() helpers.rmtree(dir) end)
+
+  -- Every command that reads the course: validate must refuse what generate refuses.
+  local function refused(args_list, env, what)
+    for _, args in ipairs(args_list) do
+      local r = rel.run(dir, args, env)
+      local label = table.concat(args, " ") .. ": " .. r.err
+      assert.equal(2, r.code, label)
+      assert.truthy(r.err:find(what, 1, true), label)
+      no_traceback(r.err)
+    end
+  end
+
+  local function course_with_source(src)
+    helpers.writefile(dir .. "/s.json", ('{"title": "Capped", "chapters": ["One"], "source": %q}'):format(src))
+    return { { "validate", "s.json" }, { "generate", "s.json", "--dry-run" } }
+  end
+
+  it("refuses a source that is a device, a folder, binary or gigabytes, in validate too", function()
+    refused(course_with_source("/dev/zero"), nil, "source: /dev/zero is outside the course file's folder")
+    assert(os.execute("mkfifo " .. rel.q(dir .. "/pipe.md")))
+    refused(course_with_source("pipe.md"), nil, "pipe.md is not a regular file")
+    refused({ { "generate", "c.json", "--source", "/dev/zero", "--dry-run" } }, nil,
+      "--source: /dev/zero is not a regular file")
+    assert(require("lfs").mkdir(dir .. "/notes.md"))
+    refused(course_with_source("notes.md"), nil, "notes.md is a folder")
+    helpers.writefile(dir .. "/bin.txt", "text\0more")
+    refused(course_with_source("bin.txt"), nil, "bin.txt is not text (a zero byte at offset 4)")
+    assert(os.execute("truncate -s 2G " .. rel.q(dir .. "/big.md")))
+    refused(course_with_source("big.md"), nil, "big.md is 2.0 GiB, more than 64 MiB")
+    os.remove(dir .. "/big.md")
+  end)
+
+  it("reads only the budget's worth of a long source", function()
+    local para = ("word "):rep(199) .. "word\n\n"
+    helpers.writefile(dir .. "/long.md", para:rep(5000)) -- 5 MB, 1.25 M tokens
+    local source = require "coursegen.source"
+    local doc = source.read(dir .. "/long.md", 1000)
+    assert.is_true(doc.truncated)
+    assert.equal(#para * 5000 // 4, doc.original_tokens)
+    assert.is_true(#doc.text <= 4000)
+  end)
+
+  it("refuses an --api-key-file that is /dev/zero or a folder", function()
+    local args = { "generate", "c.json", "--out", "o", "--base-url", "https://example.invalid", "--api-key-file" }
+    local function with(file)
+      local a = { table.unpack(args) }
+      a[#a + 1] = file
+      return { a }
+    end
+    refused(with("/dev/zero"), nil, "the API key from /dev/zero is not a key")
+    refused(with(dir), nil, "--api-key-file: cannot read " .. dir)
+  end)
+
+  it("refuses a manifest nested 900 deep, naming it, on every rerun", function()
+    assert(require("lfs").mkdir(dir .. "/o"))
+    local deep = ('{"x":'):rep(900) .. "1" .. ("}"):rep(900)
+    helpers.writefile(dir .. "/o/course.json", '{"format": 1, "title": "Capped", "chapters": [{"index": 1, '
+      .. '"title": "One", "file": "01-one.md", "status": "failed", "stages": ' .. deep .. "}], \"stats\": "
+      .. deep .. "}")
+    for _ = 1, 2 do
+      refused({ { "generate", "c.json", "--out", "o", "--base-url", "http://127.0.0.1:9", "--max-attempts", "1" },
+                { "generate", "c.json", "--out", "o", "--dry-run" } },
+        { GEMINI_API_KEY = "k" }, "o/course.json: nested more than 16 levels deep")
+    end
+  end)
+end)
+
+describe("titles", function()
+  local outline = require "coursegen.outline"
+  local slug = require "coursegen.slug"
+  local json = require "coursegen.json"
+
+  local function load_json(t)
+    local dir = helpers.tmpdir()
+    local path = dir .. "/c.json"
+    helpers.writefile(path, json.encode(t))
+    local c, err, kind = coursegen.load(path)
+    helpers.rmtree(dir)
+    return c, err and err:gsub("^.-/c%.json", "c.json"), kind
+  end
+
+  it("refuses control characters in a course file, naming the field", function()
+    local cases = {
+      { { title = "Lua\n# Injected", chapters = { "a" } }, "c.json: title: U+000A (a line break) at byte 4" },
+      { { title = "T", chapters = { "a", "b\0c" } }, "c.json: chapters[2].title: U+0000 (NUL) at byte 2" },
+      { { title = "T", chapters = { "\27[2Jclear" } }, "c.json: chapters[1].title: U+001B (ESC, a terminal escape)" },
+      { { title = "T", chapters = { "\u{FEFF}Intro" } }, "c.json: chapters[1].title: U+FEFF (a byte-order mark)" },
+      { { title = "T", chapters = { { title = "a", brief = "x\27]0;owned\7" } } },
+        "c.json: chapters[1].brief: U+001B" },
+      { { title = "T", language = "fr\u{202E}", chapters = { "a" } }, "c.json: language: U+202E" },
+      { { title = "T", description = "bell\7", chapters = { "a" } }, "c.json: description: U+0007" },
+    }
+    for _, case in ipairs(cases) do
+      local c, err, kind = load_json(case[1])
+      assert.is_nil(c)
+      assert.equal("input", kind)
+      assert.equal(case[2], err:sub(1, #case[2]))
+    end
+    -- line breaks are text in a description and a brief
+    assert.truthy(load_json { title = "T", description = "one\ntwo", chapters = { { title = "a", brief = "x\ny" } } })
+  end)
+
+  it("names the line of a Markdown outline with a control character", function()
+    local dir = helpers.tmpdir()
+    helpers.writefile(dir .. "/o.md", "# Course\n\n- One\n- Two \27[31mred\n")
+    local c, err = coursegen.load(dir .. "/o.md")
+    helpers.rmtree(dir)
+    assert.is_nil(c)
+    assert.equal(dir .. "/o.md:4: U+001B (ESC, a terminal escape) at byte 7; only visible text may appear here", err)
+  end)
+
+  it("counts titles equal after normalisation and case folding as duplicates", function()
+    for _, pair in ipairs { { "Café", "CAFÉ" }, { "Café", "Cafe\u{301}" }, { "ﬁle systems", "File Systems" },
+                            { "Straße", "STRASSE" } } do
+      local c, err = load_json { title = "T", chapters = { pair[1], pair[2] } }
+      assert.is_nil(c, pair[2])
+      assert.matches("chapters[2].title: duplicate of chapters[1]", err, 1, true)
+    end
+    assert.truthy(load_json { title = "T", chapters = { "Café", "Cafe" } }) -- different letters stay apart
+  end)
+
+  it("cleans a server's titles into one line of visible text", function()
+    local answer = json.encode { chapters = {
+      { title = "\u{FEFF}Intro\n# Injected \27[31mred\u{202E}", brief = "line\none" },
+      { title = "Next", brief = "" } } }
+    local chapters = assert(outline.parse(answer, 2))
+    assert.equal("Intro # Injected [31mred", chapters[1].title)
+    assert.equal("line one", chapters[1].brief)
+    assert.equal("intro-injected-31mred", slug.slug(chapters[1].title))
+    assert.equal("intro", slug.slug("\u{FEFF}Intro"))
+  end)
+
+  it("prints nothing raw on --dry-run: the title is refused first", function()
+    local dir = helpers.tmpdir()
+    helpers.writefile(dir .. "/c.json", json.encode { title = "T\27[2J", chapters = { "a" } })
+    local r = rel.run(dir, { "generate", "c.json", "--dry-run" })
+    helpers.rmtree(dir)
+    assert.equal(2, r.code, r.err)
+    assert.is_nil((r.out .. r.err):find("\27", 1, true))
+    assert.truthy(r.err:find("c.json: title: U+001B", 1, true), r.err)
   end)
 end)

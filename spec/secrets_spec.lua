@@ -4,6 +4,7 @@
 -- and however it fails.
 local helpers = require "helpers"
 local lfs = require "lfs"
+local loopback = require "support.loopback"
 local mock = require "coursegen.mock"
 local rel = require "support.reliability"
 
@@ -176,20 +177,7 @@ describe("#reliability secrets", function()
   -- Starts the echoing server (a separate process, so the command can run while this one
   -- waits) for `max` requests; returns its URL, or nil when LuaSocket is missing.
   local function echo_server(max)
-    if not pcall(require, "socket") then return nil end
-    local port_file = tmp .. "/echo.port"
-    os.remove(port_file)
-    assert(os.execute(("cd %s && lua5.4 -e \"package.path='lua/?.lua;lua/?/init.lua;'..package.path\" "
-      .. "spec/support/echo_server.lua %s %d 20 >/dev/null 2>&1 &"):format(rel.q(helpers.root), rel.q(port_file), max)))
-    local port
-    for _ = 1, 200 do
-      port = tonumber(helpers.readfile(port_file))
-      if port then break end
-      os.execute("sleep 0.02")
-    end
-    assert.truthy(port, "the echoing server did not start")
-    os.remove(port_file)
-    return "http://127.0.0.1:" .. port
+    return loopback.start(tmp, "echo_server", max, 20)
   end
 
   -- Every string inside a value (keys too), for a search.

@@ -3,9 +3,12 @@
 -- the file without guessing; all of it happens before any request is sent.
 -- @module coursegen.course
 local json = require "coursegen.json"
-local files = require "coursegen.files"
+local lfs = require "lfs"
 local prompts = require "coursegen.prompts"
 local realpath = require "coursegen.realpath"
+local sandbox = require "coursegen.course_sandbox"
+local source = require "coursegen.source"
+local title_mod = require "coursegen.title"
 
 local M = {}
 
@@ -19,7 +22,7 @@ M.course_mt = { __name = "coursegen.course" }
 M.MAX_CHAPTERS = 500
 
 local KEYS = {
-  title = "string", description = "string", audience = "string", language = "string",
+  title = "string", description = "string", audience = "string", language = "string", author = "string",
   source = "string", instructions = "string", chapters = true, prompts = "table", max_chapters = "number",
   -- run settings (provider, limits, ...) read by the command line; checked there
   options = "table",
@@ -42,6 +45,9 @@ local function sorted_keys(t)
   return ks
 end
 
+-- Fields that may span lines; every other text is one line (a title, a language).
+local MULTILINE = { description = true, instructions = true }
+
 local function check_string(where, field, v, required)
   if v == nil then
     if required then fail(format("%s: %s: missing (required)", where, field)) end
@@ -50,6 +56,8 @@ local function check_string(where, field, v, required)
   if type(v) ~= "string" then
     fail(format("%s: %s: expected a string, got %s", where, field, typename(v)))
   end
+  local bad = title_mod.problem(v, MULTILINE[field] or field:match("%.brief$") ~= nil)
+  if bad then fail(format("%s: %s: %s; only visible text may appear here", where, field, bad)) end
   local trimmed = v:match("^%s*(.-)%s*$")
   if required and trimmed == "" then fail(format("%s: %s: must not be empty", where, field)) end
   return trimmed
@@ -91,7 +99,7 @@ local function check_chapters(where, v)
       fail(format("%s: %s: expected a string or an object, got %s", where, field, typename(ch)))
     end
     title = check_string(where, field .. ".title", title, true)
-    local key = title:lower()
+    local key = title_mod.key(title)
     if seen[key] then
       fail(format("%s: %s.title: duplicate of chapters[%d] (%q)", where, field, seen[key], title))
     end
@@ -149,7 +157,7 @@ function M.check(t, where, dir)
   end
   local c = { file = where ~= "course" and where or nil }
   c.title = check_string(where, "title", t.title, true)
-  for _, k in ipairs { "description", "audience", "language", "instructions", "source" } do
+  for _, k in ipairs { "description", "audience", "language", "author", "instructions", "source" } do
     local v = check_string(where, k, t[k])
     if v ~= "" then c[k] = v end
   end
@@ -179,10 +187,10 @@ function M.check(t, where, dir)
   end
   if c.source then
     c.source = join(dir, c.source)
-    if not files.exists(c.source) then
-      fail(format("%s: source: file not found: %s", where, c.source))
-    end
+    -- Confinement first: a path outside the folder is refused before anything is said of it.
     if dir then check_confined(where, c.source, dir) end
+    local ok, why = source.check(c.source)
+    if not ok then fail(format("%s: source: %s", where, why)) end
   end
   return setmetatable(c, M.course_mt)
 end
@@ -199,6 +207,8 @@ function M.parse_markdown(text, where)
   local ln = 0
   for line in (text .. "\n"):gmatch("(.-)\r?\n") do
     ln = ln + 1
+    local bad = title_mod.problem(line, true)
+    if bad then fail(format("%s:%d: %s; only visible text may appear here", where, ln, bad)) end
     local blank = line:match("^%s*$")
     if not t.title then
       if not blank then
@@ -214,7 +224,7 @@ function M.parse_markdown(text, where)
         or line:match("^[-*+]%s*$") and "" or line:match("^%d+[.)]%s*$") and ""
       if indent == 0 and item then
         if item == "" then fail(format("%s:%d: chapter title is empty", where, ln)) end
-        local key = item:lower()
+        local key = title_mod.key(item)
         if lines_of[key] then
           fail(format("%s:%d: duplicate chapter %q (first on line %d)", where, ln, item, lines_of[key]))
         end
@@ -241,21 +251,9 @@ end
 -- file (or a device such as /dev/zero) must not be read into memory first.
 M.MAX_FILE_BYTES = 16 * 1024 * 1024
 
---- What a Lua course file may spend while it runs: virtual machine instructions, and
--- memory (KiB) on top of what the process held before.
-M.LUA_MAX_INSTRUCTIONS = 1000000
-M.LUA_MAX_KB = 64 * 1024
-
--- The string methods a course file may call ("x"):upper() style. Strings share one
--- metatable, which the empty environment cannot hide; `rep` and `gsub` could build
--- gigabytes in a single instruction, before any hook runs, so they are left out.
-local SAFE_STRING = {}
-for _, k in ipairs { "byte", "char", "find", "format", "len", "lower", "match", "gmatch", "reverse", "sub",
-                     "upper" } do
-  SAFE_STRING[k] = string[k]
-end
-
 local function read(path)
+  local mode = lfs.attributes(path, "mode")
+  if mode and mode ~= "file" then fail(format("%s: cannot read: not a regular file (a %s)", path, mode)) end
   local f, err = io.open(path, "rb")
   if not f then fail(format("%s: cannot read: %s", path, err)) end
   -- read one byte past the limit instead of trusting a size: /dev/zero and pipes have none
@@ -270,57 +268,12 @@ local function read(path)
   return s
 end
 
--- Runs a Lua course file's chunk with an instruction and memory budget. The empty
--- environment already denies every library, but `while true do end` or `s = s .. s` need
--- none: a hook on every instruction stops either with an error naming the line, instead of
--- hanging the command or exhausting memory (`s = s .. s` doubles in one instruction, so a
--- sparser hook would let it reach gigabytes). A course file runs a few thousand
--- instructions, so the cost is nothing. Hooks are per coroutine: the caller's is restored.
-local function run_bounded(chunk, path)
-  local used, base_kb = 0, collectgarbage("count")
-  local function hook()
-    used = used + 1
-    local why
-    if used > M.LUA_MAX_INSTRUCTIONS then
-      why = format("runs too long (more than %d instructions)", M.LUA_MAX_INSTRUCTIONS)
-    elseif collectgarbage("count") - base_kb > M.LUA_MAX_KB then
-      collectgarbage() -- count live data only, not garbage awaiting collection
-      if collectgarbage("count") - base_kb > M.LUA_MAX_KB then
-        why = format("uses too much memory (more than %d MiB)", M.LUA_MAX_KB // 1024)
-      end
-    end
-    if why then
-      -- off first: the budget stays spent, and the hook must not fire again in the
-      -- caller's instructions after pcall has returned
-      debug.sethook()
-      local info = debug.getinfo(2, "Sl")
-      local line = info and info.source == "@" .. path and info.currentline or nil
-      error(format("%s%s: %s; a course file only returns a table", path,
-        line and line > 0 and (":" .. line) or "", why), 0)
-    end
-  end
-  local old = table.pack(debug.gethook())
-  local smt = getmetatable("")
-  local string_index = smt.__index
-  smt.__index = SAFE_STRING
-  debug.sethook(hook, "", 1)
-  local ok, v = pcall(chunk)
-  debug.sethook(table.unpack(old, 1, old.n))
-  smt.__index = string_index
-  if not ok then
-    -- "not enough memory" from one huge allocation, e.g. ("x"):rep(1e12)
-    if v == "not enough memory" then v = path .. ": uses too much memory" end
-    fail(tostring(v))
-  end
-  return v
-end
-
 local function dirname(p)
   return p:match("^(.*)/[^/]*$") or "."
 end
 
 --- Reads a course file into its raw table, not yet validated (by extension: .json, .lua,
--- .md/.markdown). A Lua file runs in an empty environment under `run_bounded`.
+-- .md/.markdown). A Lua file runs in a child process (`coursegen.course_sandbox`).
 -- @tparam string path
 -- @treturn table the raw course; raises `{msg = ...}` for a file that cannot be read
 function M.read_raw(path)
@@ -336,11 +289,9 @@ function M.read_raw(path)
     end
     raw = v
   elseif ext == "lua" then
-    local text = read(path)
-    -- An empty environment: a course file describes data and gets no library access.
-    local chunk, err = load(text, "@" .. path, "t", {})
-    if not chunk then fail(err) end
-    local v = run_bounded(chunk, path)
+    read(path) -- the size cap and a readable file, before a process is started
+    local v, err = sandbox.eval(path, M.MAX_FILE_BYTES)
+    if err then fail(err) end
     if type(v) ~= "table" then fail(format("%s: the file must return a table, got %s", path, typename(v))) end
     raw = v
   elseif ext == "md" or ext == "markdown" then

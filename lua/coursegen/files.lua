@@ -80,7 +80,8 @@ function M.mkdir_p(path)
         fail.raise("io", "cannot create folder %s: %s", sofar, tostring(err))
       end
     elseif lfs.attributes(sofar, "mode") ~= "directory" then
-      fail.raise("io", "cannot create folder %s: a file is in the way", sofar)
+      -- a file where the folder should be is the user's input to fix (exit 2), not a write failure
+      fail.raise("input", "cannot create folder %s: a file is in the way (--out names a folder)", sofar)
     end
     sofar = sofar .. "/"
   end

@@ -73,11 +73,18 @@ function M.fields(v)
   }
 end
 
---- The message for an HTTP answer that is not a success.
--- @tparam integer status HTTP status
--- @tparam[opt] string body the response body
--- @treturn string e.g. `HTTP 503 UNAVAILABLE: The model is overloaded. Please try again later.`
-function M.message(status, body)
+-- A redirect is not followed (libcurl would resend the key to whatever host it names), so
+-- the message says where it pointed: usually a base URL missing a path or `https`.
+local function redirect_note(status, headers)
+  if type(status) ~= "number" or status < 300 or status > 399 then return "" end
+  local loc = type(headers) == "table" and headers.location
+  if type(loc) ~= "string" or loc == "" then return "; a redirect without a Location" end
+  return format("; redirected to %s (not followed: a redirect would carry the API key elsewhere;"
+    .. " check --base-url)", one_line((loc:gsub("%c", "")), 300))
+end
+
+-- The message for an error body alone.
+local function body_message(status, body)
   local head = "HTTP " .. tostring(status or "?")
   if body == nil or body:match("^%s*$") then return head .. " (empty body)" end
   local v = json.decode(body)
@@ -102,6 +109,15 @@ function M.message(status, body)
     return format("%s: %s", head, one_line(text, 200))
   end
   return format("%s: %s", head, one_line(body, 300))
+end
+
+--- The message for an HTTP answer that is not a success.
+-- @tparam integer status HTTP status
+-- @tparam[opt] string body the response body
+-- @tparam[opt] table headers the response headers (lower-case names), for a redirect's Location
+-- @treturn string e.g. `HTTP 503 UNAVAILABLE: The model is overloaded. Please try again later.`
+function M.message(status, body, headers)
+  return body_message(status, body) .. redirect_note(status, headers)
 end
 
 return M

@@ -51,6 +51,27 @@ function M.decode(s)
   return normalize(v)
 end
 
+-- Decoders that refuse nesting past a depth, by depth: a file of ours is a few levels
+-- deep, and a hostile one 900 levels deep must stop at the reader, not deep in the program.
+local bounded = {}
+
+--- Decodes a JSON text that may nest at most `max_depth` arrays and objects deep.
+-- @tparam string s
+-- @tparam integer max_depth
+-- @return the value, or `nil, message` (cjson's "Found too many nested data structures")
+function M.decode_limited(s, max_depth)
+  if type(s) ~= "string" then return nil, "not a string" end
+  local dec = bounded[max_depth]
+  if not dec then
+    dec = cjson.new()
+    dec.decode_max_depth(max_depth)
+    bounded[max_depth] = dec
+  end
+  local v, err = dec.decode(s)
+  if v == nil and err then return nil, err end
+  return normalize(v)
+end
+
 local function is_array(t)
   if getmetatable(t) == M.array_mt then return true end
   if next(t) == nil then return false end

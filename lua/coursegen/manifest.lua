@@ -6,6 +6,7 @@
 -- between the two leaves a manifest that recognises the finished file.
 -- @module coursegen.manifest
 local json = require "coursegen.json"
+local fail = require "coursegen.fail"
 local files = require "coursegen.files"
 
 local M = {}
@@ -21,19 +22,32 @@ M.FORMAT = 1
 
 -- Key order in the written file, so it reads like the documented shape.
 local ORDER = {
-  "format", "index", "title", "provider", "model", "server", "chapters", "summary", "stats",
+  "format", "index", "title", "description", "language", "audience", "author", "provider", "model",
+  "server", "chapters", "summary", "stats",
   "file", "status", "attempts", "finish_reason", "prompt_sha256", "sha256", "replaces",
   "tokens", "error", "stages", "prompt", "output", "thoughts",
   "total", "written", "skipped", "failed", "requests", "retries", "status",
 }
 
---- Reads a manifest; nil when missing or unreadable (a fresh run then starts).
+--- Deepest nesting in a manifest: an entry's stage's tokens sit five levels down.
+M.MAX_DEPTH = 16
+
+--- Reads a manifest; nil when missing or not a manifest (a fresh run then starts). A file
+-- too large or nested too deeply to be one raises an "input" failure naming it: it is not
+-- coursegen's, and reading it would cost the memory or stack of the whole run.
 -- @tparam string path
 -- @treturn ?table
 function M.read(path)
-  local text = files.read_output(path, M.MAX_BYTES)
-  if not text then return nil end
-  local v = json.decode(text)
+  local text, err, why = files.read_output(path, M.MAX_BYTES)
+  if not text then
+    if why == "too large" then fail.raise("input", "%s; not a coursegen manifest", err) end
+    return nil
+  end
+  local v, jerr = json.decode_limited(text, M.MAX_DEPTH)
+  if v == nil and tostring(jerr):find("too many nested", 1, true) then
+    fail.raise("input", "%s: nested more than %d levels deep; not a coursegen manifest (move it away, or "
+      .. "choose another --out)", path, M.MAX_DEPTH)
+  end
   if type(v) ~= "table" or v.format ~= M.FORMAT or type(v.chapters) ~= "table" then return nil end
   return v
 end
@@ -84,7 +98,9 @@ local entry_text = setmetatable({}, { __mode = "k" })
 
 --- Writes the manifest atomically.
 -- @tparam string path
--- @tparam table m `{title, provider, model, server, chapters, summary, stats}`; `chapters` holds
+-- @tparam table m `{title, description, language, audience, author, provider, model, server,
+--   chapters, summary, stats}` (what the exports need to know of the course: its language, its
+--   author; and what wrote it); `chapters` holds
 --   entries made by `entry` or `with_stage`
 function M.write(path, m)
   local chapters = json.array {}
@@ -97,7 +113,8 @@ function M.write(path, m)
     chapters[i] = text
   end
   local doc = {
-    format = M.FORMAT, title = m.title, provider = m.provider, model = m.model, server = m.server,
+    format = M.FORMAT, title = m.title, description = m.description, language = m.language,
+    audience = m.audience, author = m.author, provider = m.provider, model = m.model, server = m.server,
     chapters = chapters, summary = m.summary, stats = m.stats,
   }
   files.write(path, json.pretty(doc, ORDER))

@@ -2,6 +2,7 @@
 -- The outline is saved as `<out>/outline.json` so the user can edit it; a rerun uses it.
 -- @module coursegen.outline
 local json = require "coursegen.json"
+local title = require "coursegen.title"
 local course = require "coursegen.course"
 local files = require "coursegen.files"
 
@@ -81,6 +82,16 @@ function M.parse(text, n, at_most)
   -- replaced (U+FFFD) here, once, rather than leaking into each of those.
   local v, err = json.decode(json.utf8_clean(inner))
   if v == nil then return nil, "outline: the answer is not valid JSON: " .. tostring(err) end
+  -- A course file's titles with control characters are refused; a server's are cleaned:
+  -- the model cannot be asked to fix them, and one stray newline should not cost a run.
+  if type(v) == "table" and type(v.chapters) == "table" then
+    for _, ch in ipairs(v.chapters) do
+      if type(ch) == "table" then
+        if type(ch.title) == "string" then ch.title = title.clean(ch.title) end
+        if type(ch.brief) == "string" then ch.brief = title.clean(ch.brief) end
+      end
+    end
+  end
   return M.check(v, n, nil, at_most)
 end
 
@@ -106,7 +117,7 @@ function M.load(path)
     if why ~= "missing" then return nil, tostring(err) end
     return nil
   end
-  local v, jerr = json.decode(text)
+  local v, jerr = json.decode_limited(text, 8) -- {chapters: [{title, brief}]} is three levels deep
   if v == nil then return nil, format("%s: invalid JSON: %s", path, tostring(jerr)) end
   return M.check(v, nil, path)
 end

@@ -14,6 +14,7 @@ local outline = require "coursegen.outline"
 local prompts = require "coursegen.prompts"
 local readme = require "coursegen.readme"
 local runstats = require "coursegen.runstats"
+local scrub = require "coursegen.scrub"
 local settings = require "coursegen.settings"
 local sha256 = require "coursegen.sha256"
 local source = require "coursegen.source"
@@ -47,19 +48,7 @@ end
 
 -- The API key must never reach a message, a file or an event.
 function Run:scrub(msg)
-  if msg == nil then return nil end
-  msg = tostring(msg)
-  local key = self.s.api_key
-  if key and #key >= 4 then
-    local i = 1
-    while true do
-      local a, b = msg:find(key, i, true)
-      if not a then break end
-      msg = msg:sub(1, a - 1) .. "[api key]" .. msg:sub(b + 1)
-      i = a + 9
-    end
-  end
-  return msg
+  return scrub.scrub(msg, { self.s.api_key })
 end
 
 function Run:snapshot()
@@ -95,6 +84,11 @@ function Run:validate(result)
   local job = self.by_id[result.id]
   if not job then return true end
   local parsed = self.p.parse(result.body or "")
+  -- A refused answer's message quotes the body, cut to a few hundred bytes: built again
+  -- from the scrubbed body, so no key is cut in half before it could be masked.
+  if parsed.kind ~= "ok" and parsed.message then
+    parsed.message = self.p.parse(self:scrub(result.body or "")).message
+  end
   runstats.answer(self.st, parsed)
   local u = parsed.usage
   job.usage.prompt = job.usage.prompt + u.prompt
@@ -140,7 +134,7 @@ function Run:failure(r, job)
       (r.attempts or 1) == 1 and "" or "s", p.message or r.reason or "no usable answer"), p.kind
   end
   if r.status and r.status ~= 200 and r.status > 0 then
-    local msg = self.p.error_message(r.status, r.body)
+    local msg = self.p.error_message(r.status, self:scrub(r.body), r.headers) -- scrubbed before it is cut
     if r.error and r.error_code ~= "http" then msg = r.error .. "; " .. msg end
     return msg, r.error_code or "http"
   end
@@ -243,8 +237,10 @@ function Run:write_manifest()
   local stats = self:snapshot()
   stats.out = nil
   manifest.write(self.s.out .. "/" .. manifest.FILE, {
-    title = self.course.title, provider = self.s.provider, model = self.s.model,
-    server = outdir.server(self.s.base_url), chapters = self.entries, summary = self.summary, stats = stats,
+    title = self.course.title, description = self.course.description, language = self.course.language,
+    audience = self.course.audience, author = self.course.author, provider = self.s.provider,
+    model = self.s.model, server = outdir.server(self.s.base_url), chapters = self.entries,
+    summary = self.summary, stats = stats,
   })
 end
 

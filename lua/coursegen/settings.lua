@@ -339,6 +339,10 @@ M.MAX_KEY_FILE_BYTES = 64 * 1024
 -- @tparam string path
 -- @treturn string|nil the key, or nil and a message
 function M.read_key_file(path)
+  local mode = require("lfs").attributes(path, "mode")
+  if mode and mode ~= "file" and mode ~= "char device" and mode ~= "named pipe" then
+    return nil, format("--api-key-file: cannot read %s: it is a %s, not a file", path, mode)
+  end
   local f, err = io.open(path, "rb")
   if not f then return nil, format("--api-key-file: cannot read %s", err or path) end
   local head = f:read(M.MAX_KEY_FILE_BYTES)

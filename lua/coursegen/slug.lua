@@ -37,6 +37,7 @@ local NOT_LETTER = {
   { 0x3000, 0x303F },   -- CJK punctuation
   { 0xFE10, 0xFE6F }, { 0xFF00, 0xFF0F }, { 0xFF1A, 0xFF20 }, { 0xFF3B, 0xFF40 }, { 0xFF5B, 0xFF65 },
   { 0xFE00, 0xFE0F },   -- variation selectors
+  { 0xFEFF, 0xFEFF },   -- byte-order mark
   { 0xFFF0, 0xFFFF },   -- specials, among them U+FFFD, which stands in for invalid bytes
   { 0x1F000, 0x1FAFF }, -- emoji and pictographs
   { 0xE0000, 0xE007F }, -- tags

@@ -18,10 +18,10 @@ local REASONS = { [200] = "OK", [400] = "Bad Request", [401] = "Unauthorized", [
                   [500] = "Internal Server Error", [502] = "Bad Gateway", [503] = "Service Unavailable" }
 
 dofile((arg[0]:match("^(.*)/[^/]*$") or ".") .. "/loopback.lua").serve(port_file, max_requests, max_seconds,
-  function(head, body)
+  function(c, head, body)
     local rec = assert(io.open(record_file, "ab"))
     rec:write(json.encode { request = head[1] or "", body = body }, "\n")
     rec:close()
-    return string.format("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
-      status, REASONS[status] or "Status", ctype, #answer, answer)
+    c:send(string.format("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+      status, REASONS[status] or "Status", ctype, #answer, answer))
   end)

@@ -1,24 +1,20 @@
--- The loop shared by the specs' small loopback servers (each run as its own process):
--- listen on 127.0.0.1 at a free port, publish the port in a file that appears whole, read
--- each request, answer it and close, until a count or a time is reached.
-local socket = require "socket"
-
+-- Small HTTP servers for the specs, each run as its own process (so a server that blocks
+-- cannot block the spec): the port handshake, the accept loop and reading one request,
+-- shared by the servers in this folder, and `start` for the spec that runs one.
 local M = {}
 
---- Serves requests one at a time.
--- @tparam string port_file where the port is written
--- @tparam integer max_requests
--- @tparam number max_seconds
--- @tparam function respond `respond(head, body)` → the whole response; `head` is the list
---   of the request's lines (request line first), `body` its body (at most 1 MiB)
-function M.serve(port_file, max_requests, max_seconds, respond)
+--- Server side: listens on a free loopback port, writes it to `port_file` (whole or not at
+-- all), and calls `handle(conn, head_lines, body)` for each request, until `max_requests`
+-- were served or `max_seconds` passed.
+function M.serve(port_file, max_requests, max_seconds, handle)
+  local socket = require "socket"
   local server = assert(socket.bind("127.0.0.1", 0))
   server:settimeout(0.2)
   local _, port = server:getsockname()
   local f = assert(io.open(port_file .. ".part", "w"))
   f:write(port, "\n")
   f:close()
-  assert(os.rename(port_file .. ".part", port_file)) -- the port file appears whole or not at all
+  assert(os.rename(port_file .. ".part", port_file))
   local deadline = socket.gettime() + max_seconds
   local served = 0
   while served < max_requests and socket.gettime() < deadline do
@@ -34,12 +30,32 @@ function M.serve(port_file, max_requests, max_seconds, respond)
         if n then length = tonumber(n) end
       end
       local body = length > 0 and c:receive(math.min(length, 1024 * 1024)) or ""
-      c:send(respond(head, body or ""))
-      c:close()
       served = served + 1
+      handle(c, head, body, served)
+      c:close()
     end
   end
   server:close()
+end
+
+--- Spec side: starts `spec/support/<script>.lua ARGS...` in the background with its port
+-- file in `dir`; returns its base URL, or nil when LuaSocket is missing.
+function M.start(dir, script, ...)
+  if not pcall(require, "socket") then return nil end
+  local helpers = require "helpers"
+  local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+  local port_file = dir .. "/" .. script .. ".port"
+  os.remove(port_file)
+  local args = { q(port_file) }
+  for _, a in ipairs { ... } do args[#args + 1] = q(a) end
+  assert(os.execute(("cd %s && lua5.4 -e \"package.path='lua/?.lua;lua/?/init.lua;spec/?.lua;'..package.path\" "
+    .. "spec/support/%s.lua %s >/dev/null 2>&1 &"):format(q(helpers.root), script, table.concat(args, " "))))
+  for _ = 1, 250 do
+    local port = tonumber(helpers.readfile(port_file))
+    if port then return "http://127.0.0.1:" .. port end
+    os.execute("sleep 0.02")
+  end
+  error(script .. " did not start")
 end
 
 return M

@@ -97,6 +97,10 @@ function M.build(args, cg)
   if not over then return nil, err end
   local course
   local file_options = {}
+  if args.source then
+    local ok, why = require("coursegen.source").check(args.source)
+    if not ok then return nil, "--source: " .. why end
+  end
   if args.course_file then
     local path = args.course_file
     local f = io.open(path, "rb")
@@ -127,9 +131,7 @@ function M.build(args, cg)
   elseif args.topic or args.source then
     local t = { title = args.topic }
     if args.source then
-      local f = io.open(args.source, "rb")
-      if not f then return nil, "--source: cannot read " .. args.source .. ": no such file" end
-      f:close()
+      t.source = args.source
       t.title = t.title or title_of_source(args.source)
     end
     for k, v in pairs(over) do

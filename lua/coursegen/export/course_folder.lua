@@ -98,6 +98,44 @@ function M.summary_text(v)
   return nil
 end
 
+--- A stage file's text as a section of its chapter: its headings one level down, and a
+-- heading named after the stage when it has none of its own.
+-- @tparam string name the stage's name (`"quiz"`)
+-- @tparam string text the file's Markdown
+-- @treturn string
+function M.stage_section(name, text)
+  text = text:gsub("^\239\187\191", ""):gsub("^%s+", ""):gsub("%s+$", "")
+  if not text:match("^#") then
+    text = "# " .. name:sub(1, 1):upper() .. name:sub(2) .. "\n\n" .. text
+  end
+  return (("\n" .. text):gsub("\n(#+)([ \t])", "\n#%1%2"):sub(2))
+end
+
+-- The files a chapter's stages wrote (hooks.stages, e.g. a quiz), in stage-name order:
+-- those the manifest lists as done, inside the folder, and present.
+local function stage_files(dir, ch, where, i)
+  if type(ch.stages) ~= "table" then return {} end
+  local names = {}
+  for name, st in pairs(ch.stages) do
+    if type(name) == "string" and type(st) == "table" and st.status == "done" then names[#names + 1] = name end
+  end
+  sort(names)
+  local out = {}
+  for _, name in ipairs(names) do
+    local file = ch.stages[name].file
+    if not M.safe_name(file) then
+      fail("%s: chapter %d: stage %s: unsafe or invalid file name %q", where, i, name, tostring(file))
+    end
+    local path = dir .. "/" .. file
+    if fsutil.is_file(path) then
+      local text, err = fsutil.read(path)
+      if not text then fail("%s: cannot read: %s", path, err) end
+      if text:match("%S") then out[#out + 1] = { name = name, file = file, path = path, text = text } end
+    end
+  end
+  return out
+end
+
 local function read_chapter(dir, ch, where)
   local i = type(ch.index) == "number" and tointeger(ch.index) or nil
   if not i or i < 1 then
@@ -127,6 +165,12 @@ local function read_chapter(dir, ch, where)
   end
   if text:match("^%s*$") then fail("%s: the chapter file is empty", path) end
   entry.path, entry.text = path, text
+  local extras = stage_files(dir, ch, where, i)
+  if #extras > 0 then
+    local parts = { (text:gsub("%s+$", "")) }
+    for _, x in ipairs(extras) do parts[#parts + 1] = M.stage_section(x.name, x.text) end
+    entry.text, entry.extras = table.concat(parts, "\n\n") .. "\n", extras
+  end
   return entry
 end
 
@@ -189,7 +233,9 @@ end
 --- Read and validate a course folder.
 -- @tparam string dir the course folder
 -- @treturn table|nil the course: `{dir, title, description, language, lang, author, provider,
---   model, readme, summary, chapters = {{index, title, file, path, text}...}, skipped = {...}}`
+--   model, readme, summary, chapters = {{index, title, file, path, text, extras}...},
+--   skipped = {...}}`; a chapter's `text` ends with the files its stages wrote (`extras`:
+--   `{name, file, path, text}`), each as a section of it
 -- @treturn string an error naming the file at fault
 function M.read(dir)
   if type(dir) ~= "string" or dir == "" then

@@ -43,7 +43,8 @@ end
 local function convert(exe, files, input, output, metadata)
   fsutil.check(meta.write(files.meta, metadata))
   local ok, err = pandoc.run(exe, {
-    "--from=" .. reader.format, "--to=html5", "--standalone",
+    -- MathML: display and inline math rendered by the browser itself, with no script
+    "--from=" .. reader.format, "--to=html5", "--standalone", "--mathml",
     "--template=" .. files.template, "--lua-filter=" .. files.filter,
     "--metadata-file=" .. files.meta, "--highlight-style=" .. reader.highlight_style,
     "--wrap=none", "--output=" .. output, "--", input,
@@ -83,7 +84,12 @@ local function build(course, exe, tmp, site)
   })
   -- chapter pages
   for i, ch in ipairs(chapters) do
-    convert(exe, files, ch.path, site .. "/" .. M.page_name(ch.file), page{
+    local input = ch.path
+    if ch.extras then -- files written by stages: the chapter's text with them appended
+      input = ("%s/chapter-%04d.md"):format(tmp, i)
+      fsutil.check(fsutil.write(input, ch.text))
+    end
+    convert(exe, files, input, site .. "/" .. M.page_name(ch.file), page{
       pagetitle = ch.title .. " – " .. course.title,
       ["chapter-label"] = ("Chapter %d"):format(ch.index),
       prev = chapters[i - 1] and ref(chapters[i - 1]) or nil,

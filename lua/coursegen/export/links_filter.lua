@@ -4,7 +4,9 @@
 -- (`NN-slug.html`, or `#ch-NN` inside a single EPUB/DOCX); links to chapters that were not
 -- exported keep their text and lose the link. Remote images become plain links, so an
 -- exported page never fetches anything from the network, and images outside the course
--- folder (absolute paths, `..`, other URL schemes) are reduced to their text.
+-- folder (absolute paths, `..`, other URL schemes) are reduced to their text. Links keep
+-- only http, https, mailto and relative targets: `javascript:`, `data:`, `file:` and the
+-- like lose the link and keep their text, as a browser would run or open them.
 -- @module coursegen.export.links_filter
 local M = {}
 
@@ -19,8 +21,22 @@ local function split(target)
   return path, frag
 end
 
+-- Browsers drop tabs, newlines and leading spaces from a URL, so "java\tscript:" runs:
+-- the scheme is read with them removed.
+local SAFE_SCHEMES = { http = true, https = true, mailto = true }
+local function scheme(target)
+  local t = target:gsub("[%c%s]", "")
+  local s = t:match("^(%a[%w+.-]*):")
+  if s then return s:lower() end
+  -- a colon before any "/", "?" or "#" is no relative path either (e.g. "1:alert(1)")
+  if t:match("^[^/?#]*:") then return "" end
+  return nil
+end
+
 function Link(el)
-  if el.target:match("^%a[%w+.-]*:") or el.target:match("^//") then return nil end
+  local s = scheme(el.target)
+  if s ~= nil and not SAFE_SCHEMES[s] then return el.content end
+  if s ~= nil or el.target:match("^//") then return nil end
   local path, frag = split(el.target)
   local to = MAP[path]
   if to == nil then return nil end

@@ -81,9 +81,10 @@ end
 --- The message for a non-200 answer.
 -- @tparam integer status
 -- @tparam[opt] string body
+-- @tparam[opt] table headers response headers (a redirect's Location is reported)
 -- @treturn string
-function M.error_message(status, body)
-  return http_error.message(status, body)
+function M.error_message(status, body, headers)
+  return http_error.message(status, body, headers)
 end
 
 return M
