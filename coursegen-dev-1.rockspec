@@ -61,6 +61,8 @@ build = {
     ["coursegen.mockserver"] = {
       sources = {
         "csrc/mock/mock_answer.c",
+        "csrc/mock/mock_batch.c",
+        "csrc/mock/mock_cache.c",
         "csrc/mock/mock_core.c",
         "csrc/mock/mock_faults.c",
         "csrc/mock/mock_gemini.c",

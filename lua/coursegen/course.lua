@@ -104,7 +104,7 @@ local function check_prompts(where, p)
   local out = {}
   for _, k in ipairs(sorted_keys(p)) do
     if not prompts.NAMES[k] then
-      fail(format("%s: prompts: unknown template %q (known: chapter, outline, summary, system)", where, k))
+      fail(format("%s: prompts: unknown template %q (known: chapter, context, outline, summary, system)", where, k))
     end
     local src = p[k]
     if type(src) ~= "string" then

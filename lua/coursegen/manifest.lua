@@ -19,7 +19,7 @@ M.FORMAT = 1
 local ORDER = {
   "format", "index", "title", "provider", "model", "chapters", "summary", "stats",
   "file", "status", "attempts", "finish_reason", "prompt_sha256", "sha256",
-  "tokens", "error", "stages", "prompt", "output", "thoughts",
+  "tokens", "error", "stages", "prompt", "output", "thoughts", "cached",
   "total", "written", "skipped", "failed", "requests", "retries", "status",
 }
 

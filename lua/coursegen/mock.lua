@@ -9,7 +9,9 @@
 -- SIGTERM and returns the signal's name; `parse_faults` raises on a bad spec.
 --
 -- Options: `port` (0 = a free one), `latency_ms` and `jitter_ms` (uniform extra),
--- `rpm`, `tpm`, `burst`, `faults`, `seed`, `api_key`, `answer_words` (default 300).
+-- `rpm`, `tpm`, `burst`, `faults`, `seed`, `api_key`, `answer_words` (default 300),
+-- `batch_delay_ms` (a batch job's time to finish, default 300), `cache_min_tokens` (smallest
+-- cached content, default the model's documented minimum: 4096 for pro models, else 1024).
 --
 -- Rate limit: two token buckets refilled continuously at rate/60 per second. `burst` is
 -- the request bucket's capacity (default one second's worth, at least 1); the token
@@ -40,6 +42,8 @@ local OPTIONS = {
   seed = "integer",
   api_key = "string",
   answer_words = "positive",
+  batch_delay_ms = "nonneg",
+  cache_min_tokens = "nonneg",
 }
 
 -- Level 4 skips bad, check and start/run so the message names the line that passed the

@@ -70,7 +70,7 @@ end
 
 function Run:submit(job)
   local http = self.p.request(self.cfg, job.req)
-  job.usage = job.usage or { prompt = 0, output = 0, thoughts = 0 }
+  job.usage = job.usage or { prompt = 0, output = 0, thoughts = 0, cached = 0 }
   local id = self.eng:submit { url = http.url, method = http.method, headers = http.headers,
                                body = http.body, tokens = self.p.estimate(job.req) }
   job.id = id
@@ -87,6 +87,7 @@ function Run:validate(result)
   job.usage.prompt = job.usage.prompt + u.prompt
   job.usage.output = job.usage.output + u.output
   job.usage.thoughts = job.usage.thoughts + u.thoughts
+  job.usage.cached = job.usage.cached + (u.cached or 0)
   local used = u.prompt + u.output + u.thoughts
   used = used > 0 and used or nil
   if parsed.kind == "ok" and job.check then

@@ -11,8 +11,9 @@ local M = { _VERSION = "0.1.0" }
 --- Builds the plan.
 -- @tparam table course validated course
 -- @tparam table s settings
--- @treturn table `{outline, outline_source, prompts = {{chapter, prompt}}, requests,
---   tokens = {prompt, output}, out, skipped}`
+-- @treturn table `{outline, outline_source, prompts = {{chapter, prompt}}, shared, requests,
+--   tokens = {prompt, output}, out, skipped}`; `shared` is the part every chapter request
+--   sends before its own prompt
 function M.build(course, s)
   local p = s.provider_mod
   local source_text, warning
@@ -54,6 +55,7 @@ function M.build(course, s)
   plan.outline = chapters
   plan.chapter_count = #chapters
   local list = jobs.chapters(course, chapters, s, source_text)
+  plan.shared = list[1] and list[1].shared
   jobs.decide(list, manifest.read(s.out .. "/" .. manifest.FILE), s)
   local stages = s.hooks.stages and #s.hooks.stages or 0
   for _, job in ipairs(list) do

@@ -95,6 +95,10 @@ function M.run(cg, course, opts, s, args, ctx)
   if (plan.skipped or 0) > 0 then
     out:write(string_format("\nalready written (skipped): %s\n", fmt.plural(plan.skipped, "chapter")))
   end
+  if plan.shared and #prompts > 0 then
+    out:write("\n===== shared part, sent first with every chapter prompt =====\n")
+    out:write((tostring(plan.shared):gsub("%s+$", "")), "\n")
+  end
   for _, p in ipairs(prompts) do
     local label = type(p.chapter) == "number" and ("chapter " .. p.chapter) or tostring(p.chapter or "request")
     if p.title then label = label .. ": " .. p.title end

@@ -13,7 +13,7 @@ local string_format, tostring, type, pairs = string.format, tostring, type, pair
 M.order = {
   "chapters", "total", "written", "skipped", "failed",
   "requests", "retries", "status", "network_errors", "empty_answers", "blocked_answers",
-  "truncated_answers", "tokens", "prompt", "output", "thoughts",
+  "truncated_answers", "tokens", "prompt", "output", "thoughts", "cached",
   "elapsed_s", "limiter_wait_s", "max_in_flight", "interrupted", "out",
 }
 
@@ -85,7 +85,9 @@ function M.lines(stats, o)
   end
   lines[#lines + 1] = req
   local tok = type(stats.tokens) == "table" and stats.tokens or {}
-  local t = string_format("  tokens %s prompt, %s output", fmt.int(n(tok.prompt)), fmt.int(n(tok.output)))
+  local t = string_format("  tokens %s prompt", fmt.int(n(tok.prompt)))
+  if n(tok.cached) > 0 then t = t .. string_format(" (%s of them cached)", fmt.int(tok.cached)) end
+  t = t .. string_format(", %s output", fmt.int(n(tok.output)))
   if n(tok.thoughts) > 0 then t = t .. string_format(", %s thinking", fmt.int(tok.thoughts)) end
   t = t .. string_format("; elapsed %s", fmt.duration(n(stats.elapsed_s)))
   if n(stats.limiter_wait_s) >= 0.05 then

@@ -30,9 +30,34 @@ function M.needs_key(base_url)
   return base_url:find("googleapis.com", 1, true) ~= nil
 end
 
+--- The system instruction as Gemini takes it.
+-- @tparam string system
+-- @treturn table
+function M.system_instruction(system)
+  return { role = "user", parts = json.array { { text = system } } }
+end
+
+local function user_turn(text)
+  return { role = "user", parts = json.array { { text = text } } }
+end
+
+--- The `contents` of a request: the shared part first (its own user turn, byte-identical
+-- for every chapter, so the implicit prefix cache can serve it), then the prompt; without
+-- the shared part when `req.cached` names a cached content that holds it.
+-- @tparam table req
+-- @treturn table JSON array
+function M.contents(req)
+  local c = json.array {}
+  if req.shared and not req.cached then c[1] = user_turn(req.shared) end
+  c[#c + 1] = user_turn(req.prompt)
+  return c
+end
+
 --- Builds the HTTP request for one prompt.
 -- @tparam table cfg `{base_url, model, api_key}`
--- @tparam table req `{prompt, system, max_output_tokens, temperature, thinking_budget, schema}`
+-- @tparam table req `{prompt, shared, cached, system, max_output_tokens, temperature,
+--   thinking_budget, schema}`: `shared` goes first; `cached` names a cached content
+--   (`cachedContents/ID`) holding `system` and `shared`
 -- @treturn table `{url, method, headers, body}` (the key is in a header, never in the URL)
 function M.request(cfg, req)
   local gen = {}
@@ -43,12 +68,13 @@ function M.request(cfg, req)
     gen.responseMimeType = "application/json"
     gen.responseJsonSchema = req.schema
   end
-  local body = {
-    contents = json.array { { role = "user", parts = json.array { { text = req.prompt } } } },
-    generationConfig = gen,
-  }
-  if req.system and req.system ~= "" then
-    body.systemInstruction = { role = "user", parts = json.array { { text = req.system } } }
+  local body = { contents = M.contents(req), generationConfig = gen }
+  if req.cached then
+    -- The cached content holds the system instruction and the shared part; Gemini
+    -- refuses a request that names a cache and sends its own system instruction.
+    body.cachedContent = req.cached
+  elseif req.system and req.system ~= "" then
+    body.systemInstruction = M.system_instruction(req.system)
   end
   return common.post(cfg, "/v1beta/models/" .. cfg.model .. ":generateContent", "x-goog-api-key: ", body)
 end
@@ -72,8 +98,10 @@ function M.parse(body)
   local v, refused = common.decode(body, is_error)
   if not v then return refused end
   local u = type(v.usageMetadata) == "table" and v.usageMetadata or {}
+  -- promptTokenCount includes the cached tokens; cachedContentTokenCount says how many
+  -- of them were served from a cache (explicit or implicit), billed at the cached rate.
   local usage = { prompt = num(u.promptTokenCount), output = num(u.candidatesTokenCount),
-                  thoughts = num(u.thoughtsTokenCount) }
+                  thoughts = num(u.thoughtsTokenCount), cached = num(u.cachedContentTokenCount) }
   local cand = type(v.candidates) == "table" and v.candidates[1] or nil
   local pf = type(v.promptFeedback) == "table" and v.promptFeedback or nil
   if type(cand) ~= "table" then

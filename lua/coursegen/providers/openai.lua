@@ -31,6 +31,9 @@ end
 function M.request(cfg, req)
   local messages = json.array {}
   if req.system and req.system ~= "" then messages[#messages + 1] = { role = "system", content = req.system } end
+  -- The shared part first, in its own message and byte-identical for every chapter: OpenAI
+  -- bills a repeated prefix (1,024 tokens or more) at the cached rate.
+  if req.shared then messages[#messages + 1] = { role = "user", content = req.shared } end
   messages[#messages + 1] = { role = "user", content = req.prompt }
   local body = { model = cfg.model, messages = messages }
   if req.max_output_tokens then
@@ -84,8 +87,9 @@ function M.parse(body)
   local details = type(u.completion_tokens_details) == "table" and u.completion_tokens_details or {}
   local thoughts = num(details.reasoning_tokens)
   -- completion_tokens includes reasoning; keep them apart so prompt + output + thoughts is the total.
+  local pdetails = type(u.prompt_tokens_details) == "table" and u.prompt_tokens_details or {}
   local usage = { prompt = num(u.prompt_tokens), output = math.max(0, num(u.completion_tokens) - thoughts),
-                  thoughts = thoughts }
+                  thoughts = thoughts, cached = num(pdetails.cached_tokens) }
   local choice = type(v.choices) == "table" and v.choices[1] or nil
   if type(choice) ~= "table" then
     return { kind = "empty", text = "", usage = usage, message = "no choices in the answer" }
