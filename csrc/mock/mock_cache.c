@@ -234,6 +234,7 @@ void cache_route(mctx *c, const mreq *q, mresp *r) {
     if (ttl < 0) gemini_error(r, 400, "INVALID_ARGUMENT", "Only ttl can be updated, as a Duration (\"600s\").", NULL);
     else {
       set_ttl(e, c->now, ttl);
+      stats_add(c->stats, ST_CACHES_RENEWED, 1);
       cache_json(r, e);
     }
     json_free(doc);

@@ -17,7 +17,7 @@ M.FORMAT = 1
 
 -- Key order in the written file, so it reads like the documented shape.
 local ORDER = {
-  "format", "index", "title", "provider", "model", "chapters", "summary", "stats",
+  "format", "index", "title", "provider", "model", "cache", "batch", "chapters", "summary", "stats",
   "file", "status", "attempts", "finish_reason", "prompt_sha256", "sha256",
   "tokens", "error", "stages", "prompt", "output", "thoughts", "cached",
   "total", "written", "skipped", "failed", "requests", "retries", "status",
@@ -80,8 +80,9 @@ local entry_text = setmetatable({}, { __mode = "k" })
 
 --- Writes the manifest atomically.
 -- @tparam string path
--- @tparam table m `{title, provider, model, chapters, summary, stats}`; `chapters` holds
---   entries made by `entry` or `with_stage`
+-- @tparam table m `{title, provider, model, chapters, summary, stats, cache, batch}`;
+--   `chapters` holds entries made by `entry` or `with_stage`; `cache` names the run's
+--   cached content and `batch` its batch job, while they exist (a rerun picks them up)
 function M.write(path, m)
   local chapters = json.array {}
   for i, e in ipairs(m.chapters) do
@@ -94,7 +95,7 @@ function M.write(path, m)
   end
   local doc = {
     format = M.FORMAT, title = m.title, provider = m.provider, model = m.model,
-    chapters = chapters, summary = m.summary, stats = m.stats,
+    chapters = chapters, summary = m.summary, stats = m.stats, cache = m.cache, batch = m.batch,
   }
   files.write(path, json.pretty(doc, ORDER))
 end

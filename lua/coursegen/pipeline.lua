@@ -5,6 +5,7 @@
 -- chapter finishes, so an interruption loses nothing that was done.
 -- @module coursegen.pipeline
 local answer = require "coursegen.answer"
+local cache = require "coursegen.cache"
 local fail = require "coursegen.fail"
 local files = require "coursegen.files"
 local jobs = require "coursegen.jobs"
@@ -65,6 +66,7 @@ end
 
 function Run:tick()
   self.last_tick = system.monotime()
+  cache.tick(self, self.cache)
   self:emit { type = "tick", stats = self:snapshot() }
 end
 
@@ -195,6 +197,8 @@ function Run:write_manifest()
   manifest.write(self.s.out .. "/" .. manifest.FILE, {
     title = self.course.title, provider = self.s.provider, model = self.s.model,
     chapters = self.entries, summary = self.summary, stats = stats,
+    cache = self.cache and not self.cache.deleted and
+      { name = self.cache.name, key = self.cache.key, tokens = self.cache.tokens } or nil,
   })
 end
 
@@ -444,11 +448,19 @@ function Run:main()
       self:stages(job, self:chapter_text(job))
     end
   end
+  -- Caching (coursegen.cache): set up once the shared part is known, before any chapter.
+  local todo_jobs = {}
   for _, job in ipairs(self.jobs) do
-    if job.decision == "todo" then
-      job.done = function(parsed, err) self:chapter_done(job, parsed, err) end
-      self:submit(job)
-    end
+    if job.decision == "todo" then todo_jobs[#todo_jobs + 1] = job end
+  end
+  self.cache = cache.start(self, todo_jobs)
+  if self.cache then
+    self:emit { type = "cache", name = self.cache.name, reused = self.cache.reused or false }
+    self:write_manifest() -- a run that dies now leaves its cache's name for the rerun
+  end
+  for _, job in ipairs(todo_jobs) do
+    job.done = function(parsed, err) self:chapter_done(job, parsed, err) end
+    self:submit(job)
   end
   if self:drain() and not s.only and not self.limiter_error then self:summary_phase() end
   if not self.summary and self.old and type(self.old.summary) == "table" and self.old.summary.status == "done" then
@@ -458,6 +470,8 @@ function Run:main()
 end
 
 function Run:finish()
+  if self.cache then cache.finish(self, self.cache) end
+  if self.ctl then self.ctl:close() end
   if self.entries[1] ~= nil or self.jobs then
     self:write_manifest()
     self:write_readme()

@@ -35,6 +35,9 @@ function M.pipeline_options(s, args)
     timeout = s.timeout,
     force = args.force or nil,
     only = args.only,
+    cache = args.no_cache and false or nil,
+    batch = args.batch or nil,
+    batch_cancel = args.cancel or nil,
   }
 end
 
@@ -170,6 +173,7 @@ function M.run(args, ctx)
     ok, cerr = M.check_writable(args.stats_json, out)
     if not ok then return nil, cerr, 2 end
   end
+  if args.cancel and not args.batch then return nil, "--cancel goes with --batch (it cancels a batch job)", 2 end
   local formats, ferr = M.formats(args.format)
   if ferr then return nil, "--format: " .. tostring(ferr), 2 end
 

@@ -150,6 +150,9 @@ function M.parser(prog, version)
       :argname("USD"):convert(num("--price-out", "price")),
     g:option("--stats-json", "Write the run's statistics to this file (JSON).")
       :argname("FILE"):convert(function(s) return values.text("--stats-json", s) end),
+    g:flag("--no-cache", "Do not store the chapters' shared part (source, outline) as a cached content."),
+    g:flag("--batch", "Send the chapters as one batch job: half the price, answers within 24 hours."),
+    g:flag("--cancel", "With --batch: cancel the batch job this course's folder records, and stop."),
     has_export and cli_export.add_format_option(g) or nil
   )
   connection_options(g)

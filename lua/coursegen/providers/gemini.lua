@@ -131,6 +131,77 @@ function M.parse(body)
   return common.text_result(text, reason, usage, detail)
 end
 
+-- ---- explicit context caching (cachedContents; shapes in docs/wire-caching-batch.md) ----
+
+--- The smallest cached content the model takes, in tokens (documented minimums: Pro
+-- models 4,096, the Flash models 1,024).
+-- @tparam string model
+-- @treturn integer
+function M.cache_min_tokens(model)
+  return model:find("pro", 1, true) and 4096 or 1024
+end
+
+local function cache_url(cfg, name)
+  return cfg.base_url:gsub("/+$", "") .. "/v1beta/" .. name
+end
+
+local function key_headers(cfg)
+  local h = { "Content-Type: application/json" }
+  if cfg.api_key and cfg.api_key ~= "" then h[#h + 1] = "x-goog-api-key: " .. cfg.api_key end
+  return h
+end
+
+--- The request that creates a cached content holding `req.system` and `req.shared`.
+-- @tparam table cfg `{base_url, model, api_key}`
+-- @tparam table req a chapter request (`system`, `shared`)
+-- @tparam number ttl_s seconds it lives unless renewed or deleted
+-- @treturn table `{url, method, headers, body}`
+function M.cache_create(cfg, req, ttl_s)
+  local body = {
+    model = "models/" .. cfg.model, ttl = string.format("%ds", math.ceil(ttl_s)),
+    displayName = "coursegen", contents = json.array { user_turn(req.shared) },
+  }
+  if req.system and req.system ~= "" then body.systemInstruction = M.system_instruction(req.system) end
+  return common.post(cfg, "/v1beta/cachedContents", "x-goog-api-key: ", body)
+end
+
+--- The request that sets a cached content's TTL anew (from now).
+-- @tparam table cfg
+-- @tparam string name `cachedContents/ID`
+-- @tparam number ttl_s
+-- @treturn table
+function M.cache_renew(cfg, name, ttl_s)
+  return { url = cache_url(cfg, name), method = "PATCH", headers = key_headers(cfg),
+           body = json.encode { ttl = string.format("%ds", math.ceil(ttl_s)) } }
+end
+
+--- The request that reads a cached content (is it still there?).
+-- @tparam table cfg
+-- @tparam string name
+-- @treturn table
+function M.cache_get(cfg, name)
+  return { url = cache_url(cfg, name), method = "GET", headers = key_headers(cfg) }
+end
+
+--- The request that deletes a cached content.
+-- @tparam table cfg
+-- @tparam string name
+-- @treturn table
+function M.cache_delete(cfg, name)
+  return { url = cache_url(cfg, name), method = "DELETE", headers = key_headers(cfg) }
+end
+
+--- The name and size of a cached content from a create, get or patch answer.
+-- @tparam string body
+-- @treturn ?string `cachedContents/ID`, nil when the answer is not one
+-- @treturn ?integer its total token count
+function M.cache_parse(body)
+  local v = json.decode(body or "")
+  if type(v) ~= "table" or type(v.name) ~= "string" or not v.name:match("^cachedContents/[%w%-_]+$") then return nil end
+  local u = type(v.usageMetadata) == "table" and v.usageMetadata or {}
+  return v.name, num(u.totalTokenCount)
+end
+
 --- The message for a non-200 answer.
 -- @function error_message
 -- @tparam integer status
