@@ -80,6 +80,7 @@ build = {
       libraries = { "pthread", "m" },
     },
     ["coursegen.answer"] = "lua/coursegen/answer.lua",
+    ["coursegen.batch"] = "lua/coursegen/batch.lua",
     ["coursegen.cache"] = "lua/coursegen/cache.lua",
     ["coursegen.cli.course"] = "lua/coursegen/cli/course.lua",
     ["coursegen.cli.dryrun"] = "lua/coursegen/cli/dryrun.lua",

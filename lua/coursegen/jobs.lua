@@ -126,6 +126,17 @@ function M.chapters(course, chapters, s, source_text)
   return out
 end
 
+--- A copy of a request with twice the output budget (capped): how an answer cut short at
+-- the limit is asked again, live or after a batch.
+-- @tparam table req
+-- @treturn table
+function M.with_larger_output(req)
+  local out = {}
+  for k, v in pairs(req) do out[k] = v end
+  out.max_output_tokens = math.min((req.max_output_tokens or settings.DEFAULT_MAX_OUTPUT) * 2, settings.MAX_OUTPUT_CAP)
+  return out
+end
+
 --- Decides, per chapter, whether it runs ("todo"), is kept ("skipped"), or is left alone
 -- because `only` names other chapters ("left").
 -- @tparam {table,...} jobs from `chapters`

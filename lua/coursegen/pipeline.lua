@@ -5,6 +5,7 @@
 -- chapter finishes, so an interruption loses nothing that was done.
 -- @module coursegen.pipeline
 local answer = require "coursegen.answer"
+local batch = require "coursegen.batch"
 local cache = require "coursegen.cache"
 local fail = require "coursegen.fail"
 local files = require "coursegen.files"
@@ -14,14 +15,13 @@ local outline = require "coursegen.outline"
 local prompts = require "coursegen.prompts"
 local readme = require "coursegen.readme"
 local runstats = require "coursegen.runstats"
-local settings = require "coursegen.settings"
 local sha256 = require "coursegen.sha256"
 local source = require "coursegen.source"
 local system = require "system"
 
 local M = { _VERSION = "0.1.0" }
 
-local format, type, tostring, min = string.format, type, tostring, math.min
+local format, type, tostring = string.format, type, tostring
 
 --- Seconds between `tick` events while waiting.
 M.TICK_S = 0.25
@@ -104,10 +104,7 @@ function Run:validate(result)
   if parsed.kind == "ok" then return true, { used = used } end
   if parsed.kind == "truncated" then
     -- Re-ask with a larger output budget, doubled each time, capped.
-    local req = {}
-    for k, v in pairs(job.req) do req[k] = v end
-    req.max_output_tokens = min((req.max_output_tokens or settings.DEFAULT_MAX_OUTPUT) * 2, settings.MAX_OUTPUT_CAP)
-    job.req = req
+    job.req = jobs.with_larger_output(job.req)
   end
   local http = self.p.request(self.cfg, job.req)
   return false, { reason = parsed.kind, body = http.body, tokens = self.p.estimate(job.req), used = used }
@@ -199,6 +196,7 @@ function Run:write_manifest()
     chapters = self.entries, summary = self.summary, stats = stats,
     cache = self.cache and not self.cache.deleted and
       { name = self.cache.name, key = self.cache.key, tokens = self.cache.tokens } or nil,
+    batch = self.batch,
   })
 end
 
@@ -382,6 +380,10 @@ end
 
 function Run:main()
   local s, course = self.s, self.course
+  if s.batch_cancel then
+    self.batch_cancelled = batch.cancel(self) -- nothing else: the course is left as it is
+    return self:finish()
+  end
   if course.source then
     local doc = source.read(course.source, s.source_max_tokens)
     if doc.truncated then
@@ -453,6 +455,12 @@ function Run:main()
   for _, job in ipairs(self.jobs) do
     if job.decision == "todo" then todo_jobs[#todo_jobs + 1] = job end
   end
+  if s.batch and #todo_jobs > 0 then
+    -- Batch mode (coursegen.batch): the chapters go in a batch job; what it could not
+    -- answer is sent live below. Interrupted: the job keeps running for the rerun.
+    todo_jobs = batch.run(self, todo_jobs)
+    if not todo_jobs then return self:finish() end
+  end
   self.cache = cache.start(self, todo_jobs)
   if self.cache then
     self:emit { type = "cache", name = self.cache.name, reused = self.cache.reused or false }
@@ -477,6 +485,11 @@ function Run:finish()
     self:write_readme()
   end
   local snap = self:snapshot()
+  snap.batch_cancelled = self.batch_cancelled
+  if self.batch then -- still running (Ctrl-C): the rerun collects it
+    snap.batch_running = {}
+    for i, j in ipairs(self.batch.jobs) do snap.batch_running[i] = j.name end
+  end
   self:emit { type = "tick", stats = snap }
   if self.limiter_error then
     local ch = snap.chapters

@@ -196,6 +196,11 @@ function M.run(args, ctx)
     return nil, M.explain(gerr, s), 1
   end
 
+  if stats.batch_cancelled then
+    ctx.stderr:write("Cancelled batch job ", table.concat(stats.batch_cancelled, ", "),
+      "; its chapters are not written (run without --cancel to send them again).\n")
+    return 0
+  end
   if args.stats_json then
     local written, werr = summary.write_json(args.stats_json, stats)
     if not written then

@@ -94,6 +94,10 @@ function M.lines(stats, o)
     t = t .. string_format(" (waited %s for the rate limits)", fmt.duration(stats.limiter_wait_s))
   end
   lines[#lines + 1] = t
+  if type(stats.batch_running) == "table" and stats.batch_running[1] then
+    lines[#lines + 1] = string_format("  batch job %s still running at the provider: run the same command again "
+      .. "to collect it (add --cancel to cancel it)", table.concat(stats.batch_running, ", "))
+  end
   if stats.interrupted and o.resume then
     lines[#lines + 1] = "  to resume, run the same command again: " .. o.resume
   elseif failed > 0 and o.resume then

@@ -202,6 +202,94 @@ function M.cache_parse(body)
   return v.name, num(u.totalTokenCount)
 end
 
+-- ---- batch mode (batchGenerateContent, inline requests; docs/wire-caching-batch.md) ----
+
+--- Largest batch request body: the documented inline limit is 20 MB; above it the chapters
+-- go in more than one job.
+M.BATCH_LIMIT = 20 * 1000 * 1000
+
+local STATES = {
+  BATCH_STATE_PENDING = "pending", BATCH_STATE_RUNNING = "running", BATCH_STATE_SUCCEEDED = "succeeded",
+  BATCH_STATE_FAILED = "failed", BATCH_STATE_CANCELLED = "cancelled", BATCH_STATE_EXPIRED = "expired",
+  -- the SDKs' spelling of the same states
+  JOB_STATE_PENDING = "pending", JOB_STATE_RUNNING = "running", JOB_STATE_SUCCEEDED = "succeeded",
+  JOB_STATE_FAILED = "failed", JOB_STATE_CANCELLED = "cancelled", JOB_STATE_EXPIRED = "expired",
+}
+
+--- One batch item's text: the same body a live request sends, under its key.
+-- @tparam table cfg
+-- @tparam string key
+-- @tparam table req
+-- @treturn string
+function M.batch_item(cfg, key, req)
+  return '{"request":' .. M.request(cfg, req).body .. ',"metadata":{"key":' .. json.encode(key) .. "}}"
+end
+
+--- The request that creates a batch job from items made by `batch_item`.
+-- @tparam table cfg
+-- @tparam {string,...} items
+-- @tparam string title the job's display name
+-- @treturn table `{url, method, headers, body}`
+function M.batch_create(cfg, items, title)
+  return {
+    url = cfg.base_url:gsub("/+$", "") .. "/v1beta/models/" .. cfg.model .. ":batchGenerateContent",
+    method = "POST", headers = key_headers(cfg),
+    body = '{"batch":{"display_name":' .. json.encode(title) .. ',"input_config":{"requests":{"requests":['
+      .. concat(items, ",") .. "]}}}}",
+  }
+end
+
+--- The request that reads a batch job (`batches/ID`).
+-- @tparam table cfg
+-- @tparam string name
+-- @treturn table
+function M.batch_get(cfg, name)
+  return { url = cache_url(cfg, name), method = "GET", headers = key_headers(cfg) }
+end
+
+--- The request that cancels a batch job.
+-- @tparam table cfg
+-- @tparam string name
+-- @treturn table
+function M.batch_cancel(cfg, name)
+  return { url = cache_url(cfg, name) .. ":cancel", method = "POST", headers = key_headers(cfg), body = "{}" }
+end
+
+--- A batch job's answer (create or get) in one shape.
+-- @tparam string body
+-- @treturn ?table `{name, state = "pending"|"running"|"succeeded"|"failed"|"cancelled"|"expired",
+--   message, results = {{key, body = answer JSON text | nil, error = message | nil}}}`; nil when
+--   the answer is not a batch job
+function M.batch_parse(body)
+  local v = json.decode(body or "")
+  if type(v) ~= "table" or type(v.name) ~= "string" or not v.name:match("^batches/[%w%-_]+$") then return nil end
+  local meta = type(v.metadata) == "table" and v.metadata or {}
+  local out = { name = v.name, state = STATES[meta.state] or "pending" }
+  if type(v.error) == "table" then
+    out.message = tostring(v.error.message or "the job failed")
+    if out.state ~= "cancelled" and out.state ~= "expired" then out.state = "failed" end
+  end
+  local resp = type(v.response) == "table" and v.response or {}
+  local inl = type(resp.inlinedResponses) == "table" and resp.inlinedResponses.inlinedResponses
+  if v.done and out.state == "succeeded" and type(inl) == "table" then
+    out.results = {}
+    for _, item in ipairs(inl) do
+      if type(item) == "table" then
+        local key = type(item.metadata) == "table" and item.metadata.key or nil
+        local r = { key = key and tostring(key) }
+        if type(item.response) == "table" then r.body = json.encode(item.response)
+        else
+          local e = type(item.error) == "table" and item.error or {}
+          r.error = string.format("%s%s", e.code and ("error " .. tostring(e.code) .. ": ") or "",
+            tostring(e.message or "the request failed in the batch"))
+        end
+        out.results[#out.results + 1] = r
+      end
+    end
+  end
+  return out
+end
+
 --- The message for a non-200 answer.
 -- @function error_message
 -- @tparam integer status
