@@ -138,3 +138,37 @@ describe("context caching", function()
     assert.equal("pending", m.chapters[8].status)
   end)
 end)
+
+describe("money", function()
+  local prices = require "coursegen.prices"
+  local summary = require "coursegen.cli.summary"
+
+  it("prices cached tokens at the cached rate and a batch at half", function()
+    local p = assert(prices.resolve("gemini-2.5-flash"))
+    assert.equal(0.03, p.cached)
+    assert.near(0.30, prices.cost({ prompt = 1e6, output = 0 }, p), 1e-9)
+    assert.near(0.03, prices.cost({ prompt = 1e6, cached = 1e6, output = 0 }, p), 1e-9)
+    -- 20 requests sharing 100,000 tokens, each with 1,000 of its own and 5,000 out
+    local tokens = { prompt = 20 * 101000, output = 20 * 5000 }
+    local e = prices.estimates(tokens, p, { shared = 100000, n = 20, explicit = true })
+    assert.near(20 * 101000 * 0.3e-6 + 20 * 5000 * 2.5e-6, e.plain, 1e-9)
+    assert.near(e.plain / 2, e.batch, 1e-9)
+    -- own parts in full, 20 cached reads, the cache filled once, an hour of storage
+    assert.near(20 * 1000 * 0.3e-6 + 20 * 100000 * 0.03e-6 + 100000 * 0.3e-6 + 0.1 + 20 * 5000 * 2.5e-6,
+      e.cached, 1e-9)
+    assert.truthy(e.cached_batch < e.cached and e.cached < e.plain)
+    local implicit = prices.estimates(tokens, p, { shared = 100000, n = 20 })
+    assert.near(20 * 1000 * 0.3e-6 + 19 * 100000 * 0.03e-6 + 100000 * 0.3e-6 + 20 * 5000 * 2.5e-6,
+      implicit.cached, 1e-9)
+    assert.is_nil(prices.estimates(tokens, assert(prices.resolve("x", 1, 2)), { shared = 1, n = 2 }).cached)
+  end)
+
+  it("says in the summary what the run cost, batch answers at half price", function()
+    local p = assert(prices.resolve("gemini-2.5-flash"))
+    local line = summary.cost_line({ tokens = { prompt = 2e6, cached = 1e6, output = 1e6, thoughts = 0 },
+                                     batch_tokens = { prompt = 1e6, cached = 0, output = 1e6, thoughts = 0 } }, p)
+    -- 1M fresh at 0.30 + 1M cached at 0.03 + 1M out at 2.50, less half of (0.30 + 2.50)
+    assert.truthy(line:find("about $1.43 ", 1, true), line)
+    assert.truthy(line:find("batch answers at half price", 1, true))
+  end)
+end)

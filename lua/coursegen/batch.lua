@@ -114,7 +114,12 @@ local function apply(run, job, res, live)
     local parsed = run.p.parse(res.body)
     runstats.answer(run.st, parsed)
     local u = parsed.usage
-    for k, v in pairs(u) do job.usage[k] = (job.usage[k] or 0) + v end
+    -- billed at the batch price: kept apart for the summary's cost
+    run.st.batch_tokens = run.st.batch_tokens or { prompt = 0, output = 0, thoughts = 0, cached = 0 }
+    for k, v in pairs(u) do
+      job.usage[k] = (job.usage[k] or 0) + v
+      run.st.batch_tokens[k] = (run.st.batch_tokens[k] or 0) + v
+    end
     if parsed.kind == "ok" then
       job.attempts, job.parsed = 1, parsed
       run:chapter_done(job, parsed)

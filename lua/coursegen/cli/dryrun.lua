@@ -24,6 +24,35 @@ function M.cost_line(tokens, s)
     prices.format(price.output), price.source)
 end
 
+--- The line comparing the ways to pay: plain, with caching, with `--batch`, both. Nil
+-- when no price is known (the cost line says why) or for a local server.
+-- @tparam table plan from `coursegen.plan` (`tokens`, `shared_tokens`, `shared_requests`)
+-- @tparam table s settings (`model`, `provider`, `price_in`, `price_out`, `is_local`)
+-- @tparam[opt] boolean no_cache `--no-cache`: no explicit cache
+-- @treturn ?string
+function M.savings_line(plan, s, no_cache)
+  if s.is_local and not (s.price_in or s.price_out) then return nil end
+  local price = prices.resolve(s.model, s.price_in, s.price_out)
+  if not price then return nil end
+  local ok, p = pcall(require, "coursegen.providers." .. tostring(s.provider))
+  local tokens = plan.shared_tokens or 0
+  local explicit = not no_cache and ok and p.cache_min_tokens ~= nil and (plan.shared_requests or 0) >= 2
+    and tokens >= p.cache_min_tokens(s.model)
+  local e = prices.estimates(plan.tokens or {}, price,
+    { shared = tokens, n = plan.shared_requests, explicit = explicit })
+  local parts = { "plain " .. prices.format(e.plain) }
+  if e.cached then
+    parts[#parts + 1] = string_format("with %s %s", explicit and "context caching (the default here)"
+      or "prefix caching (automatic)", prices.format(e.cached))
+  end
+  parts[#parts + 1] = "with --batch " .. prices.format(e.batch)
+  if e.cached_batch then
+    parts[#parts + 1] = "with --batch and " .. (explicit and "context" or "prefix") .. " caching "
+      .. prices.format(e.cached_batch)
+  end
+  return "cost by mode: " .. table.concat(parts, "; ")
+end
+
 local function chapters_of(outline)
   if type(outline) ~= "table" then return nil end
   if type(outline.chapters) == "table" then return outline.chapters end
@@ -110,6 +139,8 @@ function M.run(cg, course, opts, s, args, ctx)
   out:write(string_format("tokens: about %s (%s prompt, %s output at most)\n",
     fmt.int(total_tokens), fmt.int(tokens.prompt or 0), fmt.int(tokens.output or 0)))
   out:write(M.cost_line(tokens, s), "\n")
+  local saving = M.savings_line(plan, s, args.no_cache)
+  if saving then out:write(saving, "\n") end
   out:write("dry run: nothing was sent\n")
   return 0
 end

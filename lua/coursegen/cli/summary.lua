@@ -6,6 +6,7 @@ local fmt = require "coursegen.cli.format"
 local json = require "coursegen.json"
 local fail = require "coursegen.fail"
 local files = require "coursegen.files"
+local prices = require "coursegen.prices"
 
 local string_format, tostring, type, pairs = string.format, tostring, type, pairs
 
@@ -33,7 +34,7 @@ end
 --- The summary's lines.
 -- @tparam table stats the pipeline's statistics (DESIGN section 5, plus `interrupted`, `out`)
 -- @tparam table o `{ failures = {{index, title, reason, attempts}}, resume = "command line",
---   paint = function(colour, text) }`
+--   paint = function(colour, text), price = from `coursegen.prices.resolve` (no cost line without) }`
 -- @treturn table list of lines (without newlines)
 function M.lines(stats, o)
   o = o or {}
@@ -94,6 +95,7 @@ function M.lines(stats, o)
     t = t .. string_format(" (waited %s for the rate limits)", fmt.duration(stats.limiter_wait_s))
   end
   lines[#lines + 1] = t
+  if o.price then lines[#lines + 1] = M.cost_line(stats, o.price) end
   if type(stats.batch_running) == "table" and stats.batch_running[1] then
     lines[#lines + 1] = string_format("  batch job %s still running at the provider: run the same command again "
       .. "to collect it (add --cancel to cancel it)", table.concat(stats.batch_running, ", "))
@@ -104,6 +106,25 @@ function M.lines(stats, o)
     lines[#lines + 1] = "  to retry the failed chapters, run the same command again: " .. o.resume
   end
   return lines
+end
+
+--- The estimated cost of what a run used: prompt tokens (cached ones at the cached rate),
+-- output and thinking tokens at the output rate, the batch's share at the batch price.
+-- @tparam table stats
+-- @tparam table price from `coursegen.prices.resolve`
+-- @treturn string
+function M.cost_line(stats, price)
+  local function usd(t)
+    if type(t) ~= "table" then return 0 end
+    return prices.cost({ prompt = n(t.prompt), cached = n(t.cached), output = n(t.output) + n(t.thoughts) }, price)
+  end
+  local total = usd(stats.tokens) - usd(stats.batch_tokens) * (1 - prices.BATCH_DISCOUNT)
+  local notes = { price.source }
+  if price.cached and n(type(stats.tokens) == "table" and stats.tokens.cached) > 0 then
+    notes[#notes + 1] = "cached tokens at " .. prices.format(price.cached) .. " per million"
+  end
+  if type(stats.batch_tokens) == "table" then notes[#notes + 1] = "batch answers at half price" end
+  return string_format("  estimated cost about %s (%s)", prices.format(total), table.concat(notes, "; "))
 end
 
 --- Writes `stats` as JSON to `path`, atomically (`coursegen.files.write`), so a reader
