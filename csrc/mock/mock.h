@@ -181,6 +181,7 @@ typedef struct mconfig {
   int answer_words;
   long batch_delay_ms;   /* a batch job's time from created to done (mock_batch.c) */
   long cache_min_tokens; /* smallest cached content; 0: the model's documented minimum */
+  int implicit_cache;    /* report a repeated prefix as cached (both APIs do); 0 turns it off */
 } mconfig;
 
 typedef struct mreq {

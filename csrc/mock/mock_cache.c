@@ -270,7 +270,7 @@ int cache_apply(mctx *c, prompt_info *pi, const char *model, size_t mlen, mresp 
     return 0;
   }
   /* implicit: the same prefix again, large enough, is served from the cache */
-  if (pi->prefix_tokens >= min_tokens(c, model, mlen) &&
+  if (c->cfg->implicit_cache && pi->prefix_tokens >= min_tokens(c, model, mlen) &&
       ptab_bump(c->prompts, pi->prefix_hash ^ 0x1e7c0ffeeULL) > 0)
     pi->cached = pi->prefix_tokens;
   return 0;

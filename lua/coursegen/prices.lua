@@ -103,11 +103,11 @@ end
 --- The four ways to pay for a run whose `n` chapter requests share `shared` prompt tokens:
 -- plain, with caching, as a batch, and both. With an explicit cache (Gemini) the shared
 -- part is billed once in full when the cache is made, then at the cached rate per request,
--- plus an hour of storage; with a prefix cache (OpenAI, Gemini implicit) every request but
--- the first is billed at the cached rate.
+-- plus storage for `shape.hours` (default 1); with a prefix cache (OpenAI, Gemini implicit)
+-- every request but the first is billed at the cached rate.
 -- @tparam table tokens `{ prompt, output }` for the whole run
 -- @tparam table price from `resolve` (`cached`, `storage` when known)
--- @tparam table shape `{ shared = tokens, n = requests sharing them, explicit = boolean }`
+-- @tparam table shape `{ shared = tokens, n = requests sharing them, explicit = boolean, hours }`
 -- @treturn table `{ plain, cached, batch, cached_batch }` USD (`cached` nil without a cached price)
 function M.estimates(tokens, price, shape)
   local out = { plain = M.cost(tokens, price) }
@@ -116,7 +116,7 @@ function M.estimates(tokens, price, shape)
   if not price.cached or n < 2 or shared <= 0 then return out end
   local hits = shape.explicit and n or (n - 1)
   local t = { prompt = tokens.prompt, output = tokens.output, cached = hits * shared }
-  local storage = shape.explicit and price.storage and shared / 1e6 * price.storage or 0
+  local storage = shape.explicit and price.storage and shared / 1e6 * price.storage * (shape.hours or 1) or 0
   local fill = shape.explicit and shared / 1e6 * price.input or 0 -- making the cache
   out.cached = M.cost(t, price) + fill + storage
   out.cached_batch = (M.cost(t, price) + fill) * M.BATCH_DISCOUNT + storage

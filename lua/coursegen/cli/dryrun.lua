@@ -39,7 +39,8 @@ function M.savings_line(plan, s, no_cache)
   local explicit = not no_cache and ok and p.cache_min_tokens ~= nil and (plan.shared_requests or 0) >= 2
     and tokens >= p.cache_min_tokens(s.model)
   local e = prices.estimates(plan.tokens or {}, price,
-    { shared = tokens, n = plan.shared_requests, explicit = explicit })
+    { shared = tokens, n = plan.shared_requests, explicit = explicit,
+      hours = require("coursegen.cache").TTL_S / 3600 }) -- one TTL of storage: a run deletes its cache
   local parts = { "plain " .. prices.format(e.plain) }
   if e.cached then
     parts[#parts + 1] = string_format("with %s %s", explicit and "context caching (the default here)"
