@@ -114,12 +114,17 @@ function M.estimates(tokens, price, shape)
   out.batch = out.plain * M.BATCH_DISCOUNT
   local n, shared = shape.n or 0, shape.shared or 0
   if not price.cached or n < 2 or shared <= 0 then return out end
-  local hits = shape.explicit and n or (n - 1)
-  local t = { prompt = tokens.prompt, output = tokens.output, cached = hits * shared }
-  local storage = shape.explicit and price.storage and shared / 1e6 * price.storage * (shape.hours or 1) or 0
-  local fill = shape.explicit and shared / 1e6 * price.input or 0 -- making the cache
-  out.cached = M.cost(t, price) + fill + storage
-  out.cached_batch = (M.cost(t, price) + fill) * M.BATCH_DISCOUNT + storage
+  -- prefix cache: every request but the first reads the shared part at the cached rate
+  local prefix = M.cost({ prompt = tokens.prompt, output = tokens.output, cached = (n - 1) * shared }, price)
+  if shape.explicit then
+    local storage = price.storage and shared / 1e6 * price.storage * (shape.hours or 1) or 0
+    local fill = shared / 1e6 * price.input -- making the cache
+    out.cached = M.cost({ prompt = tokens.prompt, output = tokens.output, cached = n * shared }, price) + fill + storage
+  else
+    out.cached = prefix
+  end
+  -- a batch uses no explicit cache; its requests may still hit the prefix cache
+  out.cached_batch = prefix * M.BATCH_DISCOUNT
   return out
 end
 

@@ -48,8 +48,7 @@ function M.savings_line(plan, s, no_cache)
   end
   parts[#parts + 1] = "with --batch " .. prices.format(e.batch)
   if e.cached_batch then
-    parts[#parts + 1] = "with --batch and " .. (explicit and "context" or "prefix") .. " caching "
-      .. prices.format(e.cached_batch)
+    parts[#parts + 1] = "with --batch and prefix-cache hits " .. prices.format(e.cached_batch)
   end
   return "cost by mode: " .. table.concat(parts, "; ")
 end
@@ -104,6 +103,8 @@ function M.run(cg, course, opts, s, args, ctx)
       fmt.plural(requests, "request"),
       fmt.int(total_tokens), fmt.int(tokens.prompt or 0), fmt.int(tokens.output or 0),
       M.cost_line(tokens, s)))
+    local saving = M.savings_line(plan, s, args.no_cache)
+    if saving then out:write(saving, "\n") end
     return 0
   end
 
