@@ -96,6 +96,22 @@ describe("batch mode", function()
     same_folders(tmp .. "/live", out, 30)
   end)
 
+  it("splits the chapters over several jobs above the size limit for one", function()
+    local gemini = require "coursegen.providers.gemini"
+    local limit = gemini.BATCH_LIMIT
+    gemini.BATCH_LIMIT = 6000 -- a few chapters a job
+    local ok, err = pcall(function()
+      local stats = run.generate(course(12),
+        run.opts(srv, { out = tmp .. "/batch", batch = true, batch_poll_s = 0.05 }))
+      assert.equal(12, stats.chapters.written)
+      assert.truthy(srv:stats().batches_created >= 3)
+    end)
+    gemini.BATCH_LIMIT = limit
+    assert(ok, err)
+    run.generate(course(12), run.opts(srv, { out = tmp .. "/live" }))
+    same_folders(tmp .. "/live", tmp .. "/batch", 12)
+  end)
+
   it("sends the chapters of a failed job live", function()
     local out = tmp .. "/out"
     local stats, events = run.generate(course(4, { "[[mock-batch:fail]]" }),
@@ -136,5 +152,80 @@ describe("batch mode", function()
     local _, err, kind = coursegen.generate(course(3), run.opts(srv, { out = out, batch = true, batch_cancel = true }))
     assert.equal("input", kind)
     assert.truthy(err:find("no batch job is recorded", 1, true))
+  end)
+end)
+
+-- The providers' own examples (docs/wire-caching-batch.md), not the mock's output: the two
+-- must not share a mistake.
+describe("batch and cache shapes as documented", function()
+  local gemini = require "coursegen.providers.gemini"
+  local openai = require "coursegen.providers.openai"
+
+  it("reads a finished Gemini batch operation with inline responses", function()
+    local job = gemini.batch_parse([[{"name": "batches/123456",
+      "metadata": {"@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
+        "model": "models/gemini-2.5-flash", "displayName": "my-batch-requests", "state": "BATCH_STATE_SUCCEEDED",
+        "name": "batches/123456"},
+      "done": true,
+      "response": {"@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput",
+        "inlinedResponses": {"inlinedResponses": [
+          {"response": {"candidates": [{"content": {"parts": [{"text": "Photosynthesis is the process..."}],
+            "role": "model"}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 6, "candidatesTokenCount": 100, "totalTokenCount": 106}},
+           "metadata": {"key": "request-1"}},
+          {"error": {"code": 400, "message": "Request contains an invalid argument."},
+           "metadata": {"key": "request-2"}}]}}}]])
+    assert.equal("batches/123456", job.name)
+    assert.equal("succeeded", job.state)
+    assert.equal(2, #job.results)
+    assert.equal("request-1", job.results[1].key)
+    local parsed = gemini.parse(job.results[1].body)
+    assert.equal("ok", parsed.kind)
+    assert.equal("Photosynthesis is the process...", parsed.text)
+    assert.equal("error 400: Request contains an invalid argument.", job.results[2].error)
+  end)
+
+  it("reads the SDKs' state names and a failed Gemini job", function()
+    assert.equal("running", gemini.batch_parse('{"name":"batches/a","metadata":{"state":"JOB_STATE_RUNNING"}}').state)
+    local j = gemini.batch_parse('{"name":"batches/a","metadata":{"state":"BATCH_STATE_FAILED"},"done":true,'
+      .. '"error":{"code":13,"message":"internal"}}')
+    assert.equal("failed", j.state)
+    assert.equal("internal", j.message)
+    assert.is_nil(gemini.batch_parse('{"name":"operations/x"}'))
+  end)
+
+  it("reads an OpenAI batch object and its output and error lines", function()
+    local b = openai.batch_parse([[{"id": "batch_abc123", "object": "batch", "endpoint": "/v1/chat/completions",
+      "errors": null, "input_file_id": "file-abc123", "completion_window": "24h", "status": "completed",
+      "output_file_id": "file-cvaTdG", "error_file_id": "file-HOWS94", "created_at": 1711471533,
+      "request_counts": {"total": 100, "completed": 95, "failed": 5}, "metadata": null}]])
+    assert.equal("succeeded", b.state)
+    assert.same({ "file-cvaTdG", "file-HOWS94" }, b.files)
+    assert.equal("running", openai.batch_parse('{"id":"batch_1","object":"batch","status":"finalizing"}').state)
+    local rs = openai.batch_results(table.concat({
+      '{"id": "batch_req_123", "custom_id": "request-2", "response": {"status_code": 200, "request_id": "req_123", '
+        .. '"body": {"id": "chatcmpl-123", "object": "chat.completion", "created": 1711652795, "model": '
+        .. '"gpt-3.5-turbo-0125", "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello."}, '
+        .. '"logprobs": null, "finish_reason": "stop"}], "usage": {"prompt_tokens": 22, "completion_tokens": 2, '
+        .. '"total_tokens": 24}, "system_fingerprint": "fp_123"}}, "error": null}',
+      '{"id": "batch_req_456", "custom_id": "request-1", "response": null, '
+        .. '"error": {"code": "invalid_request", "message": "Missing body."}}',
+    }, "\n"))
+    assert.equal("request-2", rs[1].key)
+    assert.equal("Hello.", openai.parse(rs[1].body).text)
+    assert.equal("Missing body.", rs[2].error)
+  end)
+
+  it("reads cached token counts and a cached content", function()
+    local u = openai.parse('{"choices":[{"message":{"content":"x"},"finish_reason":"stop"}],"usage":{'
+      .. '"prompt_tokens":2006,"completion_tokens":300,"total_tokens":2306,"prompt_tokens_details":{'
+      .. '"cached_tokens":1920,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}').usage
+    assert.same({ prompt = 2006, output = 300, thoughts = 0, cached = 1920 }, u)
+    local g = gemini.parse('{"candidates":[{"content":{"parts":[{"text":"x"}]},"finishReason":"STOP"}],'
+      .. '"usageMetadata":{"promptTokenCount":10200,"cachedContentTokenCount":10000,"candidatesTokenCount":5}}')
+    assert.equal(10000, g.usage.cached)
+    assert.same({ "cachedContents/abc-123", 5000 }, { gemini.cache_parse(
+      '{"name":"cachedContents/abc-123","model":"models/gemini-2.5-flash","usageMetadata":{"totalTokenCount":5000}}') })
+    assert.is_nil(gemini.cache_parse('{"error":{"code":403}}'))
   end)
 end)

@@ -113,6 +113,29 @@ describe("context caching", function()
     assert.is_nil(run.manifest(dir).cache)
   end)
 
+  it("sends the chapters whole when the cache vanishes during the run", function()
+    srv:close()
+    srv = run.mock { latency_ms = 50, jitter_ms = 0 }
+    local core = require "coursegen.core"
+    local other = core.engine { concurrency = 1 }
+    local opts = run.opts(srv, { tpm = 1e9, out = dir, concurrency = 2 })
+    local events = {}
+    opts.on_event = function(ev)
+      events[#events + 1] = ev
+      if ev.type == "cache" then -- someone else deletes it
+        other:submit { url = srv.url .. "/v1beta/" .. ev.name, method = "DELETE" }
+        assert.equal(200, assert(other:next(5)).status)
+      end
+    end
+    local stats = assert(coursegen.generate(sourced_course(src, 4), opts))
+    other:close()
+    assert.same({ total = 4, written = 4, skipped = 0, failed = 0 }, stats.chapters)
+    local w = run.of_type(events, "warning")
+    assert.equal(1, #w)
+    assert.truthy(w[1].message:find("is gone", 1, true))
+    assert.is_nil(run.manifest(dir).cache)
+  end)
+
   it("renews the cache's TTL while the run outlives half of it", function()
     srv:close()
     srv = run.mock { latency_ms = 150, jitter_ms = 0 }

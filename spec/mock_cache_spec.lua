@@ -25,16 +25,23 @@ local function gen(text, extra)
   return b
 end
 
-describe("mock: Gemini cached contents", function()
-  local srv, call, eng
+-- A mock and a client for each spec of a block.
+local function with_mock(opts)
+  local ctx = {}
   before_each(function()
-    srv = mock.start { port = 0 }
-    call, eng = client(srv)
+    ctx.srv = mock.start(opts)
+    ctx.call, ctx.eng = client(ctx.srv)
   end)
   after_each(function()
-    eng:close()
-    srv:close()
+    ctx.eng:close()
+    ctx.srv:close()
   end)
+  return ctx
+end
+
+describe("mock: Gemini cached contents", function()
+  local ctx = with_mock { port = 0 }
+  local function call(...) return ctx.call(...) end
 
   it("creates, reads, renews, serves and deletes a cache", function()
     local st, v = call("POST", "/v1beta/cachedContents", { model = "models/gemini-2.5-flash", ttl = "600s",
@@ -66,7 +73,7 @@ describe("mock: Gemini cached contents", function()
     st, v = call("GET", "/v1beta/" .. name)
     assert.equal(403, st)
     assert.equal("PERMISSION_DENIED", v.error.status)
-    local ms = srv:stats()
+    local ms = ctx.srv:stats()
     assert.equal(1, ms.caches_created)
     assert.equal(1, ms.caches_renewed)
     assert.equal(1, ms.caches_deleted)
@@ -112,7 +119,7 @@ describe("mock: Gemini cached contents", function()
     _, b = call("POST", "/v1/chat/completions", oa)
     assert.equal(0, a.usage.prompt_tokens_details.cached_tokens)
     assert.truthy(b.usage.prompt_tokens_details.cached_tokens >= 1024)
-    assert.truthy(srv:stats().request_bytes > 4 * #BIG)
+    assert.truthy(ctx.srv:stats().request_bytes > 4 * #BIG)
     local off = mock.start { port = 0, implicit_cache = 0 }
     local call2, eng2 = client(off)
     call2("POST", "/v1/chat/completions", oa)
@@ -124,15 +131,8 @@ describe("mock: Gemini cached contents", function()
 end)
 
 describe("mock: batch jobs", function()
-  local srv, call, eng
-  before_each(function()
-    srv = mock.start { port = 0, batch_delay_ms = 300 }
-    call, eng = client(srv)
-  end)
-  after_each(function()
-    eng:close()
-    srv:close()
-  end)
+  local ctx = with_mock { port = 0, batch_delay_ms = 300 }
+  local function call(...) return ctx.call(...) end
 
   local function inline(texts)
     local reqs = json.array {}
@@ -172,7 +172,7 @@ describe("mock: batch jobs", function()
     assert.equal(200, (call("POST", "/v1beta/" .. op.name .. ":cancel", "{}")))
     local _, v = call("GET", "/v1beta/" .. op.name)
     assert.equal("BATCH_STATE_CANCELLED", v.metadata.state)
-    assert.equal(1, srv:stats().batches_cancelled)
+    assert.equal(1, ctx.srv:stats().batches_cancelled)
     local _, f = call("POST", "/v1beta/models/gemini-2.5-flash:batchGenerateContent",
       inline { "y [[mock-batch:fail]]" })
     local _, e = call("POST", "/v1beta/models/gemini-2.5-flash:batchGenerateContent",

@@ -161,6 +161,31 @@ function M.tick(run, c)
   ctl:submit { url = http.url, method = http.method, headers = http.headers, body = http.body }
 end
 
+--- A chapter refused because its cache is gone (expired while the machine slept, deleted
+-- by someone else): the cache is dropped and the chapter sent again whole, with a one-line
+-- notice the first time. Called for every result of a request that named the cache.
+-- @param run
+-- @tparam table job the chapter's job (already taken off the run's outstanding list)
+-- @tparam table r the engine's result
+-- @treturn boolean true when the chapter was sent again
+function M.lost(run, job, r)
+  local c = run.cache
+  if not (c and job.req and job.req.cached) or (r.status ~= 403 and r.status ~= 404) then return false end
+  if not (r.body or ""):lower():find("cachedcontent", 1, true) then return false end
+  if not c.deleted then
+    c.deleted = true
+    run:emit { type = "warning", message = "the context cache " .. c.name
+      .. " is gone: sending the remaining chapters with the whole shared part each" }
+    run.manifest_dirty = true
+  end
+  local req = {}
+  for k, v in pairs(job.req) do req[k] = v end
+  req.cached = nil
+  job.req = req
+  run:submit(job)
+  return true
+end
+
 --- Deletes the cache (also after Ctrl-C: what is still outstanding is cancelled first).
 -- @param run
 -- @tparam ?table c from `start`

@@ -139,6 +139,7 @@ function Run:handle(r)
   local job = self.by_id[r.id]
   if not job then return end
   self.by_id[r.id] = nil
+  if cache.lost(self, job, r) then return end -- sent again without its vanished cache
   -- The shared limiter failed: the engine sends nothing more, and the run stops once
   -- what was already sent has come back.
   if r.error_code == "limiter" and not self.limiter_error then self.limiter_error = r.error end
