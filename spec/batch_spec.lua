@@ -112,6 +112,16 @@ describe("batch mode", function()
     same_folders(tmp .. "/live", tmp .. "/batch", 12)
   end)
 
+  it("tries the job's creation again after a 429", function()
+    local stats = run.generate(course(3, { "[[mock-batch:429]]" }),
+      run.opts(srv, { out = tmp .. "/out", batch = true, batch_poll_s = 0.05 }))
+    assert.equal(3, stats.chapters.written)
+    local ms = srv:stats()
+    assert.equal(1, ms.batches_created)
+    assert.equal(1, ms.status["429"])
+    assert.equal(1, stats.requests) -- the summary: the chapters went in the job
+  end)
+
   it("sends the chapters of a failed job live", function()
     local out = tmp .. "/out"
     local stats, events = run.generate(course(4, { "[[mock-batch:fail]]" }),

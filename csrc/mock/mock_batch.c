@@ -13,7 +13,7 @@
  * live request goes to (no rate limit: the batch quota is separate), so directives pick
  * per-request faults and blocked answers as they do live. The job's own faults are markers
  * in any of its prompts: `[[mock-batch:fail]]` (the job fails), `[[mock-batch:expire]]`
- * (it expires). Shapes: docs/wire-caching-batch.md. Server thread only, so no lock.
+ * (it expires), `[[mock-batch:429]]` (the first create of that input is refused with 429). Shapes: docs/wire-caching-batch.md. Server thread only, so no lock.
  */
 #include "mock.h"
 
@@ -131,6 +131,13 @@ static void answer_one(const mctx *c, const mreq *q, const char *body, size_t bl
   mb_free(&sub->extra_headers);
 }
 
+/* `[[mock-batch:429]]` in a job's input: the first create of that input is refused with 429,
+ * as a quota on batch jobs would; the same input again is accepted. */
+static int create_refused(mctx *c, const char *body, size_t n) {
+  if (!memmem(body, n, "[[mock-batch:429]]", 18)) return 0;
+  return ptab_bump(c->prompts, hash_bytes(body, n, 0xba7c4)) == 0;
+}
+
 static int job_fate(const char *body, size_t n) {
   if (memmem(body, n, "[[mock-batch:fail]]", 19)) return JOB_FAILED;
   if (memmem(body, n, "[[mock-batch:expire]]", 21)) return JOB_EXPIRED;
@@ -230,7 +237,7 @@ void gemini_batch_create(mctx *c, const mreq *q, const char *model, size_t mlen,
     json_free(doc);
     return;
   }
-  bjob *j = new_job(c, 0);
+  bjob *j = create_refused(c, q->body, q->bodylen) ? NULL : new_job(c, 0);
   if (!j) {
     gemini_error(r, 429, "RESOURCE_EXHAUSTED", "Too many concurrent batch jobs.", NULL);
     json_free(doc);
@@ -410,7 +417,7 @@ static void oa_batch_create(mctx *c, const mreq *q, mresp *r) {
     json_free(doc);
     return;
   }
-  bjob *j = new_job(c, 1);
+  bjob *j = create_refused(c, in->data.p ? in->data.p : "", in->data.len) ? NULL : new_job(c, 1);
   if (!j) {
     oa_err(r, 429, "Too many batches in progress.");
     json_free(doc);

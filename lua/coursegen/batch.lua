@@ -22,8 +22,9 @@ local system = require "system"
 
 local M = { _VERSION = "0.1.0" }
 
---- Seconds between two looks at a running job (`batch_poll_s` overrides): a job takes
--- minutes to hours, and each look is a request against the API's limits.
+--- Most seconds between two looks at a running job (`batch_poll_s` overrides): a job takes
+-- minutes to hours, and each look is a request against the API's limits. The looks start
+-- a second apart and double up to this.
 M.POLL_S = 30
 
 local format, min = string.format, math.min
@@ -204,9 +205,12 @@ function M.run(run, todo)
   end
   local pending = {}
   for _, j in ipairs(rec.jobs) do pending[#pending + 1] = j end
-  local poll = run.s.batch_poll_s or M.POLL_S
+  -- The first look soon (a small job may be done in seconds), then less and less often.
+  local most = run.s.batch_poll_s or M.POLL_S
+  local poll = min(1, most)
   while #pending > 0 do
     if not wait(run, poll) then return nil end
+    poll = min(poll * 2, most)
     local still = {}
     for _, j in ipairs(pending) do
       local r, err = cache.call(run, run.p.batch_get(run.cfg, j.name))

@@ -35,7 +35,7 @@ function M.pipeline_options(s, args)
     timeout = s.timeout,
     force = args.force or nil,
     only = args.only,
-    cache = args.no_cache and false or nil,
+    cache = not args.no_cache, -- false: no explicit cache
     batch = args.batch or nil,
     batch_cancel = args.cancel or nil,
   }
