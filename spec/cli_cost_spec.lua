@@ -75,4 +75,15 @@ describe("coursegen generate: --no-cache, --batch, --cancel", function()
       .. "with %-%-batch %$[%d.]+"), r.out)
     assert.truthy(r.out:find("===== shared part, sent first with every chapter prompt =====", 1, true))
   end)
+
+  it("takes the cached-input price from --price-cached", function()
+    local function cached_cost(extra)
+      local args = { "generate", "course.json", "--dry-run", "--quiet", "--out", "out", "--no-cache" }
+      for _, a in ipairs(extra) do args[#args + 1] = a end
+      local r = run(dir, args)
+      assert.equal(0, r.code, r.err)
+      return tonumber(r.out:match("with prefix caching %(automatic%) %$([%d.]+)"))
+    end
+    assert.truthy(cached_cost { "--price-cached", "0.3" } > cached_cost {}) -- 0.3: no discount at all
+  end)
 end)

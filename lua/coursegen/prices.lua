@@ -142,8 +142,10 @@ end
 -- @tparam string model
 -- @param override_in number or nil
 -- @param override_out number or nil
--- @treturn table|nil price `{ input, output, source }`; nil with a message when unknown
-function M.resolve(model, override_in, override_out)
+-- @param override_cached number or nil: the cached-input price
+-- @treturn table|nil price `{ input, output, source, cached, storage }` (`cached` and
+--   `storage` nil when unknown); nil with a message when unknown
+function M.resolve(model, override_in, override_out, override_cached)
   local known = M.lookup(model)
   local input = override_in or (known and known.input)
   local output = override_out or (known and known.output)
@@ -155,7 +157,8 @@ function M.resolve(model, override_in, override_out)
   if override_in or override_out then source = "given"
   else source = "list price of " .. known.model .. " as of " .. M.DATE end
   local c = M.cached_lookup(model)
-  return { input = input, output = output, source = source, cached = c and c.input, storage = c and c.storage }
+  return { input = input, output = output, source = source, cached = override_cached or (c and c.input),
+           storage = c and c.storage }
 end
 
 return M

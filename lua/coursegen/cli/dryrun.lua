@@ -17,7 +17,7 @@ function M.cost_line(tokens, s)
   if s.is_local and not (s.price_in or s.price_out) then
     return "cost: nothing to pay for a local server"
   end
-  local price, err = prices.resolve(s.model, s.price_in, s.price_out)
+  local price, err = prices.resolve(s.model, s.price_in, s.price_out, s.price_cached)
   if not price then return "cost: unknown (" .. err .. ")" end
   return string_format("cost: up to about %s (%s in, %s out per million tokens, %s; thinking tokens not included)",
     prices.format(prices.cost(tokens, price)), prices.format(price.input),
@@ -32,7 +32,7 @@ end
 -- @treturn ?string
 function M.savings_line(plan, s, no_cache)
   if s.is_local and not (s.price_in or s.price_out) then return nil end
-  local price = prices.resolve(s.model, s.price_in, s.price_out)
+  local price = prices.resolve(s.model, s.price_in, s.price_out, s.price_cached)
   if not price then return nil end
   local ok, p = pcall(require, "coursegen.providers." .. tostring(s.provider))
   local tokens = plan.shared_tokens or 0

@@ -212,7 +212,7 @@ function M.run(args, ctx)
     resume = M.resume_command(ctx.prog, ctx.argv),
     paint = display.paint,
     price = not (s.is_local and not (s.price_in or s.price_out))
-      and require("coursegen.prices").resolve(s.model, s.price_in, s.price_out) or nil,
+      and require("coursegen.prices").resolve(s.model, s.price_in, s.price_out, s.price_cached) or nil,
   })
   ctx.stderr:write(table.concat(lines, "\n"), "\n")
   -- a refused key or a bad request will fail every rerun too: say what to check

@@ -148,6 +148,8 @@ function M.parser(prog, version)
       :argname("USD"):convert(num("--price-in", "price")),
     g:option("--price-out", "Dry-run price of output tokens, USD per million.")
       :argname("USD"):convert(num("--price-out", "price")),
+    g:option("--price-cached", "Price of cached input tokens, USD per million.")
+      :argname("USD"):convert(num("--price-cached", "price")),
     g:option("--stats-json", "Write the run's statistics to this file (JSON).")
       :argname("FILE"):convert(function(s) return values.text("--stats-json", s) end),
     g:flag("--no-cache", "Do not store the chapters' shared part (source, outline) as a cached content."),

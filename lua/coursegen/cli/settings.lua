@@ -124,7 +124,7 @@ end
 -- @tparam[opt] table o `{ env = getenv-like function, file_options = checked table,
 --   need_key = boolean }`
 -- @treturn table|nil settings `{ provider, model, base_url, api_key, api_key_env,
---   concurrency, rpm, tpm, rpd, max_attempts, timeout, out, price_in, price_out, is_local }`,
+--   concurrency, rpm, tpm, rpd, max_attempts, timeout, out, price_in, price_out, price_cached, is_local }`,
 --   or nil and a message
 function M.resolve(args, o)
   o = o or {}
@@ -174,6 +174,11 @@ function M.resolve(args, o)
   if err then return nil, err end
   s.price_in = args.price_in or pin
   s.price_out = args.price_out or pout
+  local pcached
+  pcached, err = from_env(env, "COURSEGEN_PRICE_CACHED",
+    function(name, v) return values.number(name, v, limits.price[1], limits.price[2]) end)
+  if err then return nil, err end
+  s.price_cached = args.price_cached or pcached
 
   s.api_key_env = args.api_key_env or fo.api_key_env
   s.api_key_file = args.api_key_file or env("COURSEGEN_API_KEY_FILE") or fo.api_key_file
