@@ -463,6 +463,7 @@ function Run:main()
     if not todo_jobs then return self:finish() end
   end
   self.cache = cache.start(self, todo_jobs)
+  if self.interrupted then return self:finish() end -- Ctrl-C while the cache was being made
   if self.cache then
     self:emit { type = "cache", name = self.cache.name, reused = self.cache.reused or false }
     self:write_manifest() -- a run that dies now leaves its cache's name for the rerun
