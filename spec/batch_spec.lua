@@ -75,11 +75,8 @@ describe("batch mode", function()
     srv:close()
     srv = run.mock { batch_delay_ms = 1500, jitter_ms = 0 }
     local out = tmp .. "/out"
-    local pid = helpers.readfile("/proc/self/stat"):match("^%d+")
-    os.execute("(sleep 0.5; kill -INT " .. pid .. ") &")
-    local stats = run.generate(course(30), run.opts(srv, { out = out, batch = true, batch_poll_s = 0.05,
-                                                            catch_signals = true }))
-    require("coursegen.core").reset_interrupted()
+    local stats = run.generate_interrupted(course(30), run.opts(srv, { out = out, batch = true,
+                                                                        batch_poll_s = 0.05 }), 0.5)
     assert.is_true(stats.interrupted)
     assert.equal(0, stats.chapters.written)
     local m = run.manifest(out)

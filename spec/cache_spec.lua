@@ -149,11 +149,8 @@ describe("context caching", function()
   it("deletes the cache after Ctrl-C and keeps the chapters not yet written pending", function()
     srv:close()
     srv = run.mock { latency_ms = 200, jitter_ms = 0 }
-    local pid = helpers.readfile("/proc/self/stat"):match("^%d+")
-    os.execute("(sleep 0.7; kill -INT " .. pid .. ") &")
-    local stats = run.generate(sourced_course(src, 8),
-      run.opts(srv, { tpm = 1e9, out = dir, concurrency = 1, catch_signals = true }))
-    require("coursegen.core").reset_interrupted()
+    local stats = run.generate_interrupted(sourced_course(src, 8), run.opts(srv, { tpm = 1e9, out = dir,
+                                                                                concurrency = 1 }), 0.7)
     assert.is_true(stats.interrupted)
     assert.equal(1, srv:stats().caches_deleted)
     local m = run.manifest(dir)
