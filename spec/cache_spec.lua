@@ -181,6 +181,9 @@ describe("money", function()
     assert.near(20 * 1000 * 0.3e-6 + 19 * 100000 * 0.03e-6 + 100000 * 0.3e-6 + 20 * 5000 * 2.5e-6,
       implicit.cached, 1e-9)
     assert.is_nil(prices.estimates(tokens, assert(prices.resolve("x", 1, 2)), { shared = 1, n = 2 }).cached)
+    -- in a batch, cache hits keep the cached rate; the rest is half price
+    assert.near(0.03, prices.batch_cost({ prompt = 1e6, cached = 1e6, output = 0 }, p), 1e-9)
+    assert.near(0.15 + 1.25, prices.batch_cost({ prompt = 1e6, output = 1e6 }, p), 1e-9)
   end)
 
   it("says in the summary what the run cost, batch answers at half price", function()

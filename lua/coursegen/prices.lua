@@ -100,6 +100,17 @@ function M.cost(tokens, price)
     + (tokens.output or 0) / 1e6 * price.output
 end
 
+--- The cost of answers from a batch job: half the live price, except prompt tokens served
+-- from a cache, which are billed at the cached rate as in live traffic (Gemini's batch
+-- guide says so; OpenAI's batch price already includes its cached rate).
+-- @tparam table tokens as for `cost`
+-- @tparam table price as for `cost`
+-- @treturn number USD
+function M.batch_cost(tokens, price)
+  local cached = price.cached and (tokens.cached or 0) / 1e6 * price.cached or 0
+  return (M.cost(tokens, price) - cached) * M.BATCH_DISCOUNT + cached
+end
+
 --- The four ways to pay for a run whose `n` chapter requests share `shared` prompt tokens:
 -- plain, with caching, as a batch, and both. With an explicit cache (Gemini) the shared
 -- part is billed once in full when the cache is made, then at the cached rate per request,
@@ -115,7 +126,8 @@ function M.estimates(tokens, price, shape)
   local n, shared = shape.n or 0, shape.shared or 0
   if not price.cached or n < 2 or shared <= 0 then return out end
   -- prefix cache: every request but the first reads the shared part at the cached rate
-  local prefix = M.cost({ prompt = tokens.prompt, output = tokens.output, cached = (n - 1) * shared }, price)
+  local hit = { prompt = tokens.prompt, output = tokens.output, cached = (n - 1) * shared }
+  local prefix = M.cost(hit, price)
   if shape.explicit then
     local storage = price.storage and shared / 1e6 * price.storage * (shape.hours or 1) or 0
     local fill = shared / 1e6 * price.input -- making the cache
@@ -124,7 +136,7 @@ function M.estimates(tokens, price, shape)
     out.cached = prefix
   end
   -- a batch uses no explicit cache; its requests may still hit the prefix cache
-  out.cached_batch = prefix * M.BATCH_DISCOUNT
+  out.cached_batch = M.batch_cost(hit, price)
   return out
 end
 

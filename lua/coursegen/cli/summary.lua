@@ -118,12 +118,17 @@ function M.cost_line(stats, price)
     if type(t) ~= "table" then return 0 end
     return prices.cost({ prompt = n(t.prompt), cached = n(t.cached), output = n(t.output) + n(t.thoughts) }, price)
   end
-  local total = usd(stats.tokens) - usd(stats.batch_tokens) * (1 - prices.BATCH_DISCOUNT)
+  local bt = type(stats.batch_tokens) == "table" and stats.batch_tokens or nil
+  local total = usd(stats.tokens)
+  if bt then
+    local t = { prompt = n(bt.prompt), cached = n(bt.cached), output = n(bt.output) + n(bt.thoughts) }
+    total = total - usd(bt) + prices.batch_cost(t, price)
+  end
   local notes = { price.source }
   if price.cached and n(type(stats.tokens) == "table" and stats.tokens.cached) > 0 then
     notes[#notes + 1] = "cached tokens at " .. prices.format(price.cached) .. " per million"
   end
-  if type(stats.batch_tokens) == "table" then notes[#notes + 1] = "batch answers at half price" end
+  if bt then notes[#notes + 1] = "batch answers at half price" end
   return string_format("  estimated cost about %s (%s)", prices.format(total), table.concat(notes, "; "))
 end
 
