@@ -119,6 +119,33 @@ describe("batch mode", function()
     assert.equal(1, stats.requests) -- the summary: the chapters went in the job
   end)
 
+  it("cancels an earlier job whose prompts the changed course no longer sends, and submits anew", function()
+    srv:close()
+    srv = run.mock { batch_delay_ms = 1500, jitter_ms = 0 }
+    local out = tmp .. "/out"
+    local stats = run.generate_interrupted(course(6), run.opts(srv, { out = out, batch = true,
+                                                                       batch_poll_s = 0.05 }), 0.5)
+    assert.is_true(stats.interrupted)
+    local old_name = run.manifest(out).batch.jobs[1].name
+    local changed = course(6, { nil, "now about metatables" }) -- in every prompt's outline
+    local stats2, events = run.generate(changed, run.opts(srv, { out = out, batch = true, batch_poll_s = 0.05 }))
+    assert.equal(6, stats2.chapters.written)
+    local ms = srv:stats()
+    assert.equal(2, ms.batches_created)
+    assert.equal(1, ms.batches_cancelled)
+    local w = run.of_type(events, "warning")[1]
+    assert.equal("the course changed since batch job " .. old_name .. " was submitted: cancelled it", w.message)
+    assert.is_nil(run.manifest(out).batch)
+  end)
+
+  it("sends the chapters of an expired job live", function()
+    local stats, events = run.generate(course(3, { "[[mock-batch:expire]]" }),
+      run.opts(srv, { out = tmp .. "/out", batch = true, batch_poll_s = 0.05 }))
+    assert.equal(3, stats.chapters.written)
+    local w = run.of_type(events, "warning")[1]
+    assert.truthy(w and w.message:find("expired: sending its 3 chapters live", 1, true), w and w.message)
+  end)
+
   it("sends the chapters of a failed job live", function()
     local out = tmp .. "/out"
     local stats, events = run.generate(course(4, { "[[mock-batch:fail]]" }),

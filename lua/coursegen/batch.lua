@@ -94,19 +94,27 @@ end
 local function recorded(run, by_index)
   local old = run.old and run.old.batch
   if type(old) ~= "table" or old.provider ~= run.s.provider or type(old.jobs) ~= "table" then return nil end
-  local live = {}
+  local still = {}
   for _, j in ipairs(old.jobs) do
     if type(j) == "table" and type(j.name) == "string" and type(j.chapters) == "table" then
       for _, c in ipairs(j.chapters) do
         local job = type(c) == "table" and by_index[c.index]
         if job and job.sha == c.prompt_sha256 then
-          live[#live + 1] = j
+          still[#still + 1] = j
           break
         end
       end
     end
   end
-  return #live > 0 and { provider = old.provider, model = old.model, jobs = live } or nil
+  return #still > 0 and { provider = old.provider, model = old.model, jobs = still } or nil
+end
+
+-- Adds a chapter to those asked live after the batch, once.
+local function send_live(live, job)
+  if job and not job.queued_live then
+    job.queued_live = true
+    live[#live + 1] = job
+  end
 end
 
 -- Applies one result: the chapter is written, or goes to the live follow-up.
@@ -132,7 +140,7 @@ local function apply(run, job, res, live)
     res.error = parsed.message
   end
   run:emit { type = "batch", state = "re-ask", index = job.index, title = job.title, reason = res.error }
-  live[#live + 1] = job
+  send_live(live, job)
 end
 
 -- Collects a finished job's results into the chapters; returns the chapters left to ask live.
@@ -151,18 +159,43 @@ local function collect(run, rec_job, state, by_index, live)
       end
     end
   end
+  -- An answer counts only for a chapter whose prompt is still the one the job was given
+  -- (a rerun after the course changed may collect an older job).
+  local asked = {}
+  for _, c in ipairs(rec_job.chapters) do
+    local job = by_index[c.index]
+    if job and job.sha == c.prompt_sha256 then asked[c.index] = job end
+  end
   local seen = {}
   for _, res in ipairs(results or {}) do
     local idx = res.key and tonumber(res.key:match("^chapter%-(%d+)$"))
-    local job = idx and by_index[idx]
+    local job = idx and asked[idx]
     if job and not seen[idx] then
       seen[idx] = true
       apply(run, job, res, live)
     end
   end
   for _, c in ipairs(rec_job.chapters) do
-    local job = by_index[c.index]
-    if job and not seen[c.index] then live[#live + 1] = job end -- no answer for it in the job
+    if not seen[c.index] then send_live(live, by_index[c.index]) end -- no usable answer for it in the job
+  end
+end
+
+--- Cancels the jobs an earlier run recorded that no chapter can use any more (the course
+-- changed since): they would be billed for answers nobody collects.
+-- @param run
+-- @tparam ?table rec the recorded jobs still in use (from the manifest)
+function M.cancel_stale(run, rec)
+  local old = run.old and run.old.batch
+  -- another provider's jobs cannot be reached through this one's API
+  if type(old) ~= "table" or type(old.jobs) ~= "table" or old.provider ~= run.s.provider then return end
+  local keep = {}
+  for _, j in ipairs(rec and rec.jobs or {}) do keep[j.name] = true end
+  for _, j in ipairs(old.jobs) do
+    if type(j) == "table" and type(j.name) == "string" and not keep[j.name] then
+      local r, err = cache.call(run, run.p.batch_cancel(run.cfg, j.name))
+      run:emit { type = "warning", message = format("the course changed since batch job %s was submitted: %s",
+        j.name, r and r.status == 200 and "cancelled it" or ("could not cancel it: " .. why(run, r, err))) }
+    end
   end
 end
 
@@ -178,9 +211,22 @@ function M.run(run, todo)
     by_index[job.index] = job
     job.usage = job.usage or { prompt = 0, output = 0, thoughts = 0, cached = 0 }
   end
+  local live = {}
   local rec = recorded(run, by_index)
+  M.cancel_stale(run, rec)
   if rec then
     run:emit { type = "batch", state = "resumed", name = rec.jobs[1].name, jobs = #rec.jobs }
+    -- Chapters the recorded jobs do not cover with their current prompt go live.
+    local covered = {}
+    for _, j in ipairs(rec.jobs) do
+      for _, c in ipairs(j.chapters) do
+        local job = by_index[c.index]
+        if job and job.sha == c.prompt_sha256 then covered[c.index] = true end
+      end
+    end
+    for _, job in ipairs(todo) do
+      if not covered[job.index] then send_live(live, job) end
+    end
   else
     rec = { provider = run.s.provider, model = run.s.model, jobs = {} }
     for _, g in ipairs(groups(run, todo)) do
@@ -190,7 +236,7 @@ function M.run(run, todo)
         -- Nothing lost: the chapters of this group are sent live instead.
         run:emit { type = "warning", message = format("batch job not created (%s): sending %d chapters live",
           err, #g.chapters) }
-        for _, c in ipairs(g.chapters) do by_index[c.index].batch_live = true end
+        for _, c in ipairs(g.chapters) do send_live(live, by_index[c.index]) end
       else
         rec.jobs[#rec.jobs + 1] = { name = state.name, chapters = g.chapters }
         run.batch = rec
@@ -198,10 +244,6 @@ function M.run(run, todo)
         run:emit { type = "batch", state = state.state, name = state.name, chapters = #g.chapters }
       end
     end
-  end
-  local live = {}
-  for _, job in ipairs(todo) do
-    if job.batch_live then live[#live + 1] = job end
   end
   local pending = {}
   for _, j in ipairs(rec.jobs) do pending[#pending + 1] = j end
@@ -235,9 +277,7 @@ function M.run(run, todo)
         else
           run:emit { type = "warning", message = format("batch job %s %s%s: sending its %d chapters live",
             j.name, state.state, state.message and (" (" .. state.message .. ")") or "", #j.chapters) }
-          for _, c in ipairs(j.chapters) do
-            if by_index[c.index] then live[#live + 1] = by_index[c.index] end
-          end
+          for _, c in ipairs(j.chapters) do send_live(live, by_index[c.index]) end
         end
       end
     end
