@@ -48,6 +48,17 @@ describe("batch mode", function()
     helpers.rmtree(tmp)
   end)
 
+  -- A batch run of n chapters stopped by Ctrl-C while its job runs (the mock takes 1.5 s).
+  local function stopped_batch(n)
+    srv:close()
+    srv = run.mock { batch_delay_ms = 1500, jitter_ms = 0 }
+    local out = tmp .. "/out"
+    local stats = run.generate_interrupted(course(n), run.opts(srv, { out = out, batch = true,
+                                                                       batch_poll_s = 0.05 }), 0.5)
+    assert.is_true(stats.interrupted)
+    return out, stats
+  end
+
   for _, dialect in ipairs { "gemini", "openai" } do
     it("writes a 30-chapter course as a live run does (" .. dialect .. ")", function()
       local extra = dialect == "openai" and { provider = "openai", base_url = srv.url .. "/v1" } or {}
@@ -72,12 +83,7 @@ describe("batch mode", function()
   end
 
   it("survives Ctrl-C between submit and completion: the rerun collects the same job", function()
-    srv:close()
-    srv = run.mock { batch_delay_ms = 1500, jitter_ms = 0 }
-    local out = tmp .. "/out"
-    local stats = run.generate_interrupted(course(30), run.opts(srv, { out = out, batch = true,
-                                                                        batch_poll_s = 0.05 }), 0.5)
-    assert.is_true(stats.interrupted)
+    local out, stats = stopped_batch(30)
     assert.equal(0, stats.chapters.written)
     local m = run.manifest(out)
     assert.truthy(m.batch and m.batch.jobs[1].name:match("^batches/"))
@@ -120,12 +126,7 @@ describe("batch mode", function()
   end)
 
   it("cancels an earlier job whose prompts the changed course no longer sends, and submits anew", function()
-    srv:close()
-    srv = run.mock { batch_delay_ms = 1500, jitter_ms = 0 }
-    local out = tmp .. "/out"
-    local stats = run.generate_interrupted(course(6), run.opts(srv, { out = out, batch = true,
-                                                                       batch_poll_s = 0.05 }), 0.5)
-    assert.is_true(stats.interrupted)
+    local out = stopped_batch(6)
     local old_name = run.manifest(out).batch.jobs[1].name
     local changed = course(6, { nil, "now about metatables" }) -- in every prompt's outline
     local stats2, events = run.generate(changed, run.opts(srv, { out = out, batch = true, batch_poll_s = 0.05 }))
