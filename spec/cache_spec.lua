@@ -38,6 +38,15 @@ describe("context caching", function()
     helpers.rmtree(dir:match("^(.*)/out$"))
   end)
 
+  -- A run of an n-chapter sourced course that dies (an error raised) at its first event of `ev_type`.
+  local function crash_at(ev_type, n)
+    local opts = run.opts(srv, { tpm = 1e9, out = dir })
+    opts.on_event = function(ev)
+      if ev.type == ev_type then error("crash at " .. ev_type, 0) end
+    end
+    assert.has_error(function() coursegen.generate(sourced_course(src, n), opts) end)
+  end
+
   it("sends the source once for a 20-chapter course, reports cached tokens and deletes its cache", function()
     local stats, events = run.generate(sourced_course(src, 20), run.opts(srv, { tpm = 1e9, out = dir }))
     assert.same({ total = 20, written = 20, skipped = 0, failed = 0 }, stats.chapters)
@@ -95,11 +104,7 @@ describe("context caching", function()
   end)
 
   it("leaves the cache to a rerun after a crash, which reuses it through the manifest", function()
-    local opts = run.opts(srv, { tpm = 1e9, out = dir })
-    opts.on_event = function(ev)
-      if ev.type == "chapter" then error("crash after the first chapter", 0) end
-    end
-    assert.has_error(function() coursegen.generate(sourced_course(src, 6), opts) end)
+    crash_at("chapter", 6)
     local m = run.manifest(dir)
     assert.truthy(m.cache and m.cache.name:match("^cachedContents/"))
     local stats, events = run.generate(sourced_course(src, 6), run.opts(srv, { tpm = 1e9, out = dir }))
@@ -107,6 +112,17 @@ describe("context caching", function()
     local ev = run.of_type(events, "cache")[1]
     assert.equal(m.cache.name, ev.name)
     assert.is_true(ev.reused)
+    local ms = srv:stats()
+    assert.equal(1, ms.caches_created)
+    assert.equal(1, ms.caches_deleted)
+    assert.is_nil(run.manifest(dir).cache)
+  end)
+
+  it("deletes a cache a crashed run left when the rerun does not use it", function()
+    crash_at("cache", 4)
+    assert.truthy(run.manifest(dir).cache)
+    local stats = run.generate(sourced_course(src, 4), run.opts(srv, { tpm = 1e9, out = dir, cache = false }))
+    assert.equal(4, stats.chapters.written)
     local ms = srv:stats()
     assert.equal(1, ms.caches_created)
     assert.equal(1, ms.caches_deleted)

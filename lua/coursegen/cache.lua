@@ -106,17 +106,23 @@ end
 -- @treturn ?table `{name, key, tokens, ttl, renewed_at}` recorded in the manifest, or nil
 function M.start(run, todo)
   local s, p = run.s, run.p
+  local old = run.old and type(run.old.cache) == "table" and type(run.old.cache.name) == "string"
+    and run.old.cache
   local ok, notice = M.wanted(s, todo[1] and todo[1].req, #todo)
+  local key = ok and M.key(todo[1].req, s.model)
+  if old and (not ok or old.key ~= key) and p.cache_delete then
+    -- An earlier run's cache this run will not use: gone now rather than at its TTL.
+    call(run, p.cache_delete(run.cfg, old.name), 10)
+    old = nil
+  end
   if not ok then
     if notice then run:emit { type = "warning", message = notice } end
     return nil
   end
   local req = todo[1].req
-  local key = M.key(req, s.model)
   local ttl = s.cache_ttl or M.TTL_S
   local c
-  local old = run.old and type(run.old.cache) == "table" and run.old.cache
-  if old and old.key == key and type(old.name) == "string" then
+  if old then
     -- A run that stopped left its cache: renewing it says whether it is still there.
     local r = call(run, p.cache_renew(run.cfg, old.name, ttl))
     if r and r.status == 200 and p.cache_parse(r.body) then

@@ -465,8 +465,8 @@ function Run:main()
   self.cache = cache.start(self, todo_jobs)
   if self.interrupted then return self:finish() end -- Ctrl-C while the cache was being made
   if self.cache then
-    self:emit { type = "cache", name = self.cache.name, reused = self.cache.reused or false }
     self:write_manifest() -- a run that dies now leaves its cache's name for the rerun
+    self:emit { type = "cache", name = self.cache.name, reused = self.cache.reused or false }
   end
   for _, job in ipairs(todo_jobs) do
     job.done = function(parsed, err) self:chapter_done(job, parsed, err) end
