@@ -65,6 +65,8 @@ build = {
     ["coursegen.mockserver"] = {
       sources = {
         "csrc/mock/mock_answer.c",
+        "csrc/mock/mock_batch.c",
+        "csrc/mock/mock_cache.c",
         "csrc/mock/mock_core.c",
         "csrc/mock/mock_faults.c",
         "csrc/mock/mock_gemini.c",
@@ -82,6 +84,8 @@ build = {
       libraries = { "pthread", "m" },
     },
     ["coursegen.answer"] = "lua/coursegen/answer.lua",
+    ["coursegen.batch"] = "lua/coursegen/batch.lua",
+    ["coursegen.cache"] = "lua/coursegen/cache.lua",
     ["coursegen.cli.config"] = "lua/coursegen/cli/config.lua",
     ["coursegen.cli.course"] = "lua/coursegen/cli/course.lua",
     ["coursegen.cli.dryrun"] = "lua/coursegen/cli/dryrun.lua",

@@ -47,4 +47,8 @@ if [ ! -d bench/node_modules/bottleneck ] && command -v npm >/dev/null; then
 fi
 
 export PYTHONDONTWRITEBYTECODE=1    # keep bench/ free of __pycache__
-exec "$python" bench/bench.py $quick --command "$command_line"
+"$python" bench/bench.py $quick --command "$command_line"
+rc=$?
+# The cost table: plain, cached, batch and cached+batch runs of a sourced course.
+lua5.4 bench/cost.lua --append bench/RESULTS.md || rc=1
+exit $rc

@@ -49,7 +49,7 @@ describe("coursegen.load", function()
     ["chapter-boolean.json"] = "chapters[1]: expected a string or an object, got boolean",
     ["prompt-unknown-variable.json"] = "prompts: template chapter: unknown variable {{chapter.titel}}",
     ["prompt-unknown-name.json"] =
-      'prompts: unknown template "quiz" (known: chapter, outline, summary, system)',
+      'prompts: unknown template "quiz" (known: chapter, context, outline, summary, system)',
     ["source-missing.json"] = "source: file not found: spec/fixtures/bad/missing-notes.md",
     ["syntax.json"] = "invalid JSON: Expected object key string but found T_END at character 19",
     ["array.json"] = "expected a JSON object at the top level",

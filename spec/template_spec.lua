@@ -54,9 +54,9 @@ describe("coursegen.prompts", function()
     assert.equal("Chapter 2 of 3: Tables", p:match("^[^\n]*"))
   end)
 
-  it("carries the whole outline with briefs, the instructions and the language", function()
-    local p = t.chapter:render(prompts.context(course, {
-      chapter = { title = "Tables", number = 2, count = 3 }, outline = prompts.outline_text(chapters) }))
+  it("shares the whole outline with briefs, the instructions and the language", function()
+    local p = t.context:render(prompts.context(course, {
+      chapter = { count = 3 }, outline = prompts.outline_text(chapters) }))
     assert.truthy(p:find("1. Values: types\n2. Tables\n3. Functions", 1, true))
     assert.truthy(p:find("Instructions from the author: Be brief.", 1, true))
     assert.truthy(p:find("Write in French.", 1, true))
@@ -70,6 +70,21 @@ describe("coursegen.prompts", function()
     local p = t.outline:render(prompts.context(course, { chapter = { count = 5 }, source = "NOTES" }))
     assert.truthy(p:find("<source>\nNOTES\n</source>", 1, true))
     assert.truthy(p:find("exactly 5 chapters", 1, true))
+  end)
+
+  it("keeps the chapter's own part free of what every chapter shares", function()
+    local own = t.chapter:render(prompts.context(course, {
+      chapter = { title = "Tables", number = 2, count = 3 }, outline = prompts.outline_text(chapters), source = "S" }))
+    assert.is_nil(own:find("1. Values", 1, true))
+    assert.is_nil(own:find("<source>", 1, true))
+    local shared = t.context:render(prompts.context(course, {
+      chapter = { count = 3 }, outline = prompts.outline_text(chapters), source = "NOTES" }))
+    assert.truthy(shared:find("<source>\nNOTES\n</source>", 1, true))
+  end)
+
+  it("drops the shared part when a course writes its own chapter template only", function()
+    local c = prompts.compile { chapter = "Ch {{chapter.number}}: {{outline}}" }
+    assert.equal("", c.context:render(prompts.context(course, { outline = "X" })))
   end)
 
   it("lets a course override one template and keep the others", function()

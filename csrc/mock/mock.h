@@ -179,6 +179,9 @@ typedef struct mconfig {
   char api_key[256];
   int has_key;
   int answer_words;
+  long batch_delay_ms;   /* a batch job's time from created to done (mock_batch.c) */
+  long cache_min_tokens; /* smallest cached content; 0: the model's documented minimum */
+  int implicit_cache;    /* report a repeated prefix as cached (both APIs do); 0 turns it off */
 } mconfig;
 
 typedef struct mreq {
@@ -196,7 +199,7 @@ typedef struct mreq {
   int http10, keepalive;
 } mreq;
 
-enum { MGET, MPOST, MDELETE, MOTHER };
+enum { MGET, MPOST, MDELETE, MPATCH, MOTHER };
 
 enum { ACT_SEND, ACT_RESET, ACT_STALL, ACT_TRUNCATE, ACT_HUGE, ACT_HUGECHUNKED, ACT_ENDLESS, ACT_DRIP };
 
@@ -217,6 +220,9 @@ typedef struct mserver mserver;
 typedef struct mstats mstats;
 
 /* Context handed to the dialect handlers: the server's state, touched on its thread only. */
+typedef struct mcaches mcaches;
+typedef struct mbatches mbatches;
+
 typedef struct mctx {
   const mconfig *cfg;
   mstats *stats;
@@ -224,6 +230,8 @@ typedef struct mctx {
   rng *rng;
   bucket *rpm, *tpm;
   double now;
+  mcaches *caches;   /* cached contents (mock_cache.c) */
+  mbatches *batches; /* batch jobs and files (mock_batch.c) */
 } mctx;
 
 void resp_status_headers(mbuf *out, const mresp *r, int keepalive);
@@ -245,6 +253,13 @@ typedef struct prompt_info {
   const jnode *schema;
   int stream;
   int include_usage;
+  /* caching (mock_cache.c): the part before the last message, and a named cache */
+  long prefix_tokens;
+  uint64_t prefix_hash;
+  long cached; /* prompt tokens served from a cache, reported in usage */
+  const char *cache_name;
+  size_t cache_namelen;
+  int has_system;
 } prompt_info;
 
 typedef struct decision {
@@ -274,6 +289,24 @@ void fault_response(mresp *r, const mreq *q, const fault *f, const char *sse, in
 
 enum { GOP_GENERATE, GOP_STREAM, GOP_COUNT };
 
+/* ---- cached contents (mock_cache.c) ---- */
+mcaches *caches_new(void);
+void caches_free(mcaches *m);
+/* /v1beta/cachedContents[/ID]: create, get, patch (ttl), delete. */
+void cache_route(mctx *c, const mreq *q, mresp *r);
+/* Applies `cachedContent` or the implicit prefix cache to a request's usage; 0, or -1
+ * after filling r with the error (unknown or expired cache, cache plus system instruction). */
+int cache_apply(mctx *c, prompt_info *pi, const char *model, size_t mlen, mresp *r);
+
+/* ---- batch jobs and files (mock_batch.c) ---- */
+mbatches *batches_new(void);
+void batches_free(mbatches *m);
+/* Gemini: POST models/M:batchGenerateContent, GET/DELETE batches/ID, POST batches/ID:cancel.
+ * OpenAI: POST /v1/files, GET /v1/files/ID/content, POST /v1/batches, GET /v1/batches/ID,
+ * POST /v1/batches/ID/cancel. Returns 1 when the path was one of these. */
+int batch_route(mctx *c, const mreq *q, mresp *r);
+void gemini_batch_create(mctx *c, const mreq *q, const char *model, size_t mlen, mresp *r);
+
 /* ---- stats (mock_stats.c) ---- */
 mstats *stats_new(void);
 void stats_free(mstats *s);
@@ -284,6 +317,11 @@ void stats_fault(mstats *s, int kind);
 void stats_rate_limited(mstats *s);
 void stats_inflight(mstats *s, int delta);
 void stats_conn(mstats *s, int delta);
+/* Counters of the caching and batch routes, and the request bytes received. */
+enum { ST_REQUEST_BYTES, ST_CACHES_CREATED, ST_CACHES_RENEWED, ST_CACHES_DELETED, ST_BATCHES_CREATED,
+       ST_BATCHES_CANCELLED, ST_FILES_CREATED, ST_EXTRA_N };
+void stats_add(mstats *s, int which, uint64_t n);
+extern const char *const stats_extra_names[ST_EXTRA_N];
 void stats_json(mstats *s, mbuf *out, double now);
 
 /* A plain snapshot for the Lua side. */
@@ -292,6 +330,7 @@ typedef struct stats_snap {
   int64_t in_flight, connections;
   uint64_t status[600];
   uint64_t faults[F_COUNT];
+  uint64_t extra[ST_EXTRA_N];
 } stats_snap;
 void stats_snapshot(mstats *s, stats_snap *out, double now);
 

@@ -58,6 +58,9 @@ static void read_config(lua_State *L, int t, mconfig *c) {
   c->burst = opt_num(L, t, "burst", 0, 0, 1e12);
   c->seed = (uint64_t)(int64_t)opt_num(L, t, "seed", 1, -9e15, 9e15);
   c->answer_words = (int)opt_num(L, t, "answer_words", 300, 1, 1e6);
+  c->batch_delay_ms = (long)opt_num(L, t, "batch_delay_ms", 300, 0, 864e5);
+  c->cache_min_tokens = (long)opt_num(L, t, "cache_min_tokens", 0, 0, 1e9);
+  c->implicit_cache = (int)opt_num(L, t, "implicit_cache", 1, 0, 1);
   const char *f = opt_str(L, t, "faults");
   if (f) {
     char err[256];
@@ -119,6 +122,7 @@ static int l_stats(lua_State *L) {
   set_int(L, "connections_total", (long long)c->connections_total);
   set_int(L, "key_in_url", (long long)c->key_in_url);
   set_int(L, "rate_limited", (long long)c->rate_limited);
+  for (int i = 0; i < ST_EXTRA_N; i++) set_int(L, stats_extra_names[i], (long long)c->extra[i]);
   lua_newtable(L);
   for (int i = 0; i < 600; i++) {
     if (!c->status[i]) continue;

@@ -25,6 +25,7 @@ typedef struct gout {
   size_t len;
   const char *finish;
   long prompt, thoughts; /* thoughts: thinking tokens reported alongside a text answer too */
+  long cached;          /* prompt tokens served from a cache */
   const char *model;
   size_t mlen;
   char rid[32];
@@ -58,6 +59,16 @@ static const char *extract(const jnode *root, int op, prompt_info *pi, mbuf *use
   const jnode *last_user = NULL;
   mbuf all;
   mb_init(&all);
+  const jnode *si = json_get2(root, "systemInstruction", "system_instruction");
+  /* the prefix (system instruction, then every content but the last) is what an
+   * implicit cache can serve again */
+  uint64_t h = 0x9e3779b9;
+  if (si) {
+    append_text_of(&all, si, NULL);
+    total += all.len;
+    h = hash_bytes(all.p ? all.p : "", all.len, h);
+    pi->has_system = 1;
+  }
   for (const jnode *c = contents->child; c; c = c->next) {
     if (c->type != JOBJ) {
       mb_free(&all);
@@ -65,17 +76,19 @@ static const char *extract(const jnode *root, int op, prompt_info *pi, mbuf *use
     }
     const jnode *role = json_get(c, "role");
     if (!role || json_streq(role, "user")) last_user = c;
+    pi->prefix_tokens = tokens_of(total);
+    pi->prefix_hash = h;
     all.len = 0;
     append_text_of(&all, c, NULL);
     total += all.len;
-  }
-  const jnode *si = json_get2(root, "systemInstruction", "system_instruction");
-  if (si) {
-    all.len = 0;
-    append_text_of(&all, si, NULL);
-    total += all.len;
+    h = hash_bytes(all.p ? all.p : "", all.len, h);
   }
   mb_free(&all);
+  const jnode *cc = json_get2(root, "cachedContent", "cached_content");
+  if (cc && cc->type == JSTR) {
+    pi->cache_name = cc->str;
+    pi->cache_namelen = cc->len;
+  }
   if (last_user) append_text_of(NULL, last_user, user);
   pi->user = user->p ? user->p : "";
   pi->userlen = user->len;
@@ -96,8 +109,11 @@ static const char *extract(const jnode *root, int op, prompt_info *pi, mbuf *use
   return NULL;
 }
 
-static void usage(mbuf *o, long prompt, long cand, long thoughts) {
+static void usage(mbuf *o, long prompt, long cand, long thoughts, long cached) {
   mb_printf(o, "\"usageMetadata\":{\"promptTokenCount\":%ld,", prompt);
+  if (cached > 0)
+    mb_printf(o, "\"cachedContentTokenCount\":%ld,\"cacheTokensDetails\":[{\"modality\":\"TEXT\",\"tokenCount\":%ld}],",
+              cached, cached);
   if (cand > 0) mb_printf(o, "\"candidatesTokenCount\":%ld,", cand);
   mb_printf(o, "\"totalTokenCount\":%ld,\"promptTokensDetails\":[{\"modality\":\"TEXT\",\"tokenCount\":%ld}]",
             prompt + cand + thoughts, prompt);
@@ -112,22 +128,22 @@ static void response_obj(mbuf *o, const gout *g, const char *text, size_t len, l
   switch (g->kind) {
   case GK_BLOCKED:
     mb_puts(o, "\"promptFeedback\":{\"blockReason\":\"SAFETY\",\"safetyRatings\":" SAFETY_RATINGS "},");
-    usage(o, g->prompt, 0, 0);
+    usage(o, g->prompt, 0, 0, g->cached);
     break;
   case GK_SAFETY:
     mb_puts(o, "\"candidates\":[{\"finishReason\":\"SAFETY\",\"index\":0,\"safetyRatings\":" SAFETY_RATINGS "}],");
-    usage(o, g->prompt, 0, 0);
+    usage(o, g->prompt, 0, 0, g->cached);
     break;
   case GK_RECITATION:
     mb_puts(o, "\"candidates\":[{\"finishReason\":\"RECITATION\",\"index\":0,\"citationMetadata\":{"
                "\"citationSources\":[{\"startIndex\":0,\"endIndex\":120,\"uri\":\"https://example.com/source\"}]}}],");
-    usage(o, g->prompt, 0, 0);
+    usage(o, g->prompt, 0, 0, g->cached);
     break;
   case GK_THOUGHT:
     mb_puts(o, "\"candidates\":[{\"content\":{\"parts\":[{\"text\":");
     mb_jstr(o, text, len);
     mb_puts(o, ",\"thought\":true}],\"role\":\"model\"},\"finishReason\":\"MAX_TOKENS\",\"index\":0}],");
-    usage(o, g->prompt, 0, g->thoughts);
+    usage(o, g->prompt, 0, g->thoughts, g->cached);
     break;
   default:
     mb_puts(o, "\"candidates\":[{\"content\":{\"parts\":[{\"text\":");
@@ -135,7 +151,7 @@ static void response_obj(mbuf *o, const gout *g, const char *text, size_t len, l
     mb_puts(o, "}],\"role\":\"model\"}");
     if (finish) mb_printf(o, ",\"finishReason\":\"%s\"", finish);
     mb_puts(o, ",\"index\":0}],");
-    usage(o, g->prompt, cand, g->thoughts);
+    usage(o, g->prompt, cand, g->thoughts, g->cached);
   }
   mb_puts(o, ",\"modelVersion\":");
   mb_jstr(o, g->model, g->mlen);
@@ -338,6 +354,10 @@ void gemini_handle(mctx *c, const mreq *q, const char *model, size_t mlen, int o
     mb_free(&t);
     goto done;
   }
+  if (cache_apply(c, &pi, model, mlen, r) < 0) { /* countTokens has returned above */
+    if (op == GOP_STREAM && sse) r->ctype = "text/event-stream";
+    goto done;
+  }
   make_answer(c, &pi, &ans);
   decision d;
   decide(c, &pi, ans.len, &d);
@@ -359,6 +379,7 @@ void gemini_handle(mctx *c, const mreq *q, const char *model, size_t mlen, int o
   g.len = ans.len;
   g.finish = "STOP";
   g.prompt = pi.prompt_tokens;
+  g.cached = pi.cached;
   g.thoughts = pi.thinking;
   g.model = model;
   g.mlen = mlen;

@@ -122,6 +122,7 @@ int http_parse(const char *buf, size_t len, mreq *q, size_t *consumed, int *expe
   if (ml == 3 && memcmp(p, "GET", 3) == 0) q->method = MGET;
   else if (ml == 4 && memcmp(p, "POST", 4) == 0) q->method = MPOST;
   else if (ml == 6 && memcmp(p, "DELETE", 6) == 0) q->method = MDELETE;
+  else if (ml == 5 && memcmp(p, "PATCH", 5) == 0) q->method = MPATCH;
   else q->method = MOTHER;
   size_t vl = (size_t)(le - sp2 - 1);
   if (vl == 8 && memcmp(sp2 + 1, "HTTP/1.1", 8) == 0) q->http10 = 0;

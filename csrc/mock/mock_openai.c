@@ -45,15 +45,19 @@ static const char *extract(const jnode *root, prompt_info *pi, mbuf *user) {
   const jnode *last_user = NULL;
   mbuf t;
   mb_init(&t);
+  uint64_t h = 0x9e3779b9; /* every message but the last: what the prefix cache can serve */
   for (const jnode *m = msgs->child; m; m = m->next) {
     if (m->type != JOBJ) {
       mb_free(&t);
       return "Invalid type for 'messages': expected an array of objects.";
     }
     if (json_streq(json_get(m, "role"), "user")) last_user = m;
+    pi->prefix_tokens = tokens_of(total);
+    pi->prefix_hash = h;
     t.len = 0;
     content_text(json_get(m, "content"), &t);
     total += t.len;
+    h = hash_bytes(t.p ? t.p : "", t.len, h);
   }
   mb_free(&t);
   if (last_user) content_text(json_get(last_user, "content"), user);
@@ -103,6 +107,7 @@ typedef struct oout {
   size_t len;
   const char *finish;
   long prompt, completion, reasoning;
+  long cached; /* prompt tokens served from the prefix cache */
   const char *model;
   size_t mlen;
   char id[48];
@@ -112,8 +117,10 @@ typedef struct oout {
 static void usage(mbuf *o, const oout *g) {
   mb_printf(o,
             "{\"prompt_tokens\":%ld,\"completion_tokens\":%ld,\"total_tokens\":%ld,"
+            "\"prompt_tokens_details\":{\"cached_tokens\":%ld},"
             "\"completion_tokens_details\":{\"reasoning_tokens\":%ld}}",
-            g->prompt, g->completion + g->reasoning, g->prompt + g->completion + g->reasoning, g->reasoning);
+            g->prompt, g->completion + g->reasoning, g->prompt + g->completion + g->reasoning, g->cached,
+            g->reasoning);
 }
 
 static void chunk_head(mbuf *o, const oout *g) {
@@ -257,6 +264,7 @@ void openai_handle(mctx *c, const mreq *q, mresp *r) {
   const jnode *mn = json_get(root, "model");
   const char *model = mn && mn->type == JSTR ? mn->str : "gpt-mock";
   size_t mlen = mn && mn->type == JSTR ? mn->len : 8;
+  cache_apply(c, &pi, model, mlen, r); /* implicit prefix cache only: never fails */
   make_answer(c, &pi, &ans);
   decision d;
   decide(c, &pi, ans.len, &d);
@@ -281,6 +289,7 @@ void openai_handle(mctx *c, const mreq *q, mresp *r) {
   g.len = ans.len;
   g.finish = "stop";
   g.prompt = pi.prompt_tokens;
+  g.cached = pi.cached;
   g.model = model;
   g.mlen = mlen;
   g.created = (long)time(NULL);

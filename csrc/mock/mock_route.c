@@ -61,6 +61,12 @@ void route_request(mctx *c, const mreq *q, mresp *r) {
   }
   r->counted = 1;
   stats_request(c->stats, c->now, query_param(q, "key", NULL) != NULL);
+  stats_add(c->stats, ST_REQUEST_BYTES, q->bodylen);
+  if (path_is(q, "/v1beta/cachedContents") || path_starts(q, "/v1beta/cachedContents/")) {
+    cache_route(c, q, r);
+    return;
+  }
+  if (batch_route(c, q, r)) return;
 
   if (q->method == MPOST && (path_starts(q, "/v1beta/models/") || path_starts(q, "/v1/models/"))) {
     /* both prefixes are "/version/models/", so the model starts after the third slash */
@@ -74,6 +80,10 @@ void route_request(mctx *c, const mreq *q, mresp *r) {
       if (ol == 15 && memcmp(op, "generateContent", 15) == 0) gop = GOP_GENERATE;
       else if (ol == 21 && memcmp(op, "streamGenerateContent", 21) == 0) gop = GOP_STREAM;
       else if (ol == 11 && memcmp(op, "countTokens", 11) == 0) gop = GOP_COUNT;
+      if (ol == 20 && memcmp(op, "batchGenerateContent", 20) == 0) {
+        gemini_batch_create(c, q, m, (size_t)(colon - m), r);
+        return;
+      }
       if (gop >= 0) {
         gemini_handle(c, q, m, (size_t)(colon - m), gop, r);
         return;

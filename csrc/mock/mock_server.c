@@ -66,6 +66,8 @@ struct mserver {
   pthread_t th;
   mstats *stats;
   prompt_table *prompts;
+  mcaches *caches;
+  mbatches *batches;
   rng rng;
   bucket rpm, tpm;
   conn **heap;
@@ -348,7 +350,7 @@ static int conn_process(mserver *s, conn *c) {
     }
     c->sent_continue = 0;
     heap_remove(s, c); /* the idle timer, if any */
-    mctx ctx = {&s->cfg, s->stats, s->prompts, &s->rng, &s->rpm, &s->tpm, mono_now()};
+    mctx ctx = {&s->cfg, s->stats, s->prompts, &s->rng, &s->rpm, &s->tpm, mono_now(), s->caches, s->batches};
     route_request(&ctx, &q, &r);
     int keep = q.keepalive ? (q.http10 ? 2 : 1) : 0;
     mb_consume(&c->in, used);
@@ -578,6 +580,8 @@ mserver *server_start(const mconfig *cfg, char *err, size_t errlen) {
   if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->evfd, &ev) < 0) goto fail;
   s->stats = stats_new();
   s->prompts = ptab_new();
+  s->caches = caches_new();
+  s->batches = batches_new();
 
   /* the thread must never take the process's signals (SIGINT belongs to the Lua side) */
   sigset_t all, old;
@@ -598,6 +602,8 @@ fail:
   if (s->spare_fd >= 0) close(s->spare_fd);
   stats_free(s->stats);
   ptab_free(s->prompts);
+  caches_free(s->caches);
+  batches_free(s->batches);
   free(s);
   return NULL;
 }
@@ -617,6 +623,8 @@ void server_stop(mserver *s) {
   if (s->spare_fd >= 0) close(s->spare_fd);
   stats_free(s->stats);
   ptab_free(s->prompts);
+  caches_free(s->caches);
+  batches_free(s->batches);
   free(s->heap);
   mb_free(&s->chunked);
   free(s);

@@ -62,6 +62,16 @@ void stats_request(mstats *s, double now, int key_in_url) {
   pthread_mutex_unlock(&s->mu);
 }
 
+const char *const stats_extra_names[ST_EXTRA_N] = {
+    "request_bytes", "caches_created", "caches_renewed", "caches_deleted", "batches_created", "batches_cancelled", "files_created"};
+
+void stats_add(mstats *s, int which, uint64_t n) {
+  if (which < 0 || which >= ST_EXTRA_N) return;
+  pthread_mutex_lock(&s->mu);
+  s->c.extra[which] += n;
+  pthread_mutex_unlock(&s->mu);
+}
+
 void stats_answered(mstats *s, int status) {
   if (status < 0 || status >= 600) return;
   pthread_mutex_lock(&s->mu);
@@ -133,5 +143,9 @@ void stats_json(mstats *s, mbuf *o, double now) {
             (unsigned long long)c->requests_last_minute, (long long)c->connections,
             (unsigned long long)c->connections_total, (unsigned long long)c->key_in_url,
             (unsigned long long)c->rate_limited);
+  o->len--; /* reopen the object for the extra counters */
+  for (int i = 0; i < ST_EXTRA_N; i++)
+    mb_printf(o, ",\"%s\":%llu", stats_extra_names[i], (unsigned long long)c->extra[i]);
+  mb_putc(o, '}');
   free(c);
 }

@@ -113,7 +113,7 @@ local function check_prompts(where, p)
   local out = {}
   for _, k in ipairs(sorted_keys(p)) do
     if not prompts.NAMES[k] then
-      fail(format("%s: prompts: unknown template %q (known: chapter, outline, summary, system)", where, k))
+      fail(format("%s: prompts: unknown template %q (known: chapter, context, outline, summary, system)", where, k))
     end
     local src = p[k]
     if type(src) ~= "string" then
@@ -187,8 +187,9 @@ function M.check(t, where, dir)
   end
   if c.source then
     c.source = join(dir, c.source)
-    -- Confinement first: a path outside the folder is refused before anything is said of it.
-    if dir then check_confined(where, c.source, dir) end
+    -- Confinement first for a file that is there: one outside the folder is refused before
+    -- anything else is said of it.
+    if dir and require("lfs").attributes(c.source) then check_confined(where, c.source, dir) end
     local ok, why = source.check(c.source)
     if not ok then fail(format("%s: source: %s", where, why)) end
   end

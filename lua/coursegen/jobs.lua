@@ -39,9 +39,23 @@ end
 --- Identity of a request's content: what resuming compares.
 -- @tparam string system
 -- @tparam string prompt
+-- @tparam[opt] string shared the part sent before the prompt (chapters' shared context)
 -- @treturn string hex SHA-256
-function M.prompt_sha(system, prompt)
+function M.prompt_sha(system, prompt, shared)
+  if shared and shared ~= "" then return sha256.hex(system .. "\0" .. shared .. "\0" .. prompt) end
   return sha256.hex(system .. "\0" .. prompt)
+end
+
+--- The part every chapter prompt shares (the `context` template), sent before each
+-- chapter's own part; "" when the course's templates have none.
+-- @tparam table course validated course
+-- @tparam {table,...} chapters the outline
+-- @tparam[opt] string source_text
+-- @treturn string
+function M.shared(course, chapters, source_text)
+  return course.templates.context:render(prompts.context(course, {
+    chapter = { count = #chapters }, outline = prompts.outline_text(chapters), source = source_text,
+  }))
 end
 
 --- The system instruction for a course.
@@ -97,12 +111,15 @@ end
 -- @tparam {table,...} chapters the outline
 -- @tparam table s settings
 -- @tparam[opt] string source_text the source document's text
--- @treturn {table,...} jobs `{index, title, brief, file, chapter (hook view), prompt, system, req, sha}`
+-- @treturn {table,...} jobs `{index, title, brief, file, chapter (hook view), prompt, shared,
+--   system, req, sha}`; `req.shared` is the part every chapter sends first (nil when empty)
 function M.chapters(course, chapters, s, source_text)
   local n = #chapters
   local names = M.file_names(chapters)
   local outline = prompts.outline_text(chapters)
   local system = M.system(course)
+  local shared = M.shared(course, chapters, source_text)
+  if shared == "" then shared = nil end
   local out = {}
   for i, ch in ipairs(chapters) do
     local view = hook_chapter(ch, i, n, names[i])
@@ -117,14 +134,26 @@ function M.chapters(course, chapters, s, source_text)
       end
     end
     local req = {
-      prompt = prompt, system = system, max_output_tokens = s.max_output_tokens,
+      prompt = prompt, shared = shared, system = system, max_output_tokens = s.max_output_tokens,
       temperature = s.temperature, thinking_budget = s.thinking_budget,
     }
     out[i] = {
       kind = "chapter", index = i, title = ch.title, brief = ch.brief, file = names[i],
-      chapter = view, prompt = prompt, system = system, req = req, sha = M.prompt_sha(system, prompt),
+      chapter = view, prompt = prompt, shared = shared, system = system, req = req,
+      sha = M.prompt_sha(system, prompt, shared),
     }
   end
+  return out
+end
+
+--- A copy of a request with twice the output budget (capped): how an answer cut short at
+-- the limit is asked again, live or after a batch.
+-- @tparam table req
+-- @treturn table
+function M.with_larger_output(req)
+  local out = {}
+  for k, v in pairs(req) do out[k] = v end
+  out.max_output_tokens = math.min((req.max_output_tokens or settings.DEFAULT_MAX_OUTPUT) * 2, settings.MAX_OUTPUT_CAP)
   return out
 end
 

@@ -23,9 +23,9 @@ M.FORMAT = 1
 -- Key order in the written file, so it reads like the documented shape.
 local ORDER = {
   "format", "index", "title", "description", "language", "audience", "author", "provider", "model",
-  "server", "chapters", "summary", "stats",
+  "server", "cache", "batch", "chapters", "summary", "stats",
   "file", "status", "attempts", "finish_reason", "prompt_sha256", "sha256", "replaces",
-  "tokens", "error", "stages", "prompt", "output", "thoughts",
+  "tokens", "error", "stages", "prompt", "output", "thoughts", "cached",
   "total", "written", "skipped", "failed", "requests", "retries", "status",
 }
 
@@ -99,9 +99,10 @@ local entry_text = setmetatable({}, { __mode = "k" })
 --- Writes the manifest atomically.
 -- @tparam string path
 -- @tparam table m `{title, description, language, audience, author, provider, model, server,
---   chapters, summary, stats}` (what the exports need to know of the course: its language, its
---   author; and what wrote it); `chapters` holds
---   entries made by `entry` or `with_stage`
+--   chapters, summary, stats, cache, batch}` (what the exports need to know of the course: its
+--   language, its author; what wrote it); `chapters` holds entries made by `entry` or
+--   `with_stage`; `cache` names the run's cached content and `batch` its batch job, while they
+--   exist (a rerun picks them up)
 function M.write(path, m)
   local chapters = json.array {}
   for i, e in ipairs(m.chapters) do
@@ -115,7 +116,7 @@ function M.write(path, m)
   local doc = {
     format = M.FORMAT, title = m.title, description = m.description, language = m.language,
     audience = m.audience, author = m.author, provider = m.provider, model = m.model, server = m.server,
-    chapters = chapters, summary = m.summary, stats = m.stats,
+    chapters = chapters, summary = m.summary, stats = m.stats, cache = m.cache, batch = m.batch,
   }
   files.write(path, json.pretty(doc, ORDER))
 end

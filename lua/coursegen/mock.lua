@@ -9,7 +9,11 @@
 -- SIGTERM and returns the signal's name; `parse_faults` raises on a bad spec.
 --
 -- Options: `port` (0 = a free one), `latency_ms` and `jitter_ms` (uniform extra),
--- `rpm`, `tpm`, `burst`, `faults`, `seed`, `api_key`, `answer_words` (default 300).
+-- `rpm`, `tpm`, `burst`, `faults`, `seed`, `api_key`, `answer_words` (default 300),
+-- `batch_delay_ms` (a batch job's time to finish, default 300), `cache_min_tokens` (smallest
+-- cached content, default the model's documented minimum: 4096 for pro models, else 1024),
+-- `implicit_cache` (1, the default: a request whose part before its last message repeats an
+-- earlier one's, at least that minimum, reports that part as cached tokens; 0: never).
 --
 -- Rate limit: two token buckets refilled continuously at rate/60 per second. `burst` is
 -- the request bucket's capacity (default one second's worth, at least 1); the token
@@ -21,7 +25,9 @@
 -- Stats (`srv:stats()` and `GET /stats`): `requests`, `status` (by status string),
 -- `faults` (by name), `max_concurrent`, `in_flight`, `requests_last_minute`,
 -- `connections` (open now), `connections_total`, `key_in_url` (requests with `?key=`),
--- `rate_limited`. `/stats` requests themselves are not counted.
+-- `rate_limited`, `request_bytes` (request bodies received), `caches_created`,
+-- `caches_renewed`, `caches_deleted`, `batches_created`, `batches_cancelled`,
+-- `files_created`. `/stats` requests themselves are not counted.
 local core = require "coursegen.mockserver"
 
 local type, pairs, error, tostring, tointeger = type, pairs, error, tostring, math.tointeger
@@ -40,6 +46,9 @@ local OPTIONS = {
   seed = "integer",
   api_key = "string",
   answer_words = "positive",
+  batch_delay_ms = "nonneg",
+  cache_min_tokens = "nonneg",
+  implicit_cache = "nonneg",
 }
 
 -- Level 4 skips bad, check and start/run so the message names the line that passed the

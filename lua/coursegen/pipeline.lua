@@ -5,6 +5,8 @@
 -- chapter finishes, so an interruption loses nothing that was done.
 -- @module coursegen.pipeline
 local answer = require "coursegen.answer"
+local batch = require "coursegen.batch"
+local cache = require "coursegen.cache"
 local fail = require "coursegen.fail"
 local files = require "coursegen.files"
 local jobs = require "coursegen.jobs"
@@ -22,7 +24,7 @@ local system = require "system"
 
 local M = {}
 
-local format, type, tostring, min = string.format, type, tostring, math.min
+local format, type, tostring = string.format, type, tostring
 
 --- Seconds between `tick` events while waiting.
 M.TICK_S = 0.25
@@ -67,12 +69,13 @@ end
 
 function Run:tick()
   self.last_tick = system.monotime()
+  cache.tick(self, self.cache)
   self:emit { type = "tick", stats = self:snapshot() }
 end
 
 function Run:submit(job)
   local http = self.p.request(self.cfg, job.req)
-  job.usage = job.usage or { prompt = 0, output = 0, thoughts = 0 }
+  job.usage = job.usage or { prompt = 0, output = 0, thoughts = 0, cached = 0 }
   local id = self.eng:submit { url = http.url, method = http.method, headers = http.headers,
                                body = http.body, tokens = self.p.estimate(job.req) }
   job.id = id
@@ -94,6 +97,7 @@ function Run:validate(result)
   job.usage.prompt = job.usage.prompt + u.prompt
   job.usage.output = job.usage.output + u.output
   job.usage.thoughts = job.usage.thoughts + u.thoughts
+  job.usage.cached = job.usage.cached + (u.cached or 0)
   local used = u.prompt + u.output + u.thoughts
   used = used > 0 and used or nil
   if parsed.kind == "ok" and job.check then
@@ -108,10 +112,7 @@ function Run:validate(result)
   if parsed.kind == "ok" then return true, { used = used } end
   if parsed.kind == "truncated" then
     -- Re-ask with a larger output budget, doubled each time, capped.
-    local req = {}
-    for k, v in pairs(job.req) do req[k] = v end
-    req.max_output_tokens = min((req.max_output_tokens or settings.DEFAULT_MAX_OUTPUT) * 2, settings.MAX_OUTPUT_CAP)
-    job.req = req
+    job.req = jobs.with_larger_output(job.req)
   end
   local http = self.p.request(self.cfg, job.req)
   return false, { reason = parsed.kind, body = http.body, tokens = self.p.estimate(job.req), used = used }
@@ -146,6 +147,7 @@ function Run:handle(r)
   local job = self.by_id[r.id]
   if not job then return end
   self.by_id[r.id] = nil
+  if cache.lost(self, job, r) then return end -- sent again without its vanished cache
   -- The shared limiter failed: the engine sends nothing more, and the run stops once
   -- what was already sent has come back.
   if r.error_code == "limiter" and not self.limiter_error then self.limiter_error = r.error end
@@ -168,10 +170,10 @@ local kill_after = tonumber((os.getenv("COURSEGEN_TEST_KILL") or ""):match("^cha
 -- caller) the manifest records them as done. A run killed in between leaves files the next
 -- run recognises by their hash, so nothing is paid for twice.
 function Run:write_chapters()
-  local batch = self.writes
+  local pending = self.writes
   self.writes = {}
   self:write_manifest()
-  for _, w in ipairs(batch) do
+  for _, w in ipairs(pending) do
     local path = self.s.out .. "/" .. w.job.file
     if w.job.backup and files.kind(path) == "file" then
       local orig = files.backup(path)
@@ -241,6 +243,9 @@ function Run:write_manifest()
     audience = self.course.audience, author = self.course.author, provider = self.s.provider,
     model = self.s.model, server = outdir.server(self.s.base_url), chapters = self.entries,
     summary = self.summary, stats = stats,
+    cache = self.cache and not self.cache.deleted and
+      { name = self.cache.name, key = self.cache.key, tokens = self.cache.tokens } or nil,
+    batch = self.batch,
   })
 end
 
@@ -440,6 +445,10 @@ end
 
 function Run:main()
   local s, course = self.s, self.course
+  if s.batch_cancel then
+    self.batch_cancelled = batch.cancel(self) -- nothing else: the course is left as it is
+    return self:finish()
+  end
   if course.source then
     local doc = source.read(course.source, s.source_max_tokens)
     if doc.truncated then
@@ -522,11 +531,26 @@ function Run:main()
       self:stages(job, self:chapter_text(job))
     end
   end
+  -- Caching (coursegen.cache): set up once the shared part is known, before any chapter.
+  local todo_jobs = {}
   for _, job in ipairs(self.jobs) do
-    if job.decision == "todo" then
-      job.done = function(parsed, err) self:chapter_done(job, parsed, err) end
-      self:submit(job)
-    end
+    if job.decision == "todo" then todo_jobs[#todo_jobs + 1] = job end
+  end
+  if s.batch and #todo_jobs > 0 then
+    -- Batch mode (coursegen.batch): the chapters go in a batch job; what it could not
+    -- answer is sent live below. Interrupted: the job keeps running for the rerun.
+    todo_jobs = batch.run(self, todo_jobs)
+    if not todo_jobs then return self:finish() end
+  end
+  self.cache = cache.start(self, todo_jobs)
+  if self.interrupted then return self:finish() end -- Ctrl-C while the cache was being made
+  if self.cache then
+    self:write_manifest() -- a run that dies now leaves its cache's name for the rerun
+    self:emit { type = "cache", name = self.cache.name, reused = self.cache.reused or false }
+  end
+  for _, job in ipairs(todo_jobs) do
+    job.done = function(parsed, err) self:chapter_done(job, parsed, err) end
+    self:submit(job)
   end
   -- With `only`, the summary is refreshed when a chapter changed (and all are written).
   if self:drain() and not self.limiter_error and (not s.only or self.st.chapters.written > 0) then
@@ -576,11 +600,18 @@ function Run:remove_renamed()
 end
 
 function Run:finish()
+  if self.cache then cache.finish(self, self.cache) end
+  if self.ctl then self.ctl:close() end
   if self.entries[1] ~= nil or self.jobs then
     self:write_manifest()
     self:write_readme()
   end
   local snap = self:snapshot()
+  snap.batch_cancelled = self.batch_cancelled
+  if self.batch then -- still running (Ctrl-C): the rerun collects it
+    snap.batch_running = {}
+    for i, j in ipairs(self.batch.jobs) do snap.batch_running[i] = j.name end
+  end
   self:emit { type = "tick", stats = snap }
   if self.limiter_error then
     local ch = snap.chapters

@@ -8,11 +8,22 @@ local source = require "coursegen.source"
 
 local M = {}
 
+--- Records what the chapter requests share, for the caching estimate: `plan.shared_tokens`
+-- (system instruction and shared part, tokens) and `plan.shared_requests`.
+-- @tparam table plan
+-- @tparam table req a chapter request
+-- @tparam integer n chapter requests to send
+function M.shared_shape(plan, req, n)
+  plan.shared_tokens = req.shared and (#req.shared + #(req.system or "") + 3) // 4 or 0
+  plan.shared_requests = n
+end
+
 --- Builds the plan.
 -- @tparam table course validated course
 -- @tparam table s settings
--- @treturn table `{outline, outline_source, prompts = {{chapter, prompt}}, requests,
---   tokens = {prompt, output}, out, skipped}`
+-- @treturn table `{outline, outline_source, prompts = {{chapter, prompt}}, shared, requests,
+--   tokens = {prompt, output}, out, skipped, shared_tokens, shared_requests}`; `shared` is
+--   the part every chapter request sends before its own prompt
 function M.build(course, s)
   local p = s.provider_mod
   local source_text, warning
@@ -48,6 +59,7 @@ function M.build(course, s)
     -- Chapters are not known yet: estimate each as the size of a chapter prompt for this course.
     local sample = jobs.chapters(course, { { title = course.title } }, s, source_text)[1]
     for _ = 1, n do count(sample.req) end
+    M.shared_shape(plan, sample.req, n)
     count(sample.req) -- the summary
     plan.chapter_count = n
     return plan
@@ -55,6 +67,7 @@ function M.build(course, s)
   plan.outline = chapters
   plan.chapter_count = #chapters
   local list = jobs.chapters(course, chapters, s, source_text)
+  plan.shared = list[1] and list[1].shared
   jobs.decide(list, manifest.read(s.out .. "/" .. manifest.FILE), s)
   local stages = s.hooks.stages and #s.hooks.stages or 0
   for _, job in ipairs(list) do
@@ -67,6 +80,7 @@ function M.build(course, s)
     end
   end
   if not s.only then count(list[1].req) end -- the course summary, about a chapter prompt's size
+  M.shared_shape(plan, list[1].req, #plan.prompts)
   return plan
 end
 

@@ -1,8 +1,12 @@
 --- Default prompt templates and the contexts they are rendered with.
--- The chapter template's first line names the chapter ("Chapter 3 of 12: Tables"): models
--- read it as the task, and the mock server quotes it, which is how specs check that every
--- file holds its own chapter. Every chapter prompt carries the whole outline with briefs,
--- so chapters written in parallel do not repeat each other.
+-- A chapter request is two parts: the `context` template (course, outline with briefs,
+-- structure, source document), the same bytes for every chapter and sent first, then the
+-- `chapter` template, the chapter's own few lines. Shared first is what lets a provider's
+-- prefix cache, or an explicit cached content, bill the long part once. The chapter
+-- template's first line names the chapter ("Chapter 3 of 12: Tables"): models read it as
+-- the task, and the mock server quotes it (it reads the last user message), which is how
+-- specs check that every file holds its own chapter. Every chapter sees the whole outline
+-- with briefs, so chapters written in parallel do not repeat each other.
 -- @module coursegen.prompts
 local template = require "coursegen.template"
 
@@ -11,7 +15,7 @@ local M = {}
 local format, concat = string.format, table.concat
 
 --- Names of the templates a course may override (`prompts` key).
-M.NAMES = { system = true, outline = true, chapter = true, summary = true }
+M.NAMES = { system = true, outline = true, context = true, chapter = true, summary = true }
 
 --- Default templates.
 M.defaults = {
@@ -54,45 +58,50 @@ Base the course on this source document:
 </source>
 {{/source}}]],
 
-  chapter = [[
-Chapter {{chapter.number}} of {{chapter.count}}: {{chapter.title}}
-
-Write chapter {{chapter.number}} of {{chapter.count}}, "{{chapter.title}}", of the course "{{course.title}}".
-{{#chapter.brief}}
-This chapter covers: {{chapter.brief}}
-{{/chapter.brief}}
+  -- What every chapter prompt shares, sent first and byte-identical for all of them, so
+  -- a provider's prefix cache (or an explicit cached content) pays for it once.
+  context = [[
+The course "{{course.title}}".
 {{#course.description}}
 About the course: {{course.description}}
 {{/course.description}}
 {{#course.audience}}
 Audience: {{course.audience}}
 {{/course.audience}}
+{{#course.language}}
+Write in {{course.language}}.
+{{/course.language}}
+{{#instructions}}
+Instructions from the author: {{instructions}}
+{{/instructions}}
 
-The whole course, so you know what comes before and after this chapter (do not repeat
+The whole course, so you know what comes before and after each chapter (do not repeat
 what other chapters cover; refer to them instead):
 {{outline}}
 
-Structure the chapter in Markdown like this:
+Structure every chapter in Markdown like this:
 - start with "## Summary": a short paragraph saying what the reader will learn;
 - then a systematic explanation in sections ("## ..."), each concept with worked examples
   (code in fenced blocks where it helps);
 - then "## Exercises": a few exercises of increasing difficulty;
 - end with "## Going further": ideas and topics to explore next.
 Do not start with the chapter title; it is added for you.
-{{#course.language}}
-Write in {{course.language}}.
-{{/course.language}}
-{{#instructions}}
-
-Instructions from the author: {{instructions}}
-{{/instructions}}
 {{#source}}
 
-Ground the chapter in this source document:
+Ground the chapters in this source document:
 <source>
 {{source}}
 </source>
 {{/source}}]],
+
+  chapter = [[
+Chapter {{chapter.number}} of {{chapter.count}}: {{chapter.title}}
+
+Write chapter {{chapter.number}} of {{chapter.count}}, "{{chapter.title}}", of the course "{{course.title}}"
+described above.
+{{#chapter.brief}}
+This chapter covers: {{chapter.brief}}
+{{/chapter.brief}}]],
 
   summary = [[
 Course summary: {{course.title}}
@@ -115,6 +124,9 @@ function M.compile(overrides)
   local out = {}
   for name in pairs(M.NAMES) do
     local src = overrides and overrides[name] or M.defaults[name]
+    -- A chapter template of the course's own says everything itself: the default shared
+    -- part would repeat what it holds, so it is left out unless the course gives one too.
+    if name == "context" and overrides and overrides.chapter and not overrides.context then src = "" end
     out[name] = template.compile(name, src)
   end
   return out

@@ -12,7 +12,7 @@ function M.new(total)
     chapters = { total = total or 0, written = 0, skipped = 0, failed = 0 },
     requests = 0, retries = 0, status = {}, network_errors = 0,
     empty_answers = 0, blocked_answers = 0, truncated_answers = 0,
-    tokens = { prompt = 0, output = 0, thoughts = 0 },
+    tokens = { prompt = 0, output = 0, thoughts = 0, cached = 0 },
     elapsed_s = 0, limiter_wait_s = 0, max_in_flight = 0,
   }
 end
@@ -40,6 +40,7 @@ function M.answer(st, parsed)
   st.tokens.prompt = st.tokens.prompt + (u.prompt or 0)
   st.tokens.output = st.tokens.output + (u.output or 0)
   st.tokens.thoughts = st.tokens.thoughts + (u.thoughts or 0)
+  st.tokens.cached = st.tokens.cached + (u.cached or 0)
   local k = parsed.kind
   if k == "empty" or k == "blocked" or k == "truncated" then
     st[k .. "_answers"] = st[k .. "_answers"] + 1

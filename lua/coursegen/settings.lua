@@ -73,6 +73,9 @@ local SPEC = {
   catch_signals = "boolean", source_max_tokens = "count", backoff_base = "number",
   backoff_cap = "number", retry_budget = "number", connect_timeout = "number", env = "env",
   limiter = "limiter", ca_file = "file", no_backup = "boolean", inputs = "table",
+  -- caching and batch mode (coursegen.cache, coursegen.batch)
+  cache = "boolean", cache_ttl = "number", batch = "boolean", batch_cancel = "boolean",
+  batch_poll_s = "number",
 }
 
 local function bad(field, fmt, ...)

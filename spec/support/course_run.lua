@@ -30,6 +30,19 @@ function M.generate(course, opts)
   return stats, events
 end
 
+--- Runs `generate` with a real SIGINT sent to this process `after_s` seconds from now (by
+-- a background shell started before any connection is open: a child forked later would
+-- inherit the sockets); clears the process-wide flag afterwards for the next specs.
+function M.generate_interrupted(course, opts, after_s)
+  local pid = helpers.readfile("/proc/self/stat"):match("^%d+")
+  os.execute(string.format("(sleep %g; kill -INT %s) &", after_s, pid))
+  opts.catch_signals = true
+  local ok, stats, events = pcall(M.generate, course, opts)
+  require("coursegen.core").reset_interrupted()
+  assert(ok, stats)
+  return stats, events
+end
+
 --- Events of one type.
 function M.of_type(events, t)
   local out = {}

@@ -17,11 +17,40 @@ function M.cost_line(tokens, s)
   if s.loopback and not (s.price_in or s.price_out) then
     return "cost: nothing to pay for a local server"
   end
-  local price, err = prices.resolve(s.model, s.price_in, s.price_out)
+  local price, err = prices.resolve(s.model, s.price_in, s.price_out, s.price_cached)
   if not price then return "cost: unknown (" .. err .. ")" end
   return string_format("cost: up to about %s (%s in, %s out per million tokens, %s; thinking tokens not included)",
     prices.format(prices.cost(tokens, price)), prices.format(price.input),
     prices.format(price.output), price.source)
+end
+
+--- The line comparing the ways to pay: plain, with caching, with `--batch`, both. Nil
+-- when no price is known (the cost line says why) or for a local server.
+-- @tparam table plan from `coursegen.plan` (`tokens`, `shared_tokens`, `shared_requests`)
+-- @tparam table s settings (`model`, `provider`, `price_in`, `price_out`, `is_local`)
+-- @tparam[opt] boolean no_cache `--no-cache`: no explicit cache
+-- @treturn ?string
+function M.savings_line(plan, s, no_cache)
+  if require("coursegen.settings").is_loopback(s.base_url) and not (s.price_in or s.price_out) then return nil end
+  local price = prices.resolve(s.model, s.price_in, s.price_out, s.price_cached)
+  if not price then return nil end
+  local ok, p = pcall(require, "coursegen.providers." .. tostring(s.provider))
+  local tokens = plan.shared_tokens or 0
+  local explicit = not no_cache and ok and p.cache_min_tokens ~= nil and (plan.shared_requests or 0) >= 2
+    and tokens >= p.cache_min_tokens(s.model)
+  local e = prices.estimates(plan.tokens or {}, price,
+    { shared = tokens, n = plan.shared_requests, explicit = explicit,
+      hours = require("coursegen.cache").TTL_S / 3600 }) -- one TTL of storage: a run deletes its cache
+  local parts = { "plain " .. prices.format(e.plain) }
+  if e.cached then
+    parts[#parts + 1] = string_format("with %s %s", explicit and "context caching (the default here)"
+      or "prefix caching (automatic)", prices.format(e.cached))
+  end
+  parts[#parts + 1] = "with --batch " .. prices.format(e.batch)
+  if e.cached_batch then
+    parts[#parts + 1] = "with --batch and prefix-cache hits " .. prices.format(e.cached_batch)
+  end
+  return "cost by mode: " .. table.concat(parts, "; ")
 end
 
 local function chapters_of(outline)
@@ -73,6 +102,8 @@ function M.run(cg, course, s, args, ctx)
       fmt.plural(requests, "request"),
       fmt.int(total_tokens), fmt.int(tokens.prompt or 0), fmt.int(tokens.output or 0),
       M.cost_line(tokens, s)))
+    local saving = M.savings_line(plan, s, args.no_cache)
+    if saving then out:write(saving, "\n") end
     return 0
   end
 
@@ -94,6 +125,10 @@ function M.run(cg, course, s, args, ctx)
   if (plan.skipped or 0) > 0 then
     out:write(string_format("\nalready written (skipped): %s\n", fmt.plural(plan.skipped, "chapter")))
   end
+  if plan.shared and #prompts > 0 then
+    out:write("\n===== shared part, sent first with every chapter prompt =====\n")
+    out:write((tostring(plan.shared):gsub("%s+$", "")), "\n")
+  end
   for _, p in ipairs(prompts) do
     local label = type(p.chapter) == "number" and ("chapter " .. p.chapter) or tostring(p.chapter or "request")
     if p.title then label = label .. ": " .. p.title end
@@ -105,6 +140,8 @@ function M.run(cg, course, s, args, ctx)
   out:write(string_format("tokens: about %s (%s prompt, %s output at most)\n",
     fmt.int(total_tokens), fmt.int(tokens.prompt or 0), fmt.int(tokens.output or 0)))
   out:write(M.cost_line(tokens, s), "\n")
+  local saving = M.savings_line(plan, s, args.no_cache)
+  if saving then out:write(saving, "\n") end
   out:write("dry run: nothing was sent\n")
   return 0
 end

@@ -146,6 +146,7 @@ function M.run(args, ctx)
     env = ctx.env, file_options = file_options, need_key = not args.dry_run,
     extra = { force = args.force or nil, only = args.only, catch_signals = true,
               no_backup = args.no_backup or nil,
+              cache = not args.no_cache, batch = args.batch or nil, batch_cancel = args.cancel or nil,
               inputs = args.course_file and { args.course_file } or nil },
   })
   if not s then return nil, err, 2 end
@@ -153,6 +154,7 @@ function M.run(args, ctx)
     ok, cerr = M.check_writable(args.stats_json, s.out)
     if not ok then return nil, cerr, 2 end
   end
+  if args.cancel and not args.batch then return nil, "--cancel goes with --batch (it cancels a batch job)", 2 end
   local formats, ferr = M.formats(args.format)
   if ferr then return nil, "--format: " .. tostring(ferr), 2 end
 
@@ -182,6 +184,11 @@ function M.run(args, ctx)
     return nil, M.explain(gerr, s), 1
   end
 
+  if stats.batch_cancelled then
+    ctx.stderr:write("Cancelled batch job ", table.concat(stats.batch_cancelled, ", "),
+      "; its chapters are not written (run without --cancel to send them again).\n")
+    return 0
+  end
   if args.stats_json then
     local written, werr = summary.write_json(args.stats_json, stats, ctx.stdout)
     if not written then
@@ -192,6 +199,8 @@ function M.run(args, ctx)
     failures = display.failures,
     resume = M.resume_command(ctx.prog, ctx.argv),
     paint = display.paint,
+    price = not (lib_settings.is_loopback(s.base_url) and not (s.price_in or s.price_out))
+      and require("coursegen.prices").resolve(s.model, s.price_in, s.price_out, s.price_cached) or nil,
   })
   ctx.stderr:write(table.concat(lines, "\n"), "\n")
   -- a refused key or a bad request will fail every rerun too: say what to check

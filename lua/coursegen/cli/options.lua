@@ -192,8 +192,13 @@ function M.parser(prog, version)
       :argname("USD"):convert(num("--price-in", "price")),
     g:option("--price-out", "Dry-run price of output tokens, USD per million.")
       :argname("USD"):convert(num("--price-out", "price")),
+    g:option("--price-cached", "Price of cached input tokens, USD per million.")
+      :argname("USD"):convert(num("--price-cached", "price")),
     g:option("--stats-json", "Write the run's statistics to this file (JSON; - for standard output).")
       :argname("FILE"):convert(text "--stats-json"),
+    g:flag("--no-cache", "Do not store the chapters' shared part (source, outline) as a cached content."),
+    g:flag("--batch", "Send the chapters as one batch job: half the price, answers within 24 hours."),
+    g:flag("--cancel", "With --batch: cancel the batch job this course's folder records, and stop."),
     has_export and cli_export.add_format_option(g) or nil
   )
   connection_options(g)

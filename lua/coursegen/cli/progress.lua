@@ -254,6 +254,20 @@ function handlers.warning(self, ev)
   self:print(self.paint("yellow", "warning: " .. shown(ev.message)))
 end
 
+-- Batch mode: a job's state when it changes, and chapters sent live after it.
+function handlers.batch(self, ev)
+  if self.mode == "quiet" then return end
+  if ev.state == "re-ask" then
+    if self.verbose then
+      self:print(string_format("chapter %s: re-asked live after the batch (%s)", tostring(ev.index),
+        shown(ev.reason or "no usable answer")))
+    end
+    return
+  end
+  self:print(string_format("batch job %s: %s%s", shown(ev.name or "?"), shown(ev.state or "?"),
+    ev.chapters and string_format(" (%d chapters)", ev.chapters) or ""))
+end
+
 -- The course summary (README.md), written after the chapters.
 function handlers.summary(self, ev)
   if ev.status == "failed" then

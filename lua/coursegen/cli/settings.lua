@@ -56,6 +56,8 @@ M.KEYS = {
     cli_only = true },
   { key = "price_out", flag = "--price-out", env = "COURSEGEN_PRICE_OUT", check = num "price", numeric = true,
     cli_only = true },
+  { key = "price_cached", flag = "--price-cached", env = "COURSEGEN_PRICE_CACHED", check = num "price",
+    numeric = true, cli_only = true },
 }
 
 local BY_KEY = {}

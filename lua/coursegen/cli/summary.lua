@@ -6,6 +6,7 @@ local fmt = require "coursegen.cli.format"
 local json = require "coursegen.json"
 local fail = require "coursegen.fail"
 local files = require "coursegen.files"
+local prices = require "coursegen.prices"
 
 local string_format, tostring, type, pairs = string.format, tostring, type, pairs
 
@@ -13,7 +14,7 @@ local string_format, tostring, type, pairs = string.format, tostring, type, pair
 M.order = {
   "chapters", "total", "written", "skipped", "failed",
   "requests", "retries", "status", "network_errors", "empty_answers", "blocked_answers",
-  "truncated_answers", "tokens", "prompt", "output", "thoughts",
+  "truncated_answers", "tokens", "prompt", "output", "thoughts", "cached",
   "elapsed_s", "limiter_wait_s", "max_in_flight", "interrupted", "out",
 }
 
@@ -33,7 +34,7 @@ end
 --- The summary's lines.
 -- @tparam table stats the pipeline's statistics (the README's "Statistics", plus `interrupted`, `out`)
 -- @tparam table o `{ failures = {{index, title, reason, attempts}}, resume = "command line",
---   paint = function(colour, text) }`
+--   paint = function(colour, text), price = from `coursegen.prices.resolve` (no cost line without) }`
 -- @treturn table list of lines (without newlines)
 function M.lines(stats, o)
   o = o or {}
@@ -85,19 +86,50 @@ function M.lines(stats, o)
   end
   lines[#lines + 1] = req
   local tok = type(stats.tokens) == "table" and stats.tokens or {}
-  local t = string_format("  tokens %s prompt, %s output", fmt.int(n(tok.prompt)), fmt.int(n(tok.output)))
+  local t = string_format("  tokens %s prompt", fmt.int(n(tok.prompt)))
+  if n(tok.cached) > 0 then t = t .. string_format(" (%s of them cached)", fmt.int(tok.cached)) end
+  t = t .. string_format(", %s output", fmt.int(n(tok.output)))
   if n(tok.thoughts) > 0 then t = t .. string_format(", %s thinking", fmt.int(tok.thoughts)) end
   t = t .. string_format("; elapsed %s", fmt.duration(n(stats.elapsed_s)))
   if n(stats.limiter_wait_s) >= 0.05 then
     t = t .. string_format(" (waited %s for the rate limits)", fmt.duration(stats.limiter_wait_s))
   end
   lines[#lines + 1] = t
+  if o.price then lines[#lines + 1] = M.cost_line(stats, o.price) end
+  if type(stats.batch_running) == "table" and stats.batch_running[1] then
+    lines[#lines + 1] = string_format("  batch job %s still running at the provider: run the same command again "
+      .. "to collect it (add --cancel to cancel it)", table.concat(stats.batch_running, ", "))
+  end
   if stats.interrupted and o.resume then
     lines[#lines + 1] = "  to resume, run the same command again: " .. o.resume
   elseif failed > 0 and o.resume then
     lines[#lines + 1] = "  to retry the failed chapters, run the same command again: " .. o.resume
   end
   return lines
+end
+
+--- The estimated cost of what a run used: prompt tokens (cached ones at the cached rate),
+-- output and thinking tokens at the output rate, the batch's share at the batch price.
+-- @tparam table stats
+-- @tparam table price from `coursegen.prices.resolve`
+-- @treturn string
+function M.cost_line(stats, price)
+  local function usd(t)
+    if type(t) ~= "table" then return 0 end
+    return prices.cost({ prompt = n(t.prompt), cached = n(t.cached), output = n(t.output) + n(t.thoughts) }, price)
+  end
+  local bt = type(stats.batch_tokens) == "table" and stats.batch_tokens or nil
+  local total = usd(stats.tokens)
+  if bt then
+    local t = { prompt = n(bt.prompt), cached = n(bt.cached), output = n(bt.output) + n(bt.thoughts) }
+    total = total - usd(bt) + prices.batch_cost(t, price)
+  end
+  local notes = { price.source }
+  if price.cached and n(type(stats.tokens) == "table" and stats.tokens.cached) > 0 then
+    notes[#notes + 1] = "cached tokens at " .. prices.format(price.cached) .. " per million"
+  end
+  if bt then notes[#notes + 1] = "batch answers at half price" end
+  return string_format("  estimated cost about %s (%s)", prices.format(total), table.concat(notes, "; "))
 end
 
 --- Writes `stats` as JSON to `path`, atomically (`coursegen.files.write`), so a reader

@@ -28,7 +28,7 @@ end
 -- @tparam table req `{prompt, system, max_output_tokens}`
 -- @treturn integer
 function M.estimate(req)
-  local bytes = #req.prompt + #(req.system or "")
+  local bytes = #req.prompt + #(req.system or "") + #(req.shared or "")
   return (bytes + 3) // 4 + (req.max_output_tokens or require("coursegen.settings").DEFAULT_MAX_OUTPUT)
 end
 
@@ -40,9 +40,9 @@ function M.num(v)
 end
 
 --- The usage of an answer that carries none.
--- @treturn table `{prompt = 0, output = 0, thoughts = 0}`
+-- @treturn table `{prompt = 0, output = 0, thoughts = 0, cached = 0}`
 function M.no_usage()
-  return { prompt = 0, output = 0, thoughts = 0 }
+  return { prompt = 0, output = 0, thoughts = 0, cached = 0 }
 end
 
 --- Decodes a 200 answer's body.

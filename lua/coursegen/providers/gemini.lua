@@ -33,9 +33,34 @@ function M.needs_key(base_url)
   return base_url:find("googleapis.com", 1, true) ~= nil
 end
 
+--- The system instruction as Gemini takes it.
+-- @tparam string system
+-- @treturn table
+function M.system_instruction(system)
+  return { role = "user", parts = json.array { { text = system } } }
+end
+
+local function user_turn(text)
+  return { role = "user", parts = json.array { { text = text } } }
+end
+
+--- The `contents` of a request: the shared part first (its own user turn, byte-identical
+-- for every chapter, so the implicit prefix cache can serve it), then the prompt; without
+-- the shared part when `req.cached` names a cached content that holds it.
+-- @tparam table req
+-- @treturn table JSON array
+function M.contents(req)
+  local c = json.array {}
+  if req.shared and not req.cached then c[1] = user_turn(req.shared) end
+  c[#c + 1] = user_turn(req.prompt)
+  return c
+end
+
 --- Builds the HTTP request for one prompt.
 -- @tparam table cfg `{base_url, model, api_key}`
--- @tparam table req `{prompt, system, max_output_tokens, temperature, thinking_budget, schema}`
+-- @tparam table req `{prompt, shared, cached, system, max_output_tokens, temperature,
+--   thinking_budget, schema}`: `shared` goes first; `cached` names a cached content
+--   (`cachedContents/ID`) holding `system` and `shared`
 -- @treturn table `{url, method, headers, body}` (the key is in a header, never in the URL)
 function M.request(cfg, req)
   local gen = {}
@@ -46,12 +71,13 @@ function M.request(cfg, req)
     gen.responseMimeType = "application/json"
     gen.responseJsonSchema = req.schema
   end
-  local body = {
-    contents = json.array { { role = "user", parts = json.array { { text = req.prompt } } } },
-    generationConfig = gen,
-  }
-  if req.system and req.system ~= "" then
-    body.systemInstruction = { role = "user", parts = json.array { { text = req.system } } }
+  local body = { contents = M.contents(req), generationConfig = gen }
+  if req.cached then
+    -- The cached content holds the system instruction and the shared part; Gemini
+    -- refuses a request that names a cache and sends its own system instruction.
+    body.cachedContent = req.cached
+  elseif req.system and req.system ~= "" then
+    body.systemInstruction = M.system_instruction(req.system)
   end
   return common.post(cfg, "/v1beta/models/" .. cfg.model .. ":generateContent", "x-goog-api-key: ", body)
 end
@@ -75,8 +101,10 @@ function M.parse(body)
   local v, refused = common.decode(body, is_error)
   if not v then return refused end
   local u = type(v.usageMetadata) == "table" and v.usageMetadata or {}
+  -- promptTokenCount includes the cached tokens; cachedContentTokenCount says how many
+  -- of them were served from a cache (explicit or implicit), billed at the cached rate.
   local usage = { prompt = num(u.promptTokenCount), output = num(u.candidatesTokenCount),
-                  thoughts = num(u.thoughtsTokenCount) }
+                  thoughts = num(u.thoughtsTokenCount), cached = num(u.cachedContentTokenCount) }
   local cand = type(v.candidates) == "table" and v.candidates[1] or nil
   local pf = type(v.promptFeedback) == "table" and v.promptFeedback or nil
   if type(cand) ~= "table" then
@@ -104,6 +132,165 @@ function M.parse(body)
              message = "cut short at the output token limit (MAX_TOKENS)" .. detail }
   end
   return common.text_result(text, reason, usage, detail)
+end
+
+-- ---- explicit context caching (cachedContents; shapes in docs/wire-caching-batch.md) ----
+
+--- The smallest cached content the model takes, in tokens (documented minimums: Pro
+-- models 4,096, the Flash models 1,024).
+-- @tparam string model
+-- @treturn integer
+function M.cache_min_tokens(model)
+  return model:find("pro", 1, true) and 4096 or 1024
+end
+
+local function cache_url(cfg, name)
+  return cfg.base_url:gsub("/+$", "") .. "/v1beta/" .. name
+end
+
+local function key_headers(cfg)
+  local h = { "Content-Type: application/json" }
+  if cfg.api_key and cfg.api_key ~= "" then h[#h + 1] = "x-goog-api-key: " .. cfg.api_key end
+  return h
+end
+
+--- The request that creates a cached content holding `req.system` and `req.shared`.
+-- @tparam table cfg `{base_url, model, api_key}`
+-- @tparam table req a chapter request (`system`, `shared`)
+-- @tparam number ttl_s seconds it lives unless renewed or deleted
+-- @treturn table `{url, method, headers, body}`
+function M.cache_create(cfg, req, ttl_s)
+  local body = {
+    model = "models/" .. cfg.model, ttl = string.format("%ds", math.ceil(ttl_s)),
+    displayName = "coursegen", contents = json.array { user_turn(req.shared) },
+  }
+  if req.system and req.system ~= "" then body.systemInstruction = M.system_instruction(req.system) end
+  return common.post(cfg, "/v1beta/cachedContents", "x-goog-api-key: ", body)
+end
+
+--- The request that sets a cached content's TTL anew (from now).
+-- @tparam table cfg
+-- @tparam string name `cachedContents/ID`
+-- @tparam number ttl_s
+-- @treturn table
+function M.cache_renew(cfg, name, ttl_s)
+  return { url = cache_url(cfg, name), method = "PATCH", headers = key_headers(cfg),
+           body = json.encode { ttl = string.format("%ds", math.ceil(ttl_s)) } }
+end
+
+--- The request that reads a cached content (is it still there?).
+-- @tparam table cfg
+-- @tparam string name
+-- @treturn table
+function M.cache_get(cfg, name)
+  return { url = cache_url(cfg, name), method = "GET", headers = key_headers(cfg) }
+end
+
+--- The request that deletes a cached content.
+-- @tparam table cfg
+-- @tparam string name
+-- @treturn table
+function M.cache_delete(cfg, name)
+  return { url = cache_url(cfg, name), method = "DELETE", headers = key_headers(cfg) }
+end
+
+--- The name and size of a cached content from a create, get or patch answer.
+-- @tparam string body
+-- @treturn ?string `cachedContents/ID`, nil when the answer is not one
+-- @treturn ?integer its total token count
+function M.cache_parse(body)
+  local v = json.decode(body or "")
+  if type(v) ~= "table" or type(v.name) ~= "string" or not v.name:match("^cachedContents/[%w%-_]+$") then return nil end
+  local u = type(v.usageMetadata) == "table" and v.usageMetadata or {}
+  return v.name, num(u.totalTokenCount)
+end
+
+-- ---- batch mode (batchGenerateContent, inline requests; docs/wire-caching-batch.md) ----
+
+--- Largest batch request body: the documented inline limit is 20 MB; above it the chapters
+-- go in more than one job.
+M.BATCH_LIMIT = 20 * 1000 * 1000
+
+local STATES = {
+  BATCH_STATE_PENDING = "pending", BATCH_STATE_RUNNING = "running", BATCH_STATE_SUCCEEDED = "succeeded",
+  BATCH_STATE_FAILED = "failed", BATCH_STATE_CANCELLED = "cancelled", BATCH_STATE_EXPIRED = "expired",
+  -- the SDKs' spelling of the same states
+  JOB_STATE_PENDING = "pending", JOB_STATE_RUNNING = "running", JOB_STATE_SUCCEEDED = "succeeded",
+  JOB_STATE_FAILED = "failed", JOB_STATE_CANCELLED = "cancelled", JOB_STATE_EXPIRED = "expired",
+}
+
+--- One batch item's text: the same body a live request sends, under its key.
+-- @tparam table cfg
+-- @tparam string key
+-- @tparam table req
+-- @treturn string
+function M.batch_item(cfg, key, req)
+  return '{"request":' .. M.request(cfg, req).body .. ',"metadata":{"key":' .. json.encode(key) .. "}}"
+end
+
+--- The request that creates a batch job from items made by `batch_item`.
+-- @tparam table cfg
+-- @tparam {string,...} items
+-- @tparam string title the job's display name
+-- @treturn table `{url, method, headers, body}`
+function M.batch_create(cfg, items, title)
+  return {
+    url = cfg.base_url:gsub("/+$", "") .. "/v1beta/models/" .. cfg.model .. ":batchGenerateContent",
+    method = "POST", headers = key_headers(cfg),
+    body = '{"batch":{"display_name":' .. json.encode(title) .. ',"input_config":{"requests":{"requests":['
+      .. concat(items, ",") .. "]}}}}",
+  }
+end
+
+--- The request that reads a batch job (`batches/ID`).
+-- @tparam table cfg
+-- @tparam string name
+-- @treturn table
+function M.batch_get(cfg, name)
+  return { url = cache_url(cfg, name), method = "GET", headers = key_headers(cfg) }
+end
+
+--- The request that cancels a batch job.
+-- @tparam table cfg
+-- @tparam string name
+-- @treturn table
+function M.batch_cancel(cfg, name)
+  return { url = cache_url(cfg, name) .. ":cancel", method = "POST", headers = key_headers(cfg), body = "{}" }
+end
+
+--- A batch job's answer (create or get) in one shape.
+-- @tparam string body
+-- @treturn ?table `{name, state = "pending"|"running"|"succeeded"|"failed"|"cancelled"|"expired",
+--   message, results = {{key, body = answer JSON text | nil, error = message | nil}}}`; nil when
+--   the answer is not a batch job
+function M.batch_parse(body)
+  local v = json.decode(body or "")
+  if type(v) ~= "table" or type(v.name) ~= "string" or not v.name:match("^batches/[%w%-_]+$") then return nil end
+  local meta = type(v.metadata) == "table" and v.metadata or {}
+  local out = { name = v.name, state = STATES[meta.state] or "pending" }
+  if type(v.error) == "table" then
+    out.message = tostring(v.error.message or "the job failed")
+    if out.state ~= "cancelled" and out.state ~= "expired" then out.state = "failed" end
+  end
+  local resp = type(v.response) == "table" and v.response or {}
+  local inl = type(resp.inlinedResponses) == "table" and resp.inlinedResponses.inlinedResponses
+  if v.done and out.state == "succeeded" and type(inl) == "table" then
+    out.results = {}
+    for _, item in ipairs(inl) do
+      if type(item) == "table" then
+        local key = type(item.metadata) == "table" and item.metadata.key or nil
+        local r = { key = key and tostring(key) }
+        if type(item.response) == "table" then r.body = json.encode(item.response)
+        else
+          local e = type(item.error) == "table" and item.error or {}
+          r.error = string.format("%s%s", e.code and ("error " .. tostring(e.code) .. ": ") or "",
+            tostring(e.message or "the request failed in the batch"))
+        end
+        out.results[#out.results + 1] = r
+      end
+    end
+  end
+  return out
 end
 
 --- The message for a non-200 answer.

@@ -1,0 +1,582 @@
+/*
+ * Batch jobs in both dialects, and the files OpenAI's batches read and write.
+ *
+ * Gemini: POST /v1beta/models/M:batchGenerateContent (inline requests) returns an
+ * Operation; GET /v1beta/batches/ID shows metadata.state moving PENDING, RUNNING,
+ * SUCCEEDED over `batch_delay_ms`, then `done` and response.inlinedResponses;
+ * POST /v1beta/batches/ID:cancel, DELETE /v1beta/batches/ID.
+ * OpenAI: POST /v1/files (multipart, purpose=batch), GET /v1/files/ID/content,
+ * POST /v1/batches, GET /v1/batches/ID (validating, in_progress, finalizing, completed
+ * with output_file_id and error_file_id), POST /v1/batches/ID/cancel.
+ *
+ * Every request inside a job is answered when the job is created, by the same handler a
+ * live request goes to (no rate limit: the batch quota is separate), so directives pick
+ * per-request faults and blocked answers as they do live. The job's own faults are markers
+ * in any of its prompts: `[[mock-batch:fail]]` (the job fails), `[[mock-batch:expire]]`
+ * (it expires), `[[mock-batch:429]]` (the first create of that input is refused with 429). Shapes: docs/wire-caching-batch.md. Server thread only, so no lock.
+ */
+#include "mock.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_JOBS 64
+#define MAX_FILES 128
+
+enum { JOB_ACTIVE, JOB_CANCELLED, JOB_FAILED, JOB_EXPIRED };
+
+typedef struct bjob {
+  char id[40];
+  int openai, live, fate; /* fate: what the job ends as (JOB_*), set at create or by cancel */
+  double created, cancelled_at;
+  time_t wall;
+  char model[128];
+  long total, failed;
+  mbuf results; /* Gemini: inlinedResponses array; OpenAI: unused (files) */
+  char input_file[40], output_file[40], error_file[40];
+} bjob;
+
+typedef struct bfile {
+  char id[40];
+  char name[128];
+  int live;
+  time_t wall;
+  mbuf data;
+} bfile;
+
+struct mbatches {
+  bjob jobs[MAX_JOBS];
+  bfile files[MAX_FILES];
+  uint64_t serial;
+};
+
+mbatches *batches_new(void) {
+  mbatches *m = calloc(1, sizeof *m);
+  if (!m) abort();
+  return m;
+}
+
+void batches_free(mbatches *m) {
+  if (!m) return;
+  for (int i = 0; i < MAX_JOBS; i++) mb_free(&m->jobs[i].results);
+  for (int i = 0; i < MAX_FILES; i++) mb_free(&m->files[i].data);
+  free(m);
+}
+
+static void new_id(mctx *c, char *out, size_t n, const char *prefix) {
+  static const char b36[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  rng r = {hash_bytes(prefix, strlen(prefix), ++c->batches->serial ^ c->cfg->seed)};
+  char tail[17];
+  for (int i = 0; i < 16; i++) tail[i] = b36[rng_next(&r) % 36];
+  tail[16] = '\0';
+  snprintf(out, n, "%s%s", prefix, tail);
+}
+
+/* Writes a parsed JSON value back out, compact. */
+static void jwrite(mbuf *o, const jnode *n) {
+  switch (n->type) {
+  case JNULL: mb_puts(o, "null"); break;
+  case JTRUE: mb_puts(o, "true"); break;
+  case JFALSE: mb_puts(o, "false"); break;
+  case JNUM: mb_printf(o, "%.17g", n->num); break;
+  case JSTR: mb_jstr(o, n->str, n->len); break;
+  default: {
+    int obj = n->type == JOBJ;
+    mb_putc(o, obj ? '{' : '[');
+    for (const jnode *x = n->child; x; x = x->next) {
+      if (x != n->child) mb_putc(o, ',');
+      if (obj) {
+        mb_jstr(o, x->key, x->keylen);
+        mb_putc(o, ':');
+      }
+      jwrite(o, x);
+    }
+    mb_putc(o, obj ? '}' : ']');
+  }
+  }
+}
+
+static void ts(mbuf *o, time_t t) {
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char b[40];
+  strftime(b, sizeof b, "\"%Y-%m-%dT%H:%M:%S.000000Z\"", &tm);
+  mb_puts(o, b);
+}
+
+/* One request through the live handler, without the rate limit. */
+static void answer_one(const mctx *c, const mreq *q, const char *body, size_t blen, const char *model, size_t mlen,
+                       mresp *sub) {
+  bucket none = {0, 0, 0, 0};
+  mctx cc = *c;
+  cc.rpm = &none;
+  cc.tpm = &none;
+  mreq sq = *q;
+  sq.body = body;
+  sq.bodylen = blen;
+  sq.query = NULL;
+  sq.querylen = 0;
+  memset(sub, 0, sizeof *sub);
+  mb_init(&sub->body);
+  mb_init(&sub->extra_headers);
+  if (model) gemini_handle(&cc, &sq, model, mlen, GOP_GENERATE, sub);
+  else openai_handle(&cc, &sq, sub);
+  /* a transport fault (reset, stall, truncation) has no meaning inside a job: it failed */
+  if (sub->action != ACT_SEND && sub->status == 200) {
+    sub->body.len = 0;
+    gemini_error(sub, 500, "INTERNAL", "An internal error has occurred.", NULL);
+  }
+  mb_free(&sub->extra_headers);
+}
+
+/* `[[mock-batch:429]]` in a job's input: the first create of that input is refused with 429,
+ * as a quota on batch jobs would; the same input again is accepted. */
+static int create_refused(mctx *c, const char *body, size_t n) {
+  if (!memmem(body, n, "[[mock-batch:429]]", 18)) return 0;
+  return ptab_bump(c->prompts, hash_bytes(body, n, 0xba7c4)) == 0;
+}
+
+static int job_fate(const char *body, size_t n) {
+  if (memmem(body, n, "[[mock-batch:fail]]", 19)) return JOB_FAILED;
+  if (memmem(body, n, "[[mock-batch:expire]]", 21)) return JOB_EXPIRED;
+  return JOB_ACTIVE;
+}
+
+static bjob *new_job(mctx *c, int openai) {
+  bjob *j = NULL;
+  for (int i = 0; i < MAX_JOBS && !j; i++)
+    if (!c->batches->jobs[i].live) j = &c->batches->jobs[i];
+  if (!j) return NULL;
+  mb_free(&j->results);
+  memset(j, 0, sizeof *j);
+  j->openai = openai;
+  j->live = 1;
+  j->created = c->now;
+  j->wall = time(NULL);
+  stats_add(c->stats, ST_BATCHES_CREATED, 1);
+  return j;
+}
+
+static bjob *find_job(mctx *c, const char *id, size_t n) {
+  for (int i = 0; i < MAX_JOBS; i++) {
+    bjob *j = &c->batches->jobs[i];
+    if (j->live && strlen(j->id) == n && memcmp(j->id, id, n) == 0) return j;
+  }
+  return NULL;
+}
+
+/* 0 pending/validating, 1 running/in_progress, 2 finalizing, 3 done (as its fate says) */
+static int phase(const mctx *c, const bjob *j) {
+  if (j->fate == JOB_CANCELLED) return 3;
+  double d = (double)c->cfg->batch_delay_ms / 1000.0, t = c->now - j->created;
+  if (t >= d) return 3;
+  if (j->fate == JOB_FAILED) return t >= d / 3 ? 3 : 0; /* fails while validating */
+  return t < d / 3 ? 0 : (t < 2 * d / 3 ? 1 : 2);
+}
+
+static void json_ok(mresp *r, mbuf *t, int pretty) {
+  r->body.len = 0;
+  if (pretty) json_format(&r->body, t->p, t->len, 1);
+  else mb_put(&r->body, t->p, t->len); /* OpenAI sends compact JSON */
+  mb_putc(&r->body, '\n');
+  r->status = 200;
+  r->ctype = pretty ? "application/json; charset=UTF-8" : "application/json";
+}
+
+/* ---- Gemini ---- */
+
+static void gemini_op(mctx *c, const bjob *j, mresp *r) {
+  static const char *const names[] = {"BATCH_STATE_PENDING", "BATCH_STATE_RUNNING", "BATCH_STATE_RUNNING"};
+  int ph = phase(c, j);
+  const char *state = ph < 3                      ? names[ph]
+                      : j->fate == JOB_CANCELLED ? "BATCH_STATE_CANCELLED"
+                      : j->fate == JOB_FAILED    ? "BATCH_STATE_FAILED"
+                      : j->fate == JOB_EXPIRED   ? "BATCH_STATE_EXPIRED"
+                                                 : "BATCH_STATE_SUCCEEDED";
+  mbuf t;
+  mb_init(&t);
+  mb_printf(&t, "{\"name\":\"%s\",\"metadata\":{\"@type\":\"type.googleapis.com/google.ai.generativelanguage.v1main."
+                "GenerateContentBatch\",\"model\":",
+            j->id);
+  mb_jstr(&t, j->model, strlen(j->model));
+  mb_printf(&t, ",\"displayName\":\"coursegen\",\"createTime\":");
+  ts(&t, j->wall);
+  mb_printf(&t, ",\"batchStats\":{\"requestCount\":\"%ld\"", j->total);
+  if (ph == 3 && j->fate == JOB_ACTIVE)
+    mb_printf(&t, ",\"successfulRequestCount\":\"%ld\",\"failedRequestCount\":\"%ld\"", j->total - j->failed,
+              j->failed);
+  else mb_printf(&t, ",\"pendingRequestCount\":\"%ld\"", j->total);
+  mb_printf(&t, "},\"state\":\"%s\",\"name\":\"%s\"}", state, j->id);
+  if (ph == 3) {
+    mb_puts(&t, ",\"done\":true");
+    if (j->fate == JOB_ACTIVE) {
+      mb_puts(&t, ",\"response\":{\"@type\":\"type.googleapis.com/google.ai.generativelanguage.v1main."
+                  "GenerateContentBatchOutput\",\"inlinedResponses\":{\"inlinedResponses\":");
+      mb_put(&t, j->results.p, j->results.len);
+      mb_puts(&t, "}}");
+    } else if (j->fate == JOB_FAILED) {
+      mb_puts(&t, ",\"error\":{\"code\":13,\"message\":\"Batch job failed: internal error while processing.\"}");
+    }
+  }
+  mb_putc(&t, '}');
+  json_ok(r, &t, 1);
+  mb_free(&t);
+}
+
+void gemini_batch_create(mctx *c, const mreq *q, const char *model, size_t mlen, mresp *r) {
+  jnode *root;
+  jdoc *doc = json_parse(q->body, q->bodylen, &root);
+  const jnode *list = json_get(json_get(json_get2(json_get(root, "batch"), "inputConfig", "input_config"), "requests"),
+                               "requests");
+  if (!list || list->type != JARR) {
+    gemini_error(r, 400, "INVALID_ARGUMENT",
+                 "* BatchGenerateContentRequest.batch.input_config: input_config.requests or file_name is required\n",
+                 NULL);
+    json_free(doc);
+    return;
+  }
+  bjob *j = create_refused(c, q->body, q->bodylen) ? NULL : new_job(c, 0);
+  if (!j) {
+    gemini_error(r, 429, "RESOURCE_EXHAUSTED", "Too many concurrent batch jobs.", NULL);
+    json_free(doc);
+    return;
+  }
+  new_id(c, j->id, sizeof j->id, "batches/");
+  snprintf(j->model, sizeof j->model, "models/%.*s", (int)(mlen > 100 ? 100 : mlen), model);
+  j->fate = job_fate(q->body, q->bodylen);
+  mbuf req;
+  mb_init(&req);
+  mb_putc(&j->results, '[');
+  for (const jnode *x = list->child; x; x = x->next) {
+    const jnode *one = json_get(x, "request");
+    if (!one) continue;
+    req.len = 0;
+    jwrite(&req, one);
+    mresp sub;
+    answer_one(c, q, req.p, req.len, model, mlen, &sub);
+    if (j->total) mb_putc(&j->results, ',');
+    j->total++;
+    jnode *ar;
+    jdoc *ad = json_parse(sub.body.p ? sub.body.p : "", sub.body.len, &ar);
+    if (sub.status == 200 && ar) {
+      mb_puts(&j->results, "{\"response\":");
+      jwrite(&j->results, ar);
+    } else {
+      j->failed++;
+      mb_puts(&j->results, "{\"error\":");
+      const jnode *e = ar ? json_get(ar, "error") : NULL;
+      if (e) jwrite(&j->results, e);
+      else mb_printf(&j->results, "{\"code\":%d,\"message\":\"request failed\"}", sub.status);
+    }
+    const jnode *meta = json_get(x, "metadata");
+    if (meta) {
+      mb_puts(&j->results, ",\"metadata\":");
+      jwrite(&j->results, meta);
+    }
+    mb_putc(&j->results, '}');
+    json_free(ad);
+    mb_free(&sub.body);
+  }
+  mb_putc(&j->results, ']');
+  mb_free(&req);
+  json_free(doc);
+  gemini_op(c, j, r);
+}
+
+/* ---- OpenAI ---- */
+
+static void oa_err(mresp *r, int status, const char *msg) {
+  r->body.len = 0;
+  mb_puts(&r->body, "{\"error\":{\"message\":");
+  mb_jstr(&r->body, msg, strlen(msg));
+  mb_puts(&r->body, ",\"type\":\"invalid_request_error\",\"param\":null,\"code\":null}}\n");
+  r->status = status;
+  r->ctype = "application/json";
+}
+
+static bfile *new_file(mctx *c, const char *name, size_t nl) {
+  bfile *f = NULL;
+  for (int i = 0; i < MAX_FILES && !f; i++)
+    if (!c->batches->files[i].live) f = &c->batches->files[i];
+  if (!f) return NULL;
+  f->data.len = 0;
+  f->live = 1;
+  f->wall = time(NULL);
+  new_id(c, f->id, sizeof f->id, "file-");
+  snprintf(f->name, sizeof f->name, "%.*s", (int)(nl > 100 ? 100 : nl), name);
+  stats_add(c->stats, ST_FILES_CREATED, 1);
+  return f;
+}
+
+static bfile *find_file(mctx *c, const char *id, size_t n) {
+  for (int i = 0; i < MAX_FILES; i++) {
+    bfile *f = &c->batches->files[i];
+    if (f->live && strlen(f->id) == n && memcmp(f->id, id, n) == 0) return f;
+  }
+  return NULL;
+}
+
+static void file_json(mresp *r, const bfile *f, const char *purpose) {
+  mbuf t;
+  mb_init(&t);
+  mb_printf(&t, "{\"object\":\"file\",\"id\":\"%s\",\"purpose\":\"%s\",\"filename\":", f->id, purpose);
+  mb_jstr(&t, f->name, strlen(f->name));
+  mb_printf(&t, ",\"bytes\":%zu,\"created_at\":%lld,\"expires_at\":null,\"status\":\"processed\","
+                "\"status_details\":null}",
+            f->data.len, (long long)f->wall);
+  json_ok(r, &t, 0);
+  mb_free(&t);
+}
+
+/* A multipart/form-data part's content by its field name, or NULL. */
+static const char *form_part(const mreq *q, const char *field, size_t *len, const char **fname, size_t *fnl) {
+  char pat[80];
+  snprintf(pat, sizeof pat, "name=\"%s\"", field);
+  const char *p = memmem(q->body, q->bodylen, pat, strlen(pat));
+  if (!p) return NULL;
+  const char *end = q->body + q->bodylen;
+  const char *hdr_end = memmem(p, (size_t)(end - p), "\r\n\r\n", 4);
+  if (!hdr_end) return NULL;
+  if (fname) {
+    const char *fn = memmem(p, (size_t)(hdr_end - p), "filename=\"", 10);
+    *fname = fn ? fn + 10 : "";
+    const char *fe = fn ? memchr(fn + 10, '"', (size_t)(hdr_end - fn - 10)) : NULL;
+    *fnl = fe ? (size_t)(fe - fn - 10) : 0;
+  }
+  const char *start = hdr_end + 4;
+  const char *stop = memmem(start, (size_t)(end - start), "\r\n--", 4);
+  if (!stop) return NULL;
+  *len = (size_t)(stop - start);
+  return start;
+}
+
+static void file_upload(mctx *c, const mreq *q, mresp *r) {
+  size_t pl = 0, dl = 0, fnl = 0;
+  const char *fname = NULL;
+  const char *purpose = form_part(q, "purpose", &pl, NULL, NULL);
+  const char *data = form_part(q, "file", &dl, &fname, &fnl);
+  if (!purpose || !data) {
+    oa_err(r, 400, "Missing required parameter: 'file' and 'purpose' (multipart/form-data).");
+    return;
+  }
+  if (pl != 5 || memcmp(purpose, "batch", 5) != 0) {
+    oa_err(r, 400, "Invalid purpose: this server takes 'batch' files only.");
+    return;
+  }
+  bfile *f = new_file(c, fname, fnl);
+  if (!f) {
+    oa_err(r, 429, "Too many files.");
+    return;
+  }
+  mb_put(&f->data, data, dl);
+  file_json(r, f, "batch");
+}
+
+static void oa_batch_json(mctx *c, const bjob *j, mresp *r) {
+  int ph = phase(c, j);
+  static const char *const names[] = {"validating", "in_progress", "finalizing"};
+  const char *st = ph < 3                      ? names[ph]
+                   : j->fate == JOB_CANCELLED ? "cancelled"
+                   : j->fate == JOB_FAILED    ? "failed"
+                   : j->fate == JOB_EXPIRED   ? "expired"
+                                              : "completed";
+  int done_ok = ph == 3 && j->fate == JOB_ACTIVE;
+  mbuf t;
+  mb_init(&t);
+  mb_printf(&t, "{\"id\":\"%s\",\"object\":\"batch\",\"endpoint\":\"/v1/chat/completions\",\"errors\":", j->id);
+  if (ph == 3 && j->fate == JOB_FAILED)
+    mb_puts(&t, "{\"object\":\"list\",\"data\":[{\"code\":\"invalid_request\",\"message\":\"The batch could not "
+                "be processed.\",\"param\":null,\"line\":null}]}");
+  else mb_puts(&t, "null");
+  mb_printf(&t, ",\"input_file_id\":\"%s\",\"completion_window\":\"24h\",\"status\":\"%s\",", j->input_file, st);
+  if (done_ok && j->output_file[0]) mb_printf(&t, "\"output_file_id\":\"%s\",", j->output_file);
+  else mb_puts(&t, "\"output_file_id\":null,");
+  if (done_ok && j->error_file[0]) mb_printf(&t, "\"error_file_id\":\"%s\",", j->error_file);
+  else mb_puts(&t, "\"error_file_id\":null,");
+  mb_printf(&t, "\"created_at\":%lld,\"expires_at\":%lld,\"completed_at\":", (long long)j->wall,
+            (long long)j->wall + 86400);
+  if (done_ok) mb_printf(&t, "%lld", (long long)time(NULL));
+  else mb_puts(&t, "null");
+  mb_printf(&t, ",\"request_counts\":{\"total\":%ld,\"completed\":%ld,\"failed\":%ld},\"metadata\":null}", j->total,
+            done_ok ? j->total - j->failed : 0, done_ok ? j->failed : 0);
+  json_ok(r, &t, 0);
+  mb_free(&t);
+}
+
+static void oa_batch_create(mctx *c, const mreq *q, mresp *r) {
+  jnode *root;
+  jdoc *doc = json_parse(q->body, q->bodylen, &root);
+  const jnode *fid = root ? json_get(root, "input_file_id") : NULL;
+  const jnode *ep = root ? json_get(root, "endpoint") : NULL;
+  bfile *in = fid && fid->type == JSTR ? find_file(c, fid->str, fid->len) : NULL;
+  if (!in || !json_streq(ep, "/v1/chat/completions")) {
+    oa_err(r, 400, in ? "Invalid 'endpoint': this server batches /v1/chat/completions only."
+                      : "Invalid 'input_file_id': no such file.");
+    json_free(doc);
+    return;
+  }
+  bjob *j = create_refused(c, in->data.p ? in->data.p : "", in->data.len) ? NULL : new_job(c, 1);
+  if (!j) {
+    oa_err(r, 429, "Too many batches in progress.");
+    json_free(doc);
+    return;
+  }
+  json_free(doc);
+  new_id(c, j->id, sizeof j->id, "batch_");
+  snprintf(j->input_file, sizeof j->input_file, "%s", in->id);
+  j->fate = job_fate(in->data.p ? in->data.p : "", in->data.len);
+  mbuf out, err, body;
+  mb_init(&out);
+  mb_init(&err);
+  mb_init(&body);
+  const char *p = in->data.p ? in->data.p : "", *end = p + in->data.len;
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *le = nl ? nl : end;
+    jnode *line;
+    jdoc *ld = json_parse(p, (size_t)(le - p), &line);
+    p = le + 1;
+    if (!line) {
+      json_free(ld);
+      continue;
+    }
+    const jnode *cid = json_get(line, "custom_id"), *b = json_get(line, "body");
+    j->total++;
+    mbuf *dst = &out;
+    char rid[40];
+    new_id(c, rid, sizeof rid, "batch_req_");
+    if (!b || b->type != JOBJ) {
+      dst = &err;
+      j->failed++;
+      mb_printf(dst, "{\"id\":\"%s\",\"custom_id\":", rid);
+      if (cid) jwrite(dst, cid);
+      else mb_puts(dst, "null");
+      mb_puts(dst, ",\"response\":null,\"error\":{\"code\":\"invalid_request\",\"message\":\"Missing body.\"}}\n");
+      json_free(ld);
+      continue;
+    }
+    body.len = 0;
+    jwrite(&body, b);
+    mresp sub;
+    answer_one(c, q, body.p, body.len, NULL, 0, &sub);
+    if (sub.status != 200) {
+      dst = &err;
+      j->failed++;
+    }
+    mb_printf(dst, "{\"id\":\"%s\",\"custom_id\":", rid);
+    if (cid) jwrite(dst, cid);
+    else mb_puts(dst, "null");
+    mb_printf(dst, ",\"response\":{\"status_code\":%d,\"request_id\":\"req_%s\",\"body\":", sub.status, rid + 10);
+    jnode *ar;
+    jdoc *ad = json_parse(sub.body.p ? sub.body.p : "", sub.body.len, &ar);
+    if (ar) jwrite(dst, ar);
+    else mb_puts(dst, "null");
+    mb_puts(dst, "},\"error\":null}\n");
+    json_free(ad);
+    mb_free(&sub.body);
+    json_free(ld);
+  }
+  if (out.len) {
+    bfile *f = new_file(c, "batch_output.jsonl", 18);
+    if (f) {
+      mb_put(&f->data, out.p, out.len);
+      snprintf(j->output_file, sizeof j->output_file, "%s", f->id);
+    }
+  }
+  if (err.len) {
+    bfile *f = new_file(c, "batch_errors.jsonl", 18);
+    if (f) {
+      mb_put(&f->data, err.p, err.len);
+      snprintf(j->error_file, sizeof j->error_file, "%s", f->id);
+    }
+  }
+  mb_free(&out);
+  mb_free(&err);
+  mb_free(&body);
+  oa_batch_json(c, j, r);
+}
+
+static int starts(const mreq *q, const char *p) {
+  size_t l = strlen(p);
+  return q->pathlen >= l && memcmp(q->path, p, l) == 0;
+}
+
+static int ends(const char *s, size_t n, const char *suf) {
+  size_t l = strlen(suf);
+  return n >= l && memcmp(s + n - l, suf, l) == 0;
+}
+
+static void cancel(mctx *c, bjob *j) {
+  if (phase(c, j) < 3) {
+    j->fate = JOB_CANCELLED;
+    j->cancelled_at = c->now;
+    stats_add(c->stats, ST_BATCHES_CANCELLED, 1);
+  }
+}
+
+int batch_route(mctx *c, const mreq *q, mresp *r) {
+  if (starts(q, "/v1beta/batches/")) {
+    const char *id = q->path + 8; /* "batches/..." */
+    size_t il = q->pathlen - 8;
+    int is_cancel = ends(id, il, ":cancel");
+    if (is_cancel) il -= 7;
+    bjob *j = find_job(c, id, il);
+    if (!j || j->openai) {
+      gemini_error(r, 404, "NOT_FOUND", "Requested entity was not found.", NULL);
+    } else if (is_cancel && q->method == MPOST) {
+      cancel(c, j);
+      r->status = 200;
+      r->ctype = "application/json; charset=UTF-8";
+      mb_puts(&r->body, "{}\n");
+    } else if (q->method == MGET) {
+      gemini_op(c, j, r);
+    } else if (q->method == MDELETE) {
+      j->live = 0;
+      r->status = 200;
+      r->ctype = "application/json; charset=UTF-8";
+      mb_puts(&r->body, "{}\n");
+    } else {
+      gemini_error(r, 405, "METHOD_NOT_ALLOWED", "Method not allowed.", NULL);
+    }
+    return 1;
+  }
+  const char *pfx = starts(q, "/v1/") ? "/v1/" : "/";
+  size_t pl = strlen(pfx);
+  const char *rest = q->path + pl;
+  size_t rl = q->pathlen - pl;
+  if (rl == 5 && memcmp(rest, "files", 5) == 0 && q->method == MPOST) {
+    file_upload(c, q, r);
+    return 1;
+  }
+  if (rl > 6 && memcmp(rest, "files/", 6) == 0 && ends(rest, rl, "/content") && q->method == MGET) {
+    bfile *f = find_file(c, rest + 6, rl - 6 - 8);
+    if (!f) oa_err(r, 404, "No such File object.");
+    else {
+      r->status = 200;
+      r->ctype = "application/octet-stream";
+      mb_put(&r->body, f->data.p ? f->data.p : "", f->data.len);
+    }
+    return 1;
+  }
+  if (rl == 7 && memcmp(rest, "batches", 7) == 0 && q->method == MPOST) {
+    oa_batch_create(c, q, r);
+    return 1;
+  }
+  if (rl > 8 && memcmp(rest, "batches/", 8) == 0) {
+    const char *id = rest + 8;
+    size_t il = rl - 8;
+    int is_cancel = ends(id, il, "/cancel");
+    if (is_cancel) il -= 7;
+    bjob *j = find_job(c, id, il);
+    if (!j || !j->openai) oa_err(r, 404, "No batch found with that id.");
+    else if (is_cancel && q->method == MPOST) {
+      cancel(c, j);
+      oa_batch_json(c, j, r);
+    } else if (q->method == MGET) oa_batch_json(c, j, r);
+    else oa_err(r, 405, "Method not allowed.");
+    return 1;
+  }
+  return 0;
+}
