@@ -2,11 +2,12 @@
  * client directly. The engine itself calls the C API from its scheduler thread.
  *
  *   core.redis_parse_url(url)    -> { scheme, host, port, path, db, key, user,
- *                                     has_password, display } | nil, "bad limiter URL ..."
+ *                                     has_password, display [, outage] }
+ *                                  | nil, "bad limiter URL ..."
  *   core.redis_limiter(url, opts) -> limiter | nil, "redis: URL: reason", "redis"
  *       raises on a bad URL (message from the parser) or a bad option
  *       opts: rpm, tpm, rpd, burst_requests, burst_tokens, batch (s), lease_ttl (s),
- *             timeout (s)
+ *             timeout (s), max_outage (s: how long Redis may be away, default 30)
  *   lim:lease(requests, tokens)  -> true, is_local | false, wait_s, paused_s
  *                                 | nil, "redis: ...", "redis" | nil, "too_large: ...", "too_large"
  *   lim:reconcile(used_minus_reserved) -> true   (settled locally or with the next round trip)
@@ -58,14 +59,14 @@ static double opt_num(lua_State *L, int idx, const char *key, double def, double
 }
 
 /* Rejects keys outside `known` and `extra`: a typo must not silently drop a limit. */
-static void check_keys(lua_State *L, int idx, const char *extra) {
+static void check_keys(lua_State *L, int idx, const char *extra, const char *extra2) {
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
     if (lua_type(L, -1) != LUA_TSTRING)
       luaL_error(L, "unknown option (a %s key) for redis_limiter", luaL_typename(L, -1));
     const char *k = lua_tostring(L, -1);
-    int found = extra && strcmp(k, extra) == 0;
+    int found = (extra && strcmp(k, extra) == 0) || (extra2 && strcmp(k, extra2) == 0);
     for (int i = 0; !found && limit_keys[i]; i++) found = strcmp(k, limit_keys[i]) == 0;
     if (!found) luaL_error(L, "unknown option '%s' for redis_limiter", k);
   }
@@ -120,6 +121,10 @@ static int l_parse_url(lua_State *L) {
   }
   lua_pushboolean(L, u.has_password);
   lua_setfield(L, -2, "has_password");
+  if (u.outage_s >= 0) {
+    lua_pushnumber(L, u.outage_s);
+    lua_setfield(L, -2, "outage");
+  }
   lua_pushstring(L, u.display);
   lua_setfield(L, -2, "display");
   return 1;
@@ -136,14 +141,16 @@ static int l_new(lua_State *L) {
   lredis *u = lua_newuserdatauv(L, sizeof *u, 0);
   memset(u, 0, sizeof *u);
   luaL_setmetatable(L, CG_REDIS_LIMITER_T);
-  double timeout = 0;
+  double timeout = 0, max_outage = -1;
   if (has_opts) {
-    check_keys(L, 2, "timeout");
+    check_keys(L, 2, "timeout", "max_outage");
     read_limits(L, 2, &u->lim);
     timeout = opt_num(L, 2, "timeout", 0, 0);
+    max_outage = opt_num(L, 2, "max_outage", -1, 0);
   }
   u->r = cg_redis_connect(url, timeout, err, sizeof err);
   if (!u->r) return fail(L, err, "redis");
+  if (max_outage >= 0) cg_redis_set_max_outage(u->r, max_outage);
   return 1;
 }
 
@@ -217,7 +224,7 @@ static int l_state(lua_State *L) {
 static int l_set_limits(lua_State *L) {
   lredis *u = check_limiter(L);
   luaL_checktype(L, 2, LUA_TTABLE);
-  check_keys(L, 2, NULL);
+  check_keys(L, 2, NULL, NULL);
   cg_redis_limits l = u->lim;
   read_limits(L, 2, &l); /* raises before anything changes */
   u->lim = l;
@@ -236,6 +243,8 @@ static int l_stats(lua_State *L) {
   setnum(L, "waits", (double)s.waits);
   setnum(L, "errors", (double)s.errors);
   setnum(L, "reconnects", (double)s.reconnects);
+  setnum(L, "outages", (double)s.outages);
+  setnum(L, "outage_grants", (double)s.outage_grants);
   setnum(L, "returned_requests", s.returned_requests);
   setnum(L, "returned_tokens", s.returned_tokens);
   setnum(L, "pending_tokens", s.pending_tokens);
