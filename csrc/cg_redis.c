@@ -23,9 +23,11 @@
 /* Demand-sized leases: a busy process aims at this many requests per round trip, for a
  * lease lasting at most LEASE_MAX_S of its own rate; its rate is an average over about
  * DEMAND_TAU_S, so it follows a change of share within a few seconds. */
-#define LEASE_TARGET 20.0
+#define LEASE_TARGET 32.0
 #define LEASE_MAX_S 30.0
 #define DEMAND_TAU_S 5.0
+#define IN_FLIGHT_RESERVE 2.0 /* reservations kept beyond those in flight */
+#define IN_FLIGHT_MAX 16.0
 /* During an outage: this fraction of the process's last rate at first, falling linearly
  * to nothing at the end of the allowed outage; reconnects back off from the first to the
  * last delay. */
@@ -57,11 +59,18 @@ struct cg_redis {
   int have_lease;
   char member[MEMBER_MAX];
   double lease_req, lease_tok, used_req, used_tok, lease_exp, lease_got;
+  /* Tokens paid for and kept from earlier leases (at most carry_cap): the reservations of
+   * requests in flight, which mostly come back as they finish. Returning them with each
+   * lease would put every other process's lease behind debt that is refunded moments
+   * later, and they would not learn of the refund until their next round trip. */
+  double carry_t, carry_cap;
   double after_r, after_t, after_d, floor_r, floor_t;
   cg_redis_limits lease_lim; /* the limits the schedule was computed with */
 
-  /* Demand: exponentially decaying sums of what this process was granted. */
-  double dem_r, dem_t, dem_last, dem_first;
+  /* Demand: exponentially decaying sums of what this process was granted, and of the
+   * settlements (count and tokens) that came back for its requests. */
+  double dem_r, dem_t, set_n, set_d, dem_last, dem_first;
+  double granted_n, settled_n; /* all requests granted, all settlements: in flight = the gap */
 
   /* Outage: Redis unreachable since outage_since (0 = none); the local share is spent
    * from out_used_*; the next reconnect is tried at retry_at. */
@@ -94,6 +103,7 @@ typedef struct call {
   const char *ret_member;
   double unused_r, unused_t, delta_t, pause_ms, drain, need_r, need_t, want_r, want_t,
       horizon_ms;
+  double keep_t; /* tokens kept locally, not returned (carry_t once Redis answered) */
 } call;
 
 static double mono_now(void) {
@@ -346,6 +356,7 @@ static int run_script(cg_redis_t *r, const cg_redis_limits *lim, const call *cl,
   r->have_lease = 0;
   r->member[0] = '\0';
   r->lease_req = r->lease_tok = r->used_req = r->used_tok = 0;
+  r->carry_t = cl->keep_t;
   r->pending_tok = 0;
   if (out->pause_ms > 0) {
     double until = mono_now() + out->pause_ms / 1000.0;
@@ -354,12 +365,20 @@ static int run_script(cg_redis_t *r, const cg_redis_limits *lim, const call *cl,
   return 0;
 }
 
-/* Fills the return and reconciliation parts of a call from the local state. */
-static void add_piggyback(const cg_redis_t *r, call *cl) {
+static void lease_avail(const cg_redis_t *r, double now, double *av_r, double *av_t);
+
+/* Fills the return and reconciliation parts of a call from the local state; `keep`: the
+ * tokens paid for and not yet spent stay here (up to carry_cap) for the next lease. A
+ * lease that expired or whose return may already have been applied keeps nothing. */
+static void add_piggyback(const cg_redis_t *r, call *cl, int keep) {
   if (r->have_lease) {
+    const double now = mono_now();
+    double av_r = 0, av_t = 0;
+    if (keep && now < r->lease_exp) lease_avail(r, now, &av_r, &av_t);
+    cl->keep_t = fmin(fmax(0, av_t), r->carry_cap);
     cl->ret_member = r->member;
     cl->unused_r = fmax(0, r->lease_req - r->used_req);
-    cl->unused_t = fmax(0, r->lease_tok - r->used_tok);
+    cl->unused_t = fmax(0, r->lease_tok + r->carry_t - r->used_tok - cl->keep_t);
   }
   cl->delta_t = r->pending_tok;
 }
@@ -423,6 +442,8 @@ static void demand_decay(cg_redis_t *r, double now) {
     const double k = exp(-(now - r->dem_last) / DEMAND_TAU_S);
     r->dem_r *= k;
     r->dem_t *= k;
+    r->set_n *= k;
+    r->set_d *= k;
   }
   r->dem_last = now;
 }
@@ -432,34 +453,60 @@ static void demand_note(cg_redis_t *r, double req, double tok, double now) {
   if (r->dem_first == 0) r->dem_first = now;
   r->dem_r += req;
   r->dem_t += tok;
+  r->granted_n += req;
 }
 
-/* Requests and tokens per second: the decaying sums over the time they cover (at the
- * start, less than DEMAND_TAU_S, so a new process is not taken for a slow one). */
-static void demand_rate(cg_redis_t *r, double now, double *rr, double *rt) {
+static void settle_note(cg_redis_t *r, double delta, double now) {
   demand_decay(r, now);
-  *rr = *rt = 0;
+  r->set_n += 1;
+  r->set_d += delta;
+  r->settled_n += 1;
+}
+
+/* Requests per second (the decaying sum over the time it covers: at the start, less
+ * than DEMAND_TAU_S, so a new process is not taken for a slow one) and the tokens a
+ * request really takes: its reservation plus what settling gave back on average. */
+static void demand_rate(cg_redis_t *r, double now, double *rr, double *tok_per_req) {
+  demand_decay(r, now);
+  *rr = *tok_per_req = 0;
   if (r->dem_first == 0) return;
   const double span = DEMAND_TAU_S * (1 - exp(-fmax(0.5, now - r->dem_first) / DEMAND_TAU_S));
   *rr = r->dem_r / span;
-  *rt = r->dem_t / span;
+  if (r->dem_r > 0)
+    *tok_per_req = fmax(0, r->dem_t / r->dem_r + (r->set_n > 0.5 ? r->set_d / r->set_n : 0));
+}
+
+/* Reservations a lease holds for requests in flight (their tokens come back as they
+ * finish): those in flight now and IN_FLIGHT_RESERVE more. */
+static double in_flight_reserve(const cg_redis_t *r) {
+  return fmin(IN_FLIGHT_MAX, fmax(0, r->granted_n - r->settled_n) + IN_FLIGHT_RESERVE);
 }
 
 /* The lease to ask for: at least this request and today's small batch; for a process
- * that has been busy, LEASE_TARGET requests' worth of its own recent rate (requests and
- * the tokens they came with), for at most LEASE_MAX_S. Its rate falls as more processes
- * share the key, and so do its leases; Redis cuts a lease to what refill pays within the
- * horizon. */
+ * that has been busy, LEASE_TARGET requests' worth of its own recent rate, for at most
+ * LEASE_MAX_S. Tokens are counted net of reconciliation (a chapter reserves its whole
+ * output budget and mostly gives it back), plus IN_FLIGHT_RESERVE reservations like
+ * this one, which come back to the lease as requests finish: sizing tokens by the
+ * reservations would queue every other process behind debt that is mostly refunded.
+ * Its rate falls as more processes share the key, and so do its leases; Redis cuts a
+ * lease to what refill pays within the horizon. */
 static void lease_want(cg_redis_t *r, const cg_redis_limits *lim, double need_r, double need_t,
                        double now, double *want_r, double *want_t) {
-  double rr, rt;
-  demand_rate(r, now, &rr, &rt);
+  double rr, tpr;
+  demand_rate(r, now, &rr, &tpr);
   const double span = rr > 0 ? fmin(LEASE_MAX_S, LEASE_TARGET / rr) : 0;
   double wr = need_r, wt = need_t;
   if (lim->rpm > 0) wr = fmax(wr, ceil(lim->rpm / 60.0 * lim->batch_s));
   if (lim->tpm > 0) wt = fmax(wt, ceil(lim->tpm / 60.0 * lim->batch_s));
-  if (lim->rpm > 0 || lim->rpd > 0) wr = fmax(wr, ceil(rr * span));
-  if (lim->tpm > 0) wt = fmax(wt, ceil(rt * span));
+  if (rr > 0) {
+    if (lim->rpm > 0 || lim->rpd > 0) wr = fmax(wr, ceil(rr * span));
+    if (lim->tpm > 0) wt = fmax(wt, ceil(rr * span * tpr + need_t * in_flight_reserve(r)));
+  } else if (lim->backlog_requests > 0) {
+    /* No demand known yet (a new process): what waits, which the backlog cap below
+     * trims, as if this request's size were typical. */
+    wr = fmax(wr, LEASE_TARGET);
+    wt = fmax(wt, need_t * in_flight_reserve(r));
+  }
   if (lim->backlog_requests > 0) wr = fmax(need_r, fmin(wr, ceil(lim->backlog_requests)));
   if (lim->backlog_tokens > 0) wt = fmax(need_t, fmin(wt, ceil(lim->backlog_tokens)));
   *want_r = wr;
@@ -488,13 +535,13 @@ static void lease_avail(const cg_redis_t *r, double now, double *av_r, double *a
                          paid(l->rpd, l->rpd / 86400.0, r->after_d, r->lease_req, dt));
   const double ut = paid(l->tpm, l->tpm / 60.0, r->after_t, r->lease_tok, dt);
   *av_r = fmax(ur, r->floor_r) - r->used_req;
-  *av_t = fmax(ut, r->floor_t) - r->used_tok;
+  *av_t = fmax(ut, r->floor_t) + r->carry_t - r->used_tok;
 }
 
 /* Seconds from `now` until the lease has paid for `want_r`, `want_t` more. */
 static double lease_wait(const cg_redis_t *r, double now, double want_r, double want_t) {
   const cg_redis_limits *l = &r->lease_lim;
-  const double tr = r->used_req + want_r, tt = r->used_tok + want_t;
+  const double tr = r->used_req + want_r, tt = r->used_tok - r->carry_t + want_t;
   double at = 0;
   if (tr > r->floor_r) {
     at = fmax(at, paid_at(l->rpm, l->rpm / 60.0, r->after_r, r->lease_req, tr));
@@ -551,11 +598,12 @@ static int outage_note(cg_redis_t *r, const char *msg) {
   const double now = mono_now();
   snprintf(r->last_err, sizeof r->last_err, "%s", msg);
   if (!r->outage_since) {
-    double rr, rt;
-    demand_rate(r, now, &rr, &rt);
+    double rr, tpr;
+    demand_rate(r, now, &rr, &tpr);
     r->outage_since = now;
     r->out_rate_r = OUTAGE_SHARE * rr;
-    r->out_rate_t = OUTAGE_SHARE * rt;
+    /* reservations are what must fit: at least a whole one per request */
+    r->out_rate_t = OUTAGE_SHARE * rr * fmax(tpr, r->dem_r > 0 ? r->dem_t / r->dem_r : 0);
     r->out_used_r = r->out_used_t = 0;
     r->retry_delay = RETRY_FIRST_S;
     r->st.outages++;
@@ -637,7 +685,7 @@ int cg_redis_lease(cg_redis_t *r, const cg_redis_limits *limits, double want_req
    * otherwise wait for that, not for Redis. */
   if (r->have_lease && now < r->lease_exp &&
       (!lim_req || r->lease_req - r->used_req + 1e-9 >= want_req) &&
-      (!lim_tok || r->lease_tok - r->used_tok + 1e-9 >= want_tok)) {
+      (!lim_tok || r->lease_tok + r->carry_t - r->used_tok + 1e-9 >= want_tok)) {
     double av_r, av_t;
     lease_avail(r, now, &av_r, &av_t);
     if (take_local(r, &lim, av_r, av_t, want_req, want_tok, &r->used_req, &r->used_tok, out)) {
@@ -669,10 +717,12 @@ int cg_redis_lease(cg_redis_t *r, const cg_redis_limits *limits, double want_req
   }
   /* A round trip: give back what is left, ask for this request plus a demand-sized lease. */
   call cl = { 0 };
-  add_piggyback(r, &cl);
+  r->carry_cap = want_tok * in_flight_reserve(r);
+  add_piggyback(r, &cl, 1);
   cl.need_r = want_req;
   cl.need_t = want_tok;
   lease_want(r, &lim, want_req, want_tok, now, &cl.want_r, &cl.want_t);
+  cl.want_t = fmax(want_tok, cl.want_t - cl.keep_t);
   cl.horizon_ms = lim.horizon_s * 1000.0;
   reply rp;
   char msg[CG_REDIS_URL_MAX + 256] = "";
@@ -725,22 +775,26 @@ int cg_redis_lease(cg_redis_t *r, const cg_redis_limits *limits, double want_req
 
 void cg_redis_reconcile(cg_redis_t *r, double delta_tokens) {
   if (!isfinite(delta_tokens) || delta_tokens == 0) return;
+  const double delta_in = delta_tokens;
   pthread_mutex_lock(&r->mu);
   double now = mono_now();
   if (r->have_lease && now < r->lease_exp) {
     /* Settle against the local lease first: a credit becomes spendable at once and a
      * debit is paid from tokens already taken from Redis; neither needs a round trip. */
     if (delta_tokens < 0) {
-      double back = fmin(-delta_tokens, r->used_tok);
+      /* Refunds of reservations taken from earlier leases come back here too, up to
+       * what may be carried. */
+      double back = fmin(-delta_tokens, fmax(0, r->used_tok + r->carry_cap));
       r->used_tok -= back;
       delta_tokens += back;
     } else {
-      double pay = fmin(delta_tokens, fmax(0, r->lease_tok - r->used_tok));
+      double pay = fmin(delta_tokens, fmax(0, r->lease_tok + r->carry_t - r->used_tok));
       r->used_tok += pay;
       delta_tokens -= pay;
     }
   }
   r->pending_tok += delta_tokens;
+  settle_note(r, delta_in, now);
   pthread_mutex_unlock(&r->mu);
 }
 
@@ -755,7 +809,7 @@ int cg_redis_pause(cg_redis_t *r, const cg_redis_limits *limits, double seconds,
   r->last = lim;
   r->have_last = 1;
   call cl = { 0 };
-  add_piggyback(r, &cl);
+  add_piggyback(r, &cl, 0);
   cl.pause_ms = seconds * 1000.0;
   cl.drain = drain ? 1 : 0;
   reply rp;
@@ -783,7 +837,7 @@ static int flush_locked(cg_redis_t *r, const cg_redis_limits *lim, int force, re
                         char *err, size_t errlen) {
   if (!force && !r->have_lease && r->pending_tok == 0) return CG_REDIS_OK;
   call cl = { 0 };
-  add_piggyback(r, &cl);
+  add_piggyback(r, &cl, 0);
   return run_script(r, lim, &cl, rp, err, errlen) ? CG_REDIS_ERROR : CG_REDIS_OK;
 }
 

@@ -6,8 +6,8 @@
  * (cg_redis_script.h) that reads Redis's clock. A round trip per request would cost more
  * than the request's own scheduling, so the client leases: each round trip asks for this
  * request plus a lease sized to the process's own demand (about LEASE_TARGET requests of
- * its recent rate, with the tokens they came with, never more than the caller's backlog)
- * and keeps the surplus locally. A busy process thus asks Redis about once per 20
+ * its recent rate, or of its backlog when it starts, with the tokens they came with, never more than the caller's backlog)
+ * and keeps the surplus locally. A busy process thus asks Redis about once per 32
  * requests whatever the limits; its rate, and so its leases, shrink as more processes
  * share the key; an idle one holds nothing (the engine flushes when its queue runs dry).
  *
@@ -37,7 +37,7 @@
  * fails with the message of the last failure. The share is not charged for requests (only
  * its tokens are settled): half the rate, falling, stays within what the buckets refill
  * meanwhile and lose to their cap, as long as the leases others still spend are small
- * next to the outage (they are: about 20 requests of one process's share).
+ * next to the outage (they are: about 32 requests of one process's share).
  *
  * Threads: one mutex per handle guards the connection and the local lease; a round trip
  * holds it (it is one short EVALSHA with a timeout). Any thread may call any function;
