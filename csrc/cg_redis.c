@@ -20,6 +20,11 @@
 #define DEFAULT_LEASE_TTL_S 0.5
 #define DEFAULT_HORIZON_S 60.0
 #define DEFAULT_MAX_OUTAGE_S 30.0
+/* The shared buckets refill at this share of the per-minute limits (bursts unchanged).
+ * The provider counts arrivals: a lease paid for at t is sent a few milliseconds later,
+ * unevenly, and leases are paid back to back, so at the full rate a provider counting
+ * over a sliding window would turn away a request every few seconds. */
+#define RATE_SHARE 0.98
 /* Demand-sized leases: a busy process aims at this many requests per round trip, for a
  * lease lasting at most LEASE_MAX_S of its own rate; its rate is an average over about
  * DEMAND_TAU_S, so it follows a change of share within a few seconds. */
@@ -36,7 +41,7 @@
 #define RETRY_MAX_S 4.0
 #define MEMBER_MAX 128
 #define NUM_LEN 40
-#define SCRIPT_ARGS 17
+#define SCRIPT_ARGS 18
 #define REPLY_FIELDS 14
 
 struct cg_redis {
@@ -49,6 +54,7 @@ struct cg_redis {
   char key_leases[CG_REDIS_KEY_MAX + 40];
   int connected_once;
   int fresh;             /* the connection was made during the current call */
+  int cold;              /* reconnected, no call answered since (script ARGV 18) */
   int last_timeout;      /* the last failed command timed out */
 
   /* The local lease: a grant of lease_req requests and lease_tok tokens (used_req and
@@ -76,6 +82,9 @@ struct cg_redis {
    * from out_used_*; the next reconnect is tried at retry_at. */
   double max_outage_s;
   double outage_since, out_rate_r, out_rate_t, out_used_r, out_used_t;
+  double queue_end; /* monotonic: when refill has paid all the debt this process last saw */
+  double queue_span; /* seconds from the last grant to queue_end */
+  double out_from;  /* the local share starts then: max(outage start, queue_end) + span */
   double retry_at, retry_delay;
   char last_err[CG_REDIS_URL_MAX + 256];
 
@@ -132,6 +141,8 @@ static cg_redis_limits normalize(const cg_redis_limits *in) {
   if (!(l.batch_s > 0)) l.batch_s = DEFAULT_BATCH_S;
   if (!(l.lease_ttl_s > 0)) l.lease_ttl_s = DEFAULT_LEASE_TTL_S;
   if (!(l.horizon_s > 0)) l.horizon_s = DEFAULT_HORIZON_S;
+  l.rpm *= RATE_SHARE;
+  l.tpm *= RATE_SHARE;
   return l;
 }
 
@@ -208,7 +219,10 @@ static int ensure_connected(cg_redis_t *r, char *err, size_t errlen) {
                         : redisConnectWithTimeout(r->url.host, r->url.port, tv);
   if (!r->c || r->c->err) goto fail;
   if (redisSetTimeout(r->c, tv) != REDIS_OK) goto fail;
-  if (r->connected_once) r->st.reconnects++;
+  if (r->connected_once) {
+    r->st.reconnects++;
+    r->cold = 1; /* until Redis answered a call: a missing key may be lost state */
+  }
   r->connected_once = 1;
   r->fresh = 1;
 
@@ -301,7 +315,7 @@ static int run_script(cg_redis_t *r, const cg_redis_limits *lim, const call *cl,
   const double v[SCRIPT_ARGS] = {
     lim->rpm, lim->tpm, lim->rpd, lim->burst_requests, lim->burst_tokens, server_ttl_ms,
     0, cl->unused_r, cl->unused_t, cl->delta_t, cl->pause_ms, cl->drain,
-    cl->need_r, cl->need_t, cl->want_r, cl->want_t, cl->horizon_ms,
+    cl->need_r, cl->need_t, cl->want_r, cl->want_t, cl->horizon_ms, r->cold,
   };
   const char *argv[5 + SCRIPT_ARGS];
   size_t lens[5 + SCRIPT_ARGS];
@@ -351,6 +365,15 @@ static int run_script(cg_redis_t *r, const cg_redis_limits *lim, const call *cl,
     return -1;
   }
   /* Redis applied the return and the reconciliation. */
+  r->cold = 0;
+  {
+    /* The debt queue as Redis showed it: when refill will have paid all of it. */
+    double span = 0;
+    if (lim->rpm > 0 && out->level_r < 0) span = fmax(span, -out->level_r / (lim->rpm / 60.0));
+    if (lim->tpm > 0 && out->level_t < 0) span = fmax(span, -out->level_t / (lim->tpm / 60.0));
+    r->queue_span = span;
+    r->queue_end = mono_now() + span;
+  }
   r->st.returned_requests += out->cred_r;
   r->st.returned_tokens += out->cred_t;
   r->have_lease = 0;
@@ -601,6 +624,9 @@ static int outage_note(cg_redis_t *r, const char *msg) {
     double rr, tpr;
     demand_rate(r, now, &rr, &tpr);
     r->outage_since = now;
+    /* Leases taken after this process's last one are not known here, but the queue was
+     * as long when it joined: allow as long again for them. */
+    r->out_from = fmax(now, r->queue_end) + r->queue_span;
     r->out_rate_r = OUTAGE_SHARE * rr;
     /* reservations are what must fit: at least a whole one per request */
     r->out_rate_t = OUTAGE_SHARE * rr * fmax(tpr, r->dem_r > 0 ? r->dem_t / r->dem_r : 0);
@@ -638,7 +664,10 @@ static int outage_grant(cg_redis_t *r, const cg_redis_limits *lim, double want_r
     return CG_REDIS_ERROR;
   }
   const int lim_req = lim->rpm > 0 || lim->rpd > 0;
-  const double frac = el - el * el / (2 * m); /* the integral of the falling share */
+  /* The integral of the falling share since it began: not before the leases taken
+   * around this process's last one are paid, since they are still being spent. */
+  const double a = fmin(fmax(0, r->out_from - r->outage_since), m);
+  const double frac = el > a ? (el - a) - (el * el - a * a) / (2 * m) : 0;
   const double av_r = r->out_rate_r * frac - r->out_used_r;
   const double av_t = r->out_rate_t * frac - r->out_used_t;
   if (take_local(r, lim, av_r, av_t, want_req, want_tok, &r->out_used_r, &r->out_used_t, out)) {
@@ -647,7 +676,7 @@ static int outage_grant(cg_redis_t *r, const cg_redis_limits *lim, double want_r
   }
   double w = r->retry_at - now;
   const double share = 1 - el / m;
-  if (lim_req && av_r < want_req && r->out_rate_r * share > 0)
+  if (lim_req && el > a && av_r < want_req && r->out_rate_r * share > 0)
     w = fmin(w, (want_req - av_r) / (r->out_rate_r * share));
   out->wait_s = fmax(0.001, w);
   r->st.waits++;

@@ -9,59 +9,9 @@ local gemini = require "coursegen.providers.gemini"
 local json = require "coursegen.json"
 local mock = require "coursegen.mock"
 
-local ok_sys, system = pcall(require, "system")
-local function wall()
-  if ok_sys then return system.gettime() end
-  return os.time()
-end
 
-local BIN = helpers.root .. "/bin/coursegen"
-local UNSET = { "GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY", "COURSEGEN_PROVIDER",
-                "COURSEGEN_MODEL", "COURSEGEN_BASE_URL", "NO_COLOR" }
-
-local function q(s)
-  s = tostring(s)
-  if s:match("^[%w%._/:=,%-+@]+$") then return s end
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
--- The command line for `bin/coursegen ARGS` run in `dir`, output to dir/NAME.{out,err}
--- and its exit code to dir/NAME.rc.
-local function command(dir, name, args)
-  local parts = { "env" }
-  for _, k in ipairs(UNSET) do parts[#parts + 1] = "-u " .. k end
-  parts[#parts + 1] = "timeout 120"
-  parts[#parts + 1] = q(BIN)
-  for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
-  local base = q(dir .. "/" .. name)
-  return string.format("cd %s && %s >%s.out 2>%s.err </dev/null; echo $? >%s.rc", q(dir),
-    table.concat(parts, " "), base, base, base)
-end
-
--- Runs the commands at once, each in the background; returns when all have exited.
-local function run_all(dir, cmds)
-  local lines = {}
-  for i, c in ipairs(cmds) do lines[i] = "(" .. command(dir, c.name, c.args) .. ") &" end
-  lines[#lines + 1] = "wait"
-  helpers.writefile(dir .. "/run.sh", table.concat(lines, "\n") .. "\n")
-  assert(os.execute("sh " .. q(dir .. "/run.sh")))
-end
-
-local function result_of(dir, name)
-  return {
-    code = tonumber(helpers.readfile(dir .. "/" .. name .. ".rc") or ""),
-    out = helpers.readfile(dir .. "/" .. name .. ".out") or "",
-    err = helpers.readfile(dir .. "/" .. name .. ".err") or "",
-  }
-end
-
-local function course_file(dir, name, title, n)
-  local chapters = {}
-  for i = 1, n do chapters[i] = string.format("%s chapter %d", title, i) end
-  local path = dir .. "/" .. name .. ".json"
-  helpers.writefile(path, json.encode { title = title, chapters = chapters })
-  return path
-end
+local runs = require "support.cli_runs"
+local run_all, result_of, course_file, wall = runs.run_all, runs.result_of, runs.course_file, runs.wall
 
 -- A request for the mock (Gemini dialect).
 local function request(base_url, prompt, tokens)
@@ -311,17 +261,13 @@ describe("coursegen shared limiter", function()
         cmds[i] = { name = "p" .. i, args = { "generate", path, "--out", dir .. "/o" .. i,
           "--base-url", server.url, "--rpm", "600", "--limiter", url, "--no-progress" } }
       end
-      local lines = {}
-      for i, c in ipairs(cmds) do lines[i] = "(" .. command(dir, c.name, c.args) .. ") &" end
-      helpers.writefile(dir .. "/run.sh", table.concat(lines, "\n") .. "\nwait\n")
-      os.execute("sh " .. q(dir .. "/run.sh") .. " >/dev/null 2>&1 & echo $! >" .. q(dir .. "/run.pid"))
+      local pid = runs.start_all(dir, cmds)
       -- Stop Redis once a few chapters are written.
       for _ = 1, 500 do
         if server:stats().requests >= 15 then break end
         helpers.sleep(0.01)
       end
       redis.stop(srv)
-      local pid = assert((helpers.readfile(dir .. "/run.pid") or ""):match("%d+"))
       for _ = 1, 3000 do
         if not helpers.alive(pid) then break end
         helpers.sleep(0.01)

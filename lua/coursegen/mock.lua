@@ -9,14 +9,16 @@
 -- SIGTERM and returns the signal's name; `parse_faults` raises on a bad spec.
 --
 -- Options: `port` (0 = a free one), `latency_ms` and `jitter_ms` (uniform extra),
--- `rpm`, `tpm`, `burst`, `faults`, `seed`, `api_key`, `answer_words` (default 300).
+-- `rpm`, `tpm`, `burst`, `window`, `faults`, `seed`, `api_key`, `answer_words` (default 300).
 --
 -- Rate limit: two token buckets refilled continuously at rate/60 per second. `burst` is
 -- the request bucket's capacity (default one second's worth, at least 1); the token
 -- bucket holds one second's worth of `tpm`. A request costs 1 request and its prompt
 -- tokens plus the tokens of the answer it gets (after `maxOutputTokens` cuts it), which
 -- the mock knows before answering. A request larger than the token bucket passes once
--- the bucket is full and leaves it in debt. A refused request costs nothing.
+-- the bucket is full and leaves it in debt. A refused request costs nothing. `window`
+-- (seconds) enforces `rpm` and `tpm` as a sliding window instead: at most rpm * window /
+-- 60 requests (and tokens) admitted in any `window` seconds, no burst beyond that.
 --
 -- Stats (`srv:stats()` and `GET /stats`): `requests`, `status` (by status string),
 -- `faults` (by name), `max_concurrent`, `in_flight`, `requests_last_minute`,
@@ -36,6 +38,7 @@ local OPTIONS = {
   rpm = "nonneg",
   tpm = "nonneg",
   burst = "nonneg",
+  window = "nonneg",
   faults = "faults",
   seed = "integer",
   api_key = "string",

@@ -56,7 +56,8 @@ function Run:snapshot()
   if es and es.redis then
     local r = es.redis
     snap.limiter = { url = r.url, round_trips = r.round_trips, grants = r.grants,
-                     local_grants = r.local_grants, errors = r.errors,
+                     local_grants = r.local_grants, errors = r.errors, outages = r.outages,
+                     outage_grants = r.outage_grants,
                      round_trips_per_request = r.round_trips_per_request }
   end
   snap.out = self.s.out
