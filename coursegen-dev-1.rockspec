@@ -84,6 +84,7 @@ build = {
     ["coursegen.cli.format"] = "lua/coursegen/cli/format.lua",
     ["coursegen.cli.generate"] = "lua/coursegen/cli/generate.lua",
     ["coursegen.cli"] = "lua/coursegen/cli/init.lua",
+    ["coursegen.cli.limiter_url"] = "lua/coursegen/cli/limiter_url.lua",
     ["coursegen.cli.mock"] = "lua/coursegen/cli/mock.lua",
     ["coursegen.cli.options"] = "lua/coursegen/cli/options.lua",
     ["coursegen.cli.outline"] = "lua/coursegen/cli/outline.lua",

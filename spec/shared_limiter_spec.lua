@@ -206,6 +206,88 @@ describe("coursegen shared limiter", function()
     end)
   end)
 
+  describe("a Redis password", function()
+    it("comes from --limiter-file or COURSEGEN_LIMITER and shows nowhere: messages, hint, stats", function()
+      local secret = "pw-" .. math.random(1e6, 9e6)
+      local srv = redis.start { password = secret }
+      local server = mock.start { latency_ms = 5 }
+      local dir = helpers.tmpdir()
+      local key = redis.fresh_key("pw")
+      local url = string.format("redis://:%s@127.0.0.1:%d/0?key=%s", secret, srv.port, key)
+      helpers.writefile(dir .. "/limiter.url", url .. "\n")
+      local path = course_file(dir, "c", "Secret", 3)
+      -- One chapter fails for good, so the summary prints the "run again" hint.
+      local failing = course_file(dir, "f", "Secret [[mock:400]]", 2)
+      local common = { "--base-url", server.url, "--rpm", "600", "--no-progress", "--max-attempts", "1" }
+      local function with(args) for _, a in ipairs(common) do args[#args + 1] = a end return args end
+      run_all(dir, {
+        { name = "file", args = with { "generate", path, "--out", dir .. "/o1",
+                                       "--limiter-file", dir .. "/limiter.url", "--stats-json", dir .. "/s1.json" } },
+        { name = "env", args = with { "generate", path, "--out", dir .. "/o2", "--stats-json", dir .. "/s2.json" },
+          env = { COURSEGEN_LIMITER = url } },
+        { name = "argv", args = with { "generate", failing, "--out", dir .. "/o3", "--limiter", url } },
+      })
+      local file, env, argv = result_of(dir, "file"), result_of(dir, "env"), result_of(dir, "argv")
+      assert.equal(0, file.code, file.err)
+      assert.equal(0, env.code, env.err)
+      assert.equal(1, argv.code, argv.err)
+      -- The runs went through Redis: the key's requests were granted there.
+      for _, n in ipairs { 1, 2 } do
+        local st = json.decode(assert(helpers.readfile(dir .. "/s" .. n .. ".json")))
+        assert.equal(4, st.limiter.grants)
+        assert.matches("redis://:***@127.0.0.1:", st.limiter.url, 1, true)
+      end
+      -- The URL in argv is warned about, and the hint masks it.
+      assert.matches("warning: the --limiter URL carries a password", argv.err, 1, true)
+      assert.matches("run the same command again: .*redis://:%*%*%*@127%.0%.0%.1:", argv.err)
+      for _, name in ipairs { "file", "env", "argv" } do
+        local r = result_of(dir, name)
+        assert.is_nil((r.out .. r.err):find(secret, 1, true), name .. " printed the password")
+      end
+      for _, f in ipairs { "s1.json", "s2.json", "o1/course.json", "o2/course.json", "o3/course.json" } do
+        local text = helpers.readfile(dir .. "/" .. f) or ""
+        assert.is_nil(text:find(secret, 1, true), f .. " holds the password")
+      end
+      server:close()
+      redis.stop(srv)
+      helpers.rmtree(dir)
+    end)
+
+    it("names the file or the variable for a bad URL, and refuses both flags at once", function()
+      local dir = helpers.tmpdir()
+      local path = course_file(dir, "c", "T", 1)
+      helpers.writefile(dir .. "/bad.url", "redis://:hush@h:99999/0?key=k\n")
+      helpers.writefile(dir .. "/empty.url", "\n")
+      local base = { "generate", path, "--base-url", "http://127.0.0.1:1", "--out", dir .. "/o" }
+      local function args(extra)
+        local a = {}
+        for _, v in ipairs(base) do a[#a + 1] = v end
+        for _, v in ipairs(extra) do a[#a + 1] = v end
+        return a
+      end
+      run_all(dir, {
+        { name = "badfile", args = args { "--limiter-file", dir .. "/bad.url" } },
+        { name = "empty", args = args { "--limiter-file", dir .. "/empty.url" } },
+        { name = "missing", args = args { "--limiter-file", dir .. "/none.url" } },
+        { name = "badenv", args = base, env = { COURSEGEN_LIMITER = "redis://:hush@h/0" } },
+        { name = "both", args = args { "--limiter", "redis://h/0?key=k", "--limiter-file", dir .. "/bad.url" } },
+      })
+      local function check(name, msg)
+        local r = result_of(dir, name)
+        assert.equal(2, r.code, name .. ": " .. r.err)
+        assert.matches(msg, r.err, 1, true)
+        assert.is_nil(r.err:find("hush", 1, true), name .. " printed the password")
+      end
+      check("badfile", "--limiter-file " .. dir .. "/bad.url: bad limiter URL 'redis://:***@h:99999/0?key=k': "
+        .. "bad port '99999' (1-65535)")
+      check("empty", "--limiter-file: " .. dir .. "/empty.url is empty (put the redis:// URL on its first line)")
+      check("missing", "--limiter-file: cannot read " .. dir .. "/none.url")
+      check("badenv", "COURSEGEN_LIMITER: bad limiter URL 'redis://:***@h/0': missing ?key=NAME")
+      check("both", "use --limiter or --limiter-file, not both")
+      helpers.rmtree(dir)
+    end)
+  end)
+
   describe("three coursegen processes on one key", function()
     -- 40 chapters each, about 6 s. The makespan includes the processes' start-up (about
     -- 0.3 s) and the opening burst (half a second's worth, see the engine), which roughly

@@ -29,7 +29,7 @@ function M.pipeline_options(s, args)
     api_key = s.api_key,
     concurrency = s.concurrency,
     rpm = s.rpm, tpm = s.tpm, rpd = s.rpd,
-    limiter = args.limiter,
+    limiter = s.limiter,
     ca_file = s.ca_file,
     max_attempts = s.max_attempts,
     timeout = s.timeout,
@@ -130,13 +130,13 @@ function M.check_writable(path, out)
 end
 
 --- The command that resumes a run: the same command line without `--force` (which would
--- throw away what this run finished).
+-- throw away what this run finished), the limiter's password masked.
 -- @tparam string prog
 -- @tparam table argv
 -- @treturn string
 function M.resume_command(prog, argv)
   local args = {}
-  for _, a in ipairs(argv) do
+  for _, a in ipairs(require("coursegen.cli.limiter_url").mask_argv(argv)) do
     if a ~= "--force" then args[#args + 1] = a end
   end
   return fmt.command_line(prog, args)
@@ -159,6 +159,10 @@ function M.run(args, ctx)
     env = ctx.env, file_options = file_options, need_key = not args.dry_run,
   })
   if not s then return nil, err, 2 end
+  if args.limiter and require("coursegen.cli.limiter_url").has_password(args.limiter) then
+    ctx.stderr:write("coursegen: warning: the --limiter URL carries a password, which other users of"
+      .. " this machine can see; pass it with --limiter-file or COURSEGEN_LIMITER instead\n")
+  end
   local opts = M.pipeline_options(s, args)
   local ok, cerr = M.check_only(args.only, course)
   if not ok then return nil, cerr, 2 end

@@ -178,6 +178,8 @@ function M.resolve(args, o)
   s.api_key_env = args.api_key_env or fo.api_key_env
   s.api_key_file = args.api_key_file or env("COURSEGEN_API_KEY_FILE") or fo.api_key_file
   s.ca_file = args.ca_file or fo.ca_file
+  s.limiter, err = require("coursegen.cli.limiter_url").resolve(args, env)
+  if err then return nil, err end
   if s.ca_file then
     local f, ferr = io.open(s.ca_file, "rb")
     if not f then return nil, string_format("--ca-file: cannot read %s", ferr) end
