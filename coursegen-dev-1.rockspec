@@ -89,6 +89,7 @@ build = {
     ["coursegen.cli.options"] = "lua/coursegen/cli/options.lua",
     ["coursegen.cli.outline"] = "lua/coursegen/cli/outline.lua",
     ["coursegen.cli.progress"] = "lua/coursegen/cli/progress.lua",
+    ["coursegen.cli.quota"] = "lua/coursegen/cli/quota.lua",
     ["coursegen.cli.settings"] = "lua/coursegen/cli/settings.lua",
     ["coursegen.cli.summary"] = "lua/coursegen/cli/summary.lua",
     ["coursegen.cli.term"] = "lua/coursegen/cli/term.lua",

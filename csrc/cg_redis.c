@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_TIMEOUT_S 2.0
 #define DEFAULT_BATCH_S 0.1
@@ -41,8 +42,8 @@
 #define RETRY_MAX_S 4.0
 #define MEMBER_MAX 128
 #define NUM_LEN 40
-#define SCRIPT_ARGS 18
-#define REPLY_FIELDS 14
+#define SCRIPT_ARGS 21
+#define REPLY_FIELDS 21
 
 struct cg_redis {
   pthread_mutex_t mu;
@@ -52,6 +53,15 @@ struct cg_redis {
   char sha[41];          /* script SHA1 from SCRIPT LOAD; "" until loaded */
   char key_state[CG_REDIS_KEY_MAX + 32];
   char key_leases[CG_REDIS_KEY_MAX + 40];
+  char key_limits[CG_REDIS_KEY_MAX + 40];
+  char key_clients[CG_REDIS_KEY_MAX + 40];
+  char client_id[96];    /* host:pid:random, for the key's list of processes */
+  /* The key's limits as Redis last reported them (authoritative for everyone on it). */
+  cg_redis_limits eff;
+  int have_eff, limits_differ;
+  int set_limits; /* script ARGV 19 for the next call: 1 store the limits, 2 only look */
+  int peek;       /* a display: every call only looks (and is not listed as sharing) */
+  char clients[1024];
   int connected_once;
   int fresh;             /* the connection was made during the current call */
   int cold;              /* reconnected, no call answered since (script ARGV 18) */
@@ -105,6 +115,9 @@ typedef struct reply {
   double grant_r, grant_t;
   char member[MEMBER_MAX];
   double wait_ms, pause_ms, level_r, level_t, level_d, out_r, out_t, cred_r, cred_t;
+  double k_rpm, k_tpm, k_rpd, k_br, k_bt; /* the key's limits */
+  int differ;
+  char clients[1024];
 } reply;
 
 /* What one script call asks for. */
@@ -141,6 +154,13 @@ static cg_redis_limits normalize(const cg_redis_limits *in) {
   if (!(l.batch_s > 0)) l.batch_s = DEFAULT_BATCH_S;
   if (!(l.lease_ttl_s > 0)) l.lease_ttl_s = DEFAULT_LEASE_TTL_S;
   if (!(l.horizon_s > 0)) l.horizon_s = DEFAULT_HORIZON_S;
+  return l;
+}
+
+/* What the buckets refill by: the per-minute rates at RATE_SHARE (the script does the
+ * same with ARGV 21), for the client's schedule. */
+static cg_redis_limits refill_of(const cg_redis_limits *in) {
+  cg_redis_limits l = *in;
   l.rpm *= RATE_SHARE;
   l.tpm *= RATE_SHARE;
   return l;
@@ -300,6 +320,13 @@ static int parse_reply(cg_redis_t *r, const redisReply *rep, reply *out, char *e
   out->out_t = field_num(rep->element[10]);
   out->cred_r = field_num(rep->element[11]);
   out->cred_t = field_num(rep->element[12]);
+  out->k_rpm = field_num(rep->element[14]);
+  out->k_tpm = field_num(rep->element[15]);
+  out->k_rpd = field_num(rep->element[16]);
+  out->k_br = field_num(rep->element[17]);
+  out->k_bt = field_num(rep->element[18]);
+  out->differ = field_num(rep->element[19]) == 1;
+  snprintf(out->clients, sizeof out->clients, "%s", rep->element[20]->str);
   return 0;
 }
 
@@ -315,26 +342,31 @@ static int run_script(cg_redis_t *r, const cg_redis_limits *lim, const call *cl,
   const double v[SCRIPT_ARGS] = {
     lim->rpm, lim->tpm, lim->rpd, lim->burst_requests, lim->burst_tokens, server_ttl_ms,
     0, cl->unused_r, cl->unused_t, cl->delta_t, cl->pause_ms, cl->drain,
-    cl->need_r, cl->need_t, cl->want_r, cl->want_t, cl->horizon_ms, r->cold,
+    cl->need_r, cl->need_t, cl->want_r, cl->want_t, cl->horizon_ms, r->cold, r->set_limits,
+    0, RATE_SHARE,
   };
-  const char *argv[5 + SCRIPT_ARGS];
-  size_t lens[5 + SCRIPT_ARGS];
+  const char *argv[7 + SCRIPT_ARGS];
+  size_t lens[7 + SCRIPT_ARGS];
   argv[0] = "EVALSHA";
   argv[1] = r->sha;
-  argv[2] = "2";
+  argv[2] = "4";
   argv[3] = r->key_state;
   argv[4] = r->key_leases;
+  argv[5] = r->key_limits;
+  argv[6] = r->key_clients;
   for (int i = 0; i < SCRIPT_ARGS; i++) {
     if (i == 6) {
-      argv[5 + i] = cl->ret_member ? cl->ret_member : "";
+      argv[7 + i] = cl->ret_member ? cl->ret_member : "";
+    } else if (i == 19) {
+      argv[7 + i] = r->client_id;
     } else {
       snprintf(nums[i], NUM_LEN, "%.17g", v[i]);
-      argv[5 + i] = nums[i];
+      argv[7 + i] = nums[i];
     }
   }
-  for (int i = 0; i < 5 + SCRIPT_ARGS; i++) lens[i] = strlen(argv[i]);
+  for (int i = 0; i < 7 + SCRIPT_ARGS; i++) lens[i] = strlen(argv[i]);
 
-  redisReply *rep = command(r, 5 + SCRIPT_ARGS, argv, lens, err, errlen);
+  redisReply *rep = command(r, 7 + SCRIPT_ARGS, argv, lens, err, errlen);
   /* A connection that idled since its last use may have been closed by the server (a
    * restart, its `timeout` setting): try once on a fresh one. A timeout is not retried,
    * since the script may have run; a reset almost always means it never arrived. */
@@ -342,7 +374,7 @@ static int run_script(cg_redis_t *r, const cg_redis_limits *lim, const call *cl,
     if (ensure_connected(r, err, errlen)) return -1;
     argv[1] = r->sha;
     lens[1] = strlen(r->sha);
-    rep = command(r, 5 + SCRIPT_ARGS, argv, lens, err, errlen);
+    rep = command(r, 7 + SCRIPT_ARGS, argv, lens, err, errlen);
   }
   if (rep) r->st.round_trips++;
   if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
@@ -351,7 +383,7 @@ static int run_script(cg_redis_t *r, const cg_redis_limits *lim, const call *cl,
     argv[1] = cg_redis_script;
     lens[0] = 4;
     lens[1] = strlen(cg_redis_script);
-    rep = command(r, 5 + SCRIPT_ARGS, argv, lens, err, errlen);
+    rep = command(r, 7 + SCRIPT_ARGS, argv, lens, err, errlen);
     if (rep) r->st.round_trips++;
   }
   if (!rep) {
@@ -366,11 +398,25 @@ static int run_script(cg_redis_t *r, const cg_redis_limits *lim, const call *cl,
   }
   /* Redis applied the return and the reconciliation. */
   r->cold = 0;
+  r->set_limits = r->peek ? 2 : 0;
+  {
+    cg_redis_limits k = *lim;
+    k.rpm = out->k_rpm;
+    k.tpm = out->k_tpm;
+    k.rpd = out->k_rpd;
+    k.burst_requests = out->k_br;
+    k.burst_tokens = out->k_bt;
+    r->eff = normalize(&k);
+    r->have_eff = 1;
+    r->limits_differ = out->differ;
+    snprintf(r->clients, sizeof r->clients, "%s", out->clients);
+  }
   {
     /* The debt queue as Redis showed it: when refill will have paid all of it. */
+    const cg_redis_limits q = refill_of(&r->eff);
     double span = 0;
-    if (lim->rpm > 0 && out->level_r < 0) span = fmax(span, -out->level_r / (lim->rpm / 60.0));
-    if (lim->tpm > 0 && out->level_t < 0) span = fmax(span, -out->level_t / (lim->tpm / 60.0));
+    if (q.rpm > 0 && out->level_r < 0) span = fmax(span, -out->level_r / (q.rpm / 60.0));
+    if (q.tpm > 0 && out->level_t < 0) span = fmax(span, -out->level_t / (q.tpm / 60.0));
     r->queue_span = span;
     r->queue_end = mono_now() + span;
   }
@@ -420,6 +466,16 @@ cg_redis_t *cg_redis_connect(const char *url, double timeout_s, char *err, size_
   r->max_outage_s = r->url.outage_s >= 0 ? r->url.outage_s : DEFAULT_MAX_OUTAGE_S;
   snprintf(r->key_state, sizeof r->key_state, "coursegen:{%s}", r->url.key);
   snprintf(r->key_leases, sizeof r->key_leases, "coursegen:{%s}:leases", r->url.key);
+  snprintf(r->key_limits, sizeof r->key_limits, "coursegen:{%s}:limits", r->url.key);
+  snprintf(r->key_clients, sizeof r->key_clients, "coursegen:{%s}:clients", r->url.key);
+  {
+    char host[64] = "";
+    if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "host");
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(r->client_id, sizeof r->client_id, "%s:%ld:%04lx", host, (long)getpid(),
+             (unsigned long)(ts.tv_nsec / 1000) & 0xffffUL);
+  }
   if (pthread_mutex_init(&r->mu, NULL)) {
     set_err(err, errlen, "redis: cannot create a mutex");
     free(r);
@@ -770,7 +826,8 @@ int cg_redis_lease(cg_redis_t *r, const cg_redis_limits *limits, double want_req
   outage_end(r);
   if (strcmp(rp.status, "reserved") == 0 || strcmp(rp.status, "ok") == 0) {
     const int now_ok = rp.status[0] == 'o';
-    lease_take(r, &lim, &rp, now_ok, want_req, want_tok);
+    const cg_redis_limits sched = refill_of(&r->eff);
+    lease_take(r, &sched, &rp, now_ok, want_req, want_tok);
     if (now_ok) {
       r->used_req = want_req;
       r->used_tok = want_tok;
@@ -902,12 +959,19 @@ int cg_redis_state_get(cg_redis_t *r, const cg_redis_limits *limits, cg_redis_st
   int rc = flush_locked(r, &lim, 1, &rp, err, errlen);
   pthread_mutex_unlock(&r->mu);
   if (rc) return rc;
-  out->level_requests = lim.rpm > 0 ? rp.level_r : -1;
-  out->level_tokens = lim.tpm > 0 ? rp.level_t : -1;
-  out->level_day = lim.rpd > 0 ? rp.level_d : -1;
+  out->level_requests = rp.k_rpm > 0 ? rp.level_r : -1;
+  out->level_tokens = rp.k_tpm > 0 ? rp.level_t : -1;
+  out->level_day = rp.k_rpd > 0 ? rp.level_d : -1;
   out->out_requests = rp.out_r;
   out->out_tokens = rp.out_t;
   out->paused_s = rp.pause_ms / 1000.0;
+  out->rpm = rp.k_rpm;
+  out->tpm = rp.k_tpm;
+  out->rpd = rp.k_rpd;
+  out->burst_requests = rp.k_br;
+  out->burst_tokens = rp.k_bt;
+  out->limits_differ = rp.differ;
+  snprintf(out->clients, sizeof out->clients, "%s", rp.clients);
   return CG_REDIS_OK;
 }
 
@@ -915,10 +979,32 @@ void cg_redis_stats_get(cg_redis_t *r, cg_redis_stats *out) {
   pthread_mutex_lock(&r->mu);
   *out = r->st;
   out->pending_tokens = r->pending_tok;
+  out->key_rpm = r->have_eff ? r->eff.rpm : 0;
+  out->key_tpm = r->have_eff ? r->eff.tpm : 0;
+  out->key_rpd = r->have_eff ? r->eff.rpd : 0;
+  out->limits_differ = r->limits_differ;
   pthread_mutex_unlock(&r->mu);
 }
 
 const char *cg_redis_display(const cg_redis_t *r) { return r->url.display; }
+
+void cg_redis_set_peek(cg_redis_t *r, int peek) {
+  pthread_mutex_lock(&r->mu);
+  r->peek = peek ? 1 : 0;
+  r->set_limits = peek ? 2 : 0;
+  pthread_mutex_unlock(&r->mu);
+}
+
+int cg_redis_store_limits(cg_redis_t *r, const cg_redis_limits *limits, char *err, size_t errlen) {
+  const cg_redis_limits lim = normalize(limits);
+  reply rp;
+  pthread_mutex_lock(&r->mu);
+  r->set_limits = 1;
+  int rc = flush_locked(r, &lim, 1, &rp, err, errlen);
+  r->set_limits = r->peek ? 2 : 0;
+  pthread_mutex_unlock(&r->mu);
+  return rc;
+}
 
 void cg_redis_set_max_outage(cg_redis_t *r, double seconds) {
   pthread_mutex_lock(&r->mu);

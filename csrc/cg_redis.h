@@ -100,6 +100,8 @@ typedef struct cg_redis_stats {
   uint64_t outage_grants; /* requests granted from the local share during outages */
   double returned_requests, returned_tokens; /* credited back by returns */
   double pending_tokens;  /* reconciliation not yet sent */
+  double key_rpm, key_tpm, key_rpd; /* the key's limits, as of the last round trip */
+  int limits_differ;      /* 1: they are not this process's (the key's are used) */
 } cg_redis_stats;
 
 /* Server-side view, for tests and diagnostics (one round trip). -1 = no limit. */
@@ -107,6 +109,9 @@ typedef struct cg_redis_state {
   double level_requests, level_tokens, level_day;
   double out_requests, out_tokens; /* leased, not yet returned or expired */
   double paused_s;
+  double rpm, tpm, rpd, burst_requests, burst_tokens; /* the key's limits (0 = none) */
+  int limits_differ;   /* the caller's limits are not the key's */
+  char clients[1024];  /* comma-separated ids (host:pid:n) seen on the key in the last minute */
 } cg_redis_state;
 
 /* Parses `url` (see cg_redis_url.h), connects with `timeout_s` as both the connect and
@@ -142,6 +147,14 @@ int cg_redis_state_get(cg_redis_t *r, const cg_redis_limits *lim, cg_redis_state
                        char *err, size_t errlen);
 
 void cg_redis_stats_get(cg_redis_t *r, cg_redis_stats *out);
+
+/* peek 1: every call only reads the key (its limits, levels, who shares it) and this
+ * handle is not listed among the processes sharing it; for displays. */
+void cg_redis_set_peek(cg_redis_t *r, int peek);
+
+/* Makes `lim`'s rpm, tpm, rpd and bursts the key's limits, for every process on it (they
+ * learn them at their next round trip). One round trip. */
+int cg_redis_store_limits(cg_redis_t *r, const cg_redis_limits *lim, char *err, size_t errlen);
 
 /* How long Redis may stay unreachable before calls fail (default 30 s; 0 = at once). */
 void cg_redis_set_max_outage(cg_redis_t *r, double seconds);

@@ -240,6 +240,36 @@ describe("coursegen redis limiter", function()
       assert.has.error(function() l:set_limits { rpn = 1 } end, "unknown option 'rpn' for redis_limiter")
     end)
 
+    it("keeps the key's limits: the first process's rule, others are told, a set changes them for all", function()
+      local key = fresh_key()
+      local a = limiter({ rpm = 600 }, key)            -- 10/s, burst 10
+      assert.is_true((a:lease(1, 0)))
+      local b = limiter({ rpm = 12000 }, key)          -- asks for 200/s
+      local st = b:state()
+      assert.are.equal(600, st.rpm)
+      assert.is_true(st.limits_differ)
+      assert.are.equal(2, #st.clients)
+      -- b gets the key's rate, not its own: about 10 a second after the burst.
+      local granted, t0 = 0, wall()
+      while wall() - t0 < 1 do
+        local ok, wait = b:lease(1, 0)
+        if ok then granted = granted + 1 else sleep(math.min(wait, 0.01)) end
+      end
+      assert.is_true(granted <= 10 + 11, "granted in 1 s: " .. granted)
+      -- Not alone on the key: a's own change does not move the key's limits.
+      a:set_limits { rpm = 60 }
+      assert.are.equal(600, a:state().rpm)
+      -- A display only looks: it is not listed, and it changes nothing until it sets.
+      local q = limiter({ peek = true }, key)
+      st = q:state()
+      assert.are.equal(600, st.rpm)
+      assert.are.equal(2, #st.clients)
+      q:set_limits { rpm = 1200 }
+      assert.is_true(q:store_limits())
+      assert.are.equal(1200, b:state().rpm)
+      assert.are.equal(2, #q:state().clients)
+    end)
+
     it("fails a request that can never fit at once", function()
       local l = limiter { tpm = 600, burst_tokens = 1000 }
       local ok, err, code = l:lease(1, 2000)

@@ -288,6 +288,52 @@ describe("coursegen shared limiter", function()
     end)
   end)
 
+  describe("coursegen quota", function()
+    it("shows the key's limits and who shares it, sets them for all, and a run with others is warned", function()
+      local srv = redis.start()
+      local server = mock.start { latency_ms = 5 }
+      local dir = helpers.tmpdir()
+      local key = redis.fresh_key("quota")
+      local url = srv.url(key)
+      local holder <close> = core.redis_limiter(url, { rpm = 600, tpm = 100000 })
+      assert.is_true((holder:lease(1, 0)))
+      local path = course_file(dir, "c", "Quota", 2)
+      run_all(dir, {
+        { name = "show", args = { "quota", "--limiter", url } },
+        { name = "nokey", args = { "quota" } },
+        { name = "badset", args = { "quota", "--limiter", url, "--set", "rpm=10,rpx=3" } },
+      })
+      local show = result_of(dir, "show")
+      assert.equal(0, show.code, show.err)
+      assert.matches("key: " .. url, show.out, 1, true)
+      assert.matches("limits: rpm 600, tpm 100000, rpd none", show.out, 1, true)
+      assert.matches("processes sharing it (last minute): 1", show.out, 1, true)
+      assert.equal(2, result_of(dir, "nokey").code)
+      assert.matches("quota: name the key's Redis with --limiter URL", result_of(dir, "nokey").err, 1, true)
+      local badset = result_of(dir, "badset")
+      assert.equal(2, badset.code)
+      assert.matches("--set: expected NAME=N with NAME rpm, tpm or rpd, got 'rpx=3'", badset.err, 1, true)
+      -- A run with other limits uses the key's and says so once.
+      run_all(dir, { { name = "gen", args = { "generate", path, "--out", dir .. "/o", "--base-url", server.url,
+                                              "--rpm", "6000", "--limiter", url, "--no-progress" } } })
+      local gen = result_of(dir, "gen")
+      assert.equal(0, gen.code, gen.err)
+      local _, warnings = gen.err:gsub("the limiter key's limits %(rpm 600, tpm 100000, rpd none%) apply, "
+        .. "not this run's %(rpm 6000", "")
+      assert.equal(1, warnings, gen.err)
+      -- Set for everyone (the other key, by name, from COURSEGEN_LIMITER).
+      run_all(dir, { { name = "set", args = { "quota", key, "--set", "rpm=1200" },
+                       env = { COURSEGEN_LIMITER = srv.url("unrelated") } } })
+      local set = result_of(dir, "set")
+      assert.equal(0, set.code, set.err)
+      assert.matches("limits: rpm 1200, tpm 100000", set.out, 1, true)
+      assert.equal(1200, holder:state().rpm)
+      server:close()
+      redis.stop(srv)
+      helpers.rmtree(dir)
+    end)
+  end)
+
   describe("three coursegen processes on one key", function()
     -- 40 chapters each, about 6 s. The makespan includes the processes' start-up (about
     -- 0.3 s) and the opening burst (half a second's worth, see the engine), which roughly

@@ -67,6 +67,20 @@ end
 function Run:tick()
   self.last_tick = system.monotime()
   self:emit { type = "tick", stats = self:snapshot() }
+  self:warn_key_limits()
+end
+
+-- Once a run: the shared limiter's key has other limits than this run's, and they rule.
+function Run:warn_key_limits()
+  if self.key_limits_warned or not self.eng then return end
+  local r = self.eng:stats().redis
+  if not (r and r.limits_differ) then return end
+  self.key_limits_warned = true
+  local function n(v) return v and v > 0 and string.format("%d", v) or "none" end
+  self:emit { type = "warning", message = string.format(
+    "the limiter key's limits (rpm %s, tpm %s, rpd %s) apply, not this run's (rpm %s, tpm %s, rpd %s);"
+    .. " 'coursegen quota --set' changes them", n(r.key_rpm), n(r.key_tpm), n(r.key_rpd),
+    n(self.s.rpm), n(self.s.tpm), n(self.s.rpd)) }
 end
 
 function Run:submit(job)
@@ -464,6 +478,7 @@ function Run:finish()
   end
   local snap = self:snapshot()
   self:emit { type = "tick", stats = snap }
+  self:warn_key_limits()
   if self.limiter_error then
     local ch = snap.chapters
     fail.raise("limiter", "%s; the run stopped: %d of %d chapters are written in %s (run again "

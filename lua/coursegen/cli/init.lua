@@ -13,7 +13,8 @@ local type, tostring, xpcall, require = type, tostring, xpcall, require
 --- Exit codes.
 M.EXIT_OK, M.EXIT_FAILED, M.EXIT_USAGE, M.EXIT_INTERRUPTED = 0, 1, 2, 130
 
-local COMMANDS = { generate = true, outline = true, validate = true, mock = true, export = true }
+local COMMANDS = { generate = true, outline = true, validate = true, mock = true, export = true,
+                   quota = true }
 
 local function version()
   for _, name in ipairs { "coursegen.version", "coursegen" } do

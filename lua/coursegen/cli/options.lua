@@ -172,6 +172,7 @@ function M.parser(prog, version)
   output_options(g, g:flag("--no-progress", "No live progress display: a plain line per chapter."))
 
   if has_export then cli_export.add_command(p) end
+  require("coursegen.cli.quota").add_command(p)
 
   local o = p:command("outline", "Generate the outline only, as an editable Markdown course file.")
     :usage(usage .. " outline [COURSE_FILE] [--topic TEXT] [--source FILE] [--chapters N] [-o FILE] [options]")
