@@ -38,6 +38,7 @@
  * to nothing at the end of the allowed outage; reconnects back off from the first to the
  * last delay. */
 #define OUTAGE_SHARE 0.5
+#define OUTAGE_GUARD_S 5.0
 #define RETRY_FIRST_S 0.25
 #define RETRY_MAX_S 4.0
 #define MEMBER_MAX 128
@@ -680,9 +681,10 @@ static int outage_note(cg_redis_t *r, const char *msg) {
     double rr, tpr;
     demand_rate(r, now, &rr, &tpr);
     r->outage_since = now;
-    /* Leases taken after this process's last one are not known here, but the queue was
-     * as long when it joined: allow as long again for them. */
-    r->out_from = fmax(now, r->queue_end) + r->queue_span;
+    /* Leases taken after this process's last one are not known here: allow for them
+     * twice as long as the queue this process saw, and at least OUTAGE_GUARD_S. Shorter
+     * outages are ridden on what is leased alone. */
+    r->out_from = fmax(now, r->queue_end) + fmax(2 * r->queue_span, OUTAGE_GUARD_S);
     r->out_rate_r = OUTAGE_SHARE * rr;
     /* reservations are what must fit: at least a whole one per request */
     r->out_rate_t = OUTAGE_SHARE * rr * fmax(tpr, r->dem_r > 0 ? r->dem_t / r->dem_r : 0);

@@ -40,7 +40,7 @@ end
 -- Redis round trips (as they counted them) and outages, and the longest run (from the
 -- engine's start: the time to start Lua is not the limiter's).
 local function all_written(dir, n, chapters)
-  local sent, trips, outages, longest = 0, 0, 0, 0
+  local sent, trips, outages, longest, shared = 0, 0, 0, 0, 0
   for i = 1, n do
     local r = runs.result_of(dir, "p" .. i)
     assert.equal(0, r.code, r.err)
@@ -49,9 +49,10 @@ local function all_written(dir, n, chapters)
     sent = sent + s.requests
     trips = trips + s.limiter.round_trips
     outages = outages + (s.limiter.outages or 0)
+    shared = shared + (s.limiter.outage_grants or 0)
     longest = math.max(longest, s.elapsed_s)
   end
-  return sent, trips, outages, longest
+  return sent, trips, outages, longest, shared
 end
 
 describe("a fleet of coursegen processes on one Redis key", function()
@@ -110,9 +111,10 @@ describe("a fleet of coursegen processes on one Redis key", function()
     holder:close()
     server:close()
     redis.stop(srv)
-    local _, _, outages = all_written(dir, N, CHAPTERS)
+    local _, _, outages, _, shared = all_written(dir, N, CHAPTERS)
     print(string.format("\n  %d processes through a restart and a 3-s stall: %d requests, 429s %d, "
-      .. "outages ridden %d", N, st.requests, st.status["429"] or 0, outages))
+      .. "outages ridden %d (%d requests granted from the local share)", N, st.requests, st.status["429"] or 0,
+      outages, shared))
     -- Processes asked Redis while it was down or stalled, and went on.
     assert.is_true(outages >= 1, "outages: " .. outages)
     -- The enforcer turns away whatever is over the limit in a window: nothing was.
