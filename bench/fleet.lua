@@ -90,9 +90,11 @@ end
 
 local rows = {}
 local chapters = quick and 40 or 100
-rows[#rows + 1] = processes("3 processes, --rpm 1200 (sliding " .. WINDOW .. "-s window at 1200/min)", 3, chapters,
+rows[#rows + 1] = processes("3 processes, --rpm 1200 (sliding " .. WINDOW .. "-s window at 1200/min)", 3,
+  chapters,
   { rpm = 1200, window = WINDOW, latency_ms = 20 }, { "--rpm", "1200", "--tpm", "100000000" })
-rows[#rows + 1] = processes("3 processes, Gemini tier 1 (--rpm 1000 --tpm 1000000 --rpd 10000)", 3, chapters,
+rows[#rows + 1] = processes("3 processes, Gemini tier 1 (--rpm 1000 --tpm 1000000 --rpd 10000)", 3,
+  chapters,
   { rpm = 1000, window = WINDOW, latency_ms = 20 }, { "--rpm", "1000", "--tpm", "1000000", "--rpd", "10000" })
 
 local herd = {}
@@ -102,7 +104,8 @@ local out = {
   "", "## fleet: one quota through Redis", "",
   string.format("Processes run `coursegen generate` with %d chapters each and one `--limiter` key; the mock "
     .. "enforces the limit over a sliding %d-s window (every request over it is a 429). Redis calls are "
-    .. "Redis's own count (INFO commandstats, EVALSHA + EVAL); µs per call is Redis's usec_per_call.", chapters, WINDOW),
+    .. "Redis's own count (INFO commandstats, EVALSHA + EVAL); µs per call is Redis's usec_per_call.",
+    chapters, WINDOW),
   "",
   "| scenario | requests | achieved /s | 429s | Redis calls | calls per request | µs per call (server) | finished |",
   "|---|---:|---:|---:|---:|---:|---:|---:|",

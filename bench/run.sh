@@ -47,4 +47,18 @@ if [ ! -d bench/node_modules/bottleneck ] && command -v npm >/dev/null; then
 fi
 
 export PYTHONDONTWRITEBYTECODE=1    # keep bench/ free of __pycache__
-exec "$python" bench/bench.py $quick --command "$command_line"
+"$python" bench/bench.py $quick --command "$command_line"
+status=$?
+# The fleet scenario (one quota through Redis) needs redis-server; its table is appended.
+if command -v redis-server >/dev/null; then
+  if fleet=$(lua5.4 bench/fleet.lua $quick); then
+    echo "$fleet"
+    [ -f bench/RESULTS.md ] && printf '%s\n' "$fleet" >> bench/RESULTS.md
+  else
+    echo "bench: the fleet scenario failed" >&2
+    status=1
+  fi
+else
+  echo "bench: redis-server not found (the fleet scenario is skipped)" >&2
+fi
+exit $status

@@ -9,7 +9,15 @@
  * its recent rate, or of its backlog when it starts, with the tokens they came with, never more than the caller's backlog)
  * and keeps the surplus locally. A busy process thus asks Redis about once per 32
  * requests whatever the limits; its rate, and so its leases, shrink as more processes
- * share the key; an idle one holds nothing (the engine flushes when its queue runs dry).
+ * share the key, and the script caps each at a fair share of half the horizon among the
+ * processes seen on the key in the last minute, so the queue always fits the horizon;
+ * an idle process holds nothing (the engine flushes when its queue runs dry). Tokens
+ * are leased net of reconciliation, plus the reservations in flight, which the process
+ * keeps from one lease to the next instead of returning and taking them again.
+ *
+ * The key's limits are stored with it by the first process (cg_redis_store_limits
+ * overrides them, a process alone on the key may change them): later processes' calls
+ * use them, and their stats say when theirs differ.
  *
  * A lease may be larger than the bucket: Redis takes it into debt (when refill pays for
  * this request within `horizon_s`) and answers with the levels after taking it. Debt is
@@ -29,15 +37,16 @@
  * lease checks, and it drops this process's local lease.
  *
  * Riding through an outage: when a call times out or the connection is refused, the
- * client keeps what it holds (the part of its lease already paid for goes on being spent
- * on schedule) and answers from a local share: half this process's recent rate at first,
+ * client keeps what it holds (its lease goes on being spent on schedule) and, once the
+ * debt queue it last saw is paid (twice over, and at least 5 s: others' leases may still
+ * be spent), answers from a local share: half this process's recent rate at first,
  * falling linearly to nothing at the end of the allowed outage (`outage=` in the URL,
  * default 30 s). It reconnects with backoff (0.25 s doubling to 4 s); once Redis answers,
  * the tokens the share spent are settled with it. After the allowed outage every call
  * fails with the message of the last failure. The share is not charged for requests (only
- * its tokens are settled): half the rate, falling, stays within what the buckets refill
- * meanwhile and lose to their cap, as long as the leases others still spend are small
- * next to the outage (they are: about 32 requests of one process's share).
+ * its tokens are settled): half the rate, falling, once the leases in hand are spent,
+ * stays within what the buckets refill meanwhile and lose to their cap. A client that
+ * reconnected treats a missing key as lost state (minute buckets start empty).
  *
  * Threads: one mutex per handle guards the connection and the local lease; a round trip
  * holds it (it is one short EVALSHA with a timeout). Any thread may call any function;
