@@ -76,7 +76,7 @@ function Run:warn_key_limits()
   local r = self.eng:stats().redis
   if not (r and r.limits_differ) then return end
   self.key_limits_warned = true
-  local function n(v) return v and v > 0 and string.format("%d", v) or "none" end
+  local function n(v) return v and v > 0 and string.format("%.15g", v) or "none" end
   self:emit { type = "warning", message = string.format(
     "the limiter key's limits (rpm %s, tpm %s, rpd %s) apply, not this run's (rpm %s, tpm %s, rpd %s);"
     .. " 'coursegen quota --set' changes them", n(r.key_rpm), n(r.key_tpm), n(r.key_rpd),
