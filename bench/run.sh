@@ -51,4 +51,16 @@ export PYTHONDONTWRITEBYTECODE=1    # keep bench/ free of __pycache__
 rc=$?
 # The cost table: plain, cached, batch and cached+batch runs of a sourced course.
 lua5.4 bench/cost.lua --append bench/RESULTS.md || rc=1
+# The fleet scenario (one quota through Redis) needs redis-server; its table is appended.
+if command -v redis-server >/dev/null; then
+  if fleet=$(lua5.4 bench/fleet.lua $quick); then
+    echo "$fleet"
+    [ -f bench/RESULTS.md ] && printf '%s\n' "$fleet" >> bench/RESULTS.md
+  else
+    echo "bench: the fleet scenario failed" >&2
+    rc=1
+  fi
+else
+  echo "bench: redis-server not found (the fleet scenario is skipped)" >&2
+fi
 exit $rc

@@ -682,7 +682,7 @@ static int m_set_limits(lua_State *L) {
  * of its own). round_trips_per_request counts attempts sent, retries included. */
 static void push_redis_stats(lua_State *L, const cg_redis_stats *rs, const char *display,
                              double requests) {
-  lua_createtable(L, 0, 12);
+  lua_createtable(L, 0, 18);
   lua_pushstring(L, display);
   lua_setfield(L, -2, "url");
   const struct {
@@ -691,19 +691,25 @@ static void push_redis_stats(lua_State *L, const cg_redis_stats *rs, const char 
   } counts[] = {{"round_trips", rs->round_trips}, {"grants", rs->grants},
                 {"local_grants", rs->local_grants}, {"waits", rs->waits},
                 {"reservations", rs->reservations}, {"errors", rs->errors},
-                {"reconnects", rs->reconnects}};
+                {"reconnects", rs->reconnects}, {"outages", rs->outages},
+                {"outage_grants", rs->outage_grants}};
   for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
     lua_pushinteger(L, (lua_Integer)counts[i].v);
     lua_setfield(L, -2, counts[i].k);
   }
-  lua_pushnumber(L, rs->returned_requests);
-  lua_setfield(L, -2, "returned_requests");
-  lua_pushnumber(L, rs->returned_tokens);
-  lua_setfield(L, -2, "returned_tokens");
-  lua_pushnumber(L, rs->pending_tokens);
-  lua_setfield(L, -2, "pending_tokens");
-  lua_pushnumber(L, requests > 0 ? (double)rs->round_trips / requests : 0);
-  lua_setfield(L, -2, "round_trips_per_request");
+  const struct {
+    const char *k;
+    double v;
+  } nums[] = {{"returned_requests", rs->returned_requests}, {"returned_tokens", rs->returned_tokens},
+              {"pending_tokens", rs->pending_tokens}, {"key_rpm", rs->key_rpm},
+              {"key_tpm", rs->key_tpm}, {"key_rpd", rs->key_rpd},
+              {"round_trips_per_request", requests > 0 ? (double)rs->round_trips / requests : 0}};
+  for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+    lua_pushnumber(L, nums[i].v);
+    lua_setfield(L, -2, nums[i].k);
+  }
+  lua_pushboolean(L, rs->limits_differ);
+  lua_setfield(L, -2, "limits_differ");
   lua_setfield(L, -2, "redis");
 }
 

@@ -859,9 +859,12 @@ static int gate_step(cg_engine *e) {
   } else if (h && !grant_covers(e, h) && cg_now() >= e->gate_next) {
     const double want_r = e->grant_req > 0 ? 0 : 1;
     const double want_t = lim.tpm > 0 ? fmax(0, h->tokens - e->grant_tok) : 0;
+    cg_redis_limits ask = lim; /* leases are sized to demand, never beyond what waits */
+    ask.backlog_requests = (double)(e->retryq.n + e->freshq.n + e->nheap);
+    ask.backlog_tokens = ask.backlog_requests * fmax(h->tokens, 1);
     cg_redis_grant g;
     pthread_mutex_unlock(&e->mu);
-    rc = cg_redis_lease(e->redis, &lim, want_r, want_t, &g, err, sizeof err);
+    rc = cg_redis_lease(e->redis, &ask, want_r, want_t, &g, err, sizeof err);
     pthread_mutex_lock(&e->mu);
     e->r_leased = 1;
     if (rc == CG_REDIS_OK && g.granted) {

@@ -4,31 +4,49 @@
  * Every process that names the same key draws from one set of token buckets (requests/min,
  * tokens/min, requests/day) kept in Redis and changed only by one atomic script
  * (cg_redis_script.h) that reads Redis's clock. A round trip per request would cost more
- * than the request's own scheduling, so the client leases in batches: it asks for the
- * current need plus up to `batch_s` seconds' worth of the rate, keeps the surplus in a
- * local lease and hands it out without a round trip for at most `lease_ttl_s`. Then (or
- * at flush/close) the unused rest goes back, piggybacked on the next round trip. The
- * server gives its copy of the lease a longer life (2 * lease_ttl_s + 1 s) so a late
- * return still counts, and a lease never returned (a dead process) is simply consumed,
- * which can only under-use the quota.
+ * than the request's own scheduling, so the client leases: each round trip asks for this
+ * request plus a lease sized to the process's own demand (about LEASE_TARGET requests of
+ * its recent rate, or of its backlog when it starts, with the tokens they came with, never more than the caller's backlog)
+ * and keeps the surplus locally. A busy process thus asks Redis about once per 32
+ * requests whatever the limits; its rate, and so its leases, shrink as more processes
+ * share the key, and the script caps each at a fair share of half the horizon among the
+ * processes seen on the key in the last minute, so the queue always fits the horizon;
+ * an idle process holds nothing (the engine flushes when its queue runs dry). Tokens
+ * are leased net of reconciliation, plus the reservations in flight, which the process
+ * keeps from one lease to the next instead of returning and taking them again.
  *
- * Bound on overshoot: the buckets never hand out more than burst + rate * t over a
- * window of length t, and over a whole run at most burst + rate * T. A process may spend
- * a lease up to lease_ttl_s after it was granted, so what is *sent* in a short window can
- * exceed that by the leases held then: at most one batch per process, and at most
- * rate * lease_ttl_s in all. Keep batch_s small next to the provider's window (a minute).
+ * The key's limits are stored with it by the first process (cg_redis_store_limits
+ * overrides them, a process alone on the key may change them): later processes' calls
+ * use them, and their stats say when theirs differ.
  *
- * When nothing is free, the script reserves a whole batch into debt and says when it
- * may start (if within `horizon_s`): lease() then answers "wait wait_s" and the next call
- * after that time is served locally. Waiting processes thus queue in Redis in the order
- * they asked, instead of polling it and racing for each refilled token.
+ * A lease may be larger than the bucket: Redis takes it into debt (when refill pays for
+ * this request within `horizon_s`) and answers with the levels after taking it. Debt is
+ * paid oldest first, so the client knows when refill has paid for each part of its lease
+ * and spends it no faster: what all processes send never runs ahead of the refill, so
+ * the bound is burst + rate * t over any window t, whatever the lease sizes; waiting
+ * processes queue in Redis in the order they asked instead of polling it. The
+ * schedule is fixed at the grant: a return or a pause recorded later by another process
+ * is learnt at the next round trip (a pause also by the provider's 429s). Unused lease is
+ * returned, piggybacked on the next round trip, and credited only while Redis still has
+ * it on file (2 * lease_ttl_s + 1 s after it is fully paid); a lease never returned (a
+ * dead process) is consumed, which can only under-use the quota.
  *
  * Token reconciliation (real usage minus the reservation) is settled against the local
  * lease when it can be, otherwise queued and sent with the next round trip (or flush).
  * A 429 pause goes out at once: it is an absolute deadline on Redis's clock that every
- * lease checks, and it drops this process's local lease. Other processes learn of it at
- * their next round trip; until then they may spend what their lease holds (one batch at
- * most, for lease_ttl_s at most).
+ * lease checks, and it drops this process's local lease.
+ *
+ * Riding through an outage: when a call times out or the connection is refused, the
+ * client keeps what it holds (its lease goes on being spent on schedule) and, once the
+ * debt queue it last saw is paid (twice over, and at least 5 s: others' leases may still
+ * be spent), answers from a local share: half this process's recent rate at first,
+ * falling linearly to nothing at the end of the allowed outage (`outage=` in the URL,
+ * default 30 s). It reconnects with backoff (0.25 s doubling to 4 s); once Redis answers,
+ * the tokens the share spent are settled with it. After the allowed outage every call
+ * fails with the message of the last failure. The share is not charged for requests (only
+ * its tokens are settled): half the rate, falling, once the leases in hand are spent,
+ * stays within what the buckets refill meanwhile and lose to their cap. A client that
+ * reconnected treats a missing key as lost state (minute buckets start empty).
  *
  * Threads: one mutex per handle guards the connection and the local lease; a round trip
  * holds it (it is one short EVALSHA with a timeout). Any thread may call any function;
@@ -63,9 +81,12 @@ enum {
 typedef struct cg_redis_limits {
   double rpm, tpm, rpd;                /* 0 = no limit */
   double burst_requests, burst_tokens; /* 0 = one second's worth (at least 1 request) */
-  double batch_s;     /* seconds of rate leased per round trip; 0 = 0.1 */
-  double lease_ttl_s; /* how long a local lease may be spent; 0 = 0.5 */
-  double horizon_s;   /* how far ahead a batch may be reserved when none is free; 0 = 1 */
+  double batch_s;     /* seconds of rate in a first lease (before demand is known); 0 = 0.1 */
+  double lease_ttl_s; /* how long a lease may be spent once paid for; 0 = 0.5 */
+  double horizon_s;   /* how far ahead a lease may be reserved when none is free; 0 = 60 */
+  /* What the caller has waiting (0 = unknown): a lease is never sized beyond it, so a
+   * process near its end does not hold debt that others' leases queue behind. */
+  double backlog_requests, backlog_tokens;
 } cg_redis_limits;
 
 typedef struct cg_redis_grant {
@@ -84,8 +105,12 @@ typedef struct cg_redis_stats {
   uint64_t reservations;  /* batches reserved ahead into debt */
   uint64_t errors;        /* calls that failed (connection, timeout, error reply) */
   uint64_t reconnects;
+  uint64_t outages;       /* times Redis became unreachable and the local share took over */
+  uint64_t outage_grants; /* requests granted from the local share during outages */
   double returned_requests, returned_tokens; /* credited back by returns */
   double pending_tokens;  /* reconciliation not yet sent */
+  double key_rpm, key_tpm, key_rpd; /* the key's limits, as of the last round trip */
+  int limits_differ;      /* 1: they are not this process's (the key's are used) */
 } cg_redis_stats;
 
 /* Server-side view, for tests and diagnostics (one round trip). -1 = no limit. */
@@ -93,6 +118,9 @@ typedef struct cg_redis_state {
   double level_requests, level_tokens, level_day;
   double out_requests, out_tokens; /* leased, not yet returned or expired */
   double paused_s;
+  double rpm, tpm, rpd, burst_requests, burst_tokens; /* the key's limits (0 = none) */
+  int limits_differ;   /* the caller's limits are not the key's */
+  char clients[1024];  /* comma-separated ids (host:pid:n) seen on the key in the last minute */
 } cg_redis_state;
 
 /* Parses `url` (see cg_redis_url.h), connects with `timeout_s` as both the connect and
@@ -128,6 +156,17 @@ int cg_redis_state_get(cg_redis_t *r, const cg_redis_limits *lim, cg_redis_state
                        char *err, size_t errlen);
 
 void cg_redis_stats_get(cg_redis_t *r, cg_redis_stats *out);
+
+/* peek 1: every call only reads the key (its limits, levels, who shares it) and this
+ * handle is not listed among the processes sharing it; for displays. */
+void cg_redis_set_peek(cg_redis_t *r, int peek);
+
+/* Makes `lim`'s rpm, tpm, rpd and bursts the key's limits, for every process on it (they
+ * learn them at their next round trip). One round trip. */
+int cg_redis_store_limits(cg_redis_t *r, const cg_redis_limits *lim, char *err, size_t errlen);
+
+/* How long Redis may stay unreachable before calls fail (default 30 s; 0 = at once). */
+void cg_redis_set_max_outage(cg_redis_t *r, double seconds);
 
 /* The masked URL, for messages. */
 const char *cg_redis_display(const cg_redis_t *r);

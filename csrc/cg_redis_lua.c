@@ -2,18 +2,25 @@
  * client directly. The engine itself calls the C API from its scheduler thread.
  *
  *   core.redis_parse_url(url)    -> { scheme, host, port, path, db, key, user,
- *                                     has_password, display } | nil, "bad limiter URL ..."
+ *                                     has_password, display [, outage] }
+ *                                  | nil, "bad limiter URL ..."
  *   core.redis_limiter(url, opts) -> limiter | nil, "redis: URL: reason", "redis"
  *       raises on a bad URL (message from the parser) or a bad option
  *       opts: rpm, tpm, rpd, burst_requests, burst_tokens, batch (s), lease_ttl (s),
- *             timeout (s)
+ *             timeout (s), max_outage (s: how long Redis may be away, default 30),
+ *             peek (true: only look at the key, not listed among those sharing it)
  *   lim:lease(requests, tokens)  -> true, is_local | false, wait_s, paused_s
  *                                 | nil, "redis: ...", "redis" | nil, "too_large: ...", "too_large"
  *   lim:reconcile(used_minus_reserved) -> true   (settled locally or with the next round trip)
  *   lim:pause(seconds [, drain = true]) -> true | nil, "redis: ...", "redis"
  *   lim:flush()                  -> true | nil, "redis: ...", "redis"
  *   lim:state()                  -> { requests, tokens, day, out_requests, out_tokens,
- *                                     paused } | nil, err, "redis"   (-1 = no limit)
+ *                                     paused, rpm, tpm, rpd, burst_requests, burst_tokens,
+ *                                     limits_differ, clients = { "host:pid:n", ... } }
+ *                                  | nil, err, "redis"   (levels -1 = no limit; rpm etc.
+ *                                    are the key's limits)
+ *   lim:store_limits()           -> true | nil, err, "redis": this handle's limits become
+ *                                   the key's, for every process on it
  *   lim:set_limits(opts)         same keys as the constructor's limits
  *   lim:stats()                  -> { round_trips, grants, local_grants, waits, errors,
  *                                     reconnects, returned_requests, returned_tokens,
@@ -58,14 +65,15 @@ static double opt_num(lua_State *L, int idx, const char *key, double def, double
 }
 
 /* Rejects keys outside `known` and `extra`: a typo must not silently drop a limit. */
-static void check_keys(lua_State *L, int idx, const char *extra) {
+static void check_keys(lua_State *L, int idx, const char *const *extra) {
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
     if (lua_type(L, -1) != LUA_TSTRING)
       luaL_error(L, "unknown option (a %s key) for redis_limiter", luaL_typename(L, -1));
     const char *k = lua_tostring(L, -1);
-    int found = extra && strcmp(k, extra) == 0;
+    int found = 0;
+    for (int i = 0; !found && extra && extra[i]; i++) found = strcmp(k, extra[i]) == 0;
     for (int i = 0; !found && limit_keys[i]; i++) found = strcmp(k, limit_keys[i]) == 0;
     if (!found) luaL_error(L, "unknown option '%s' for redis_limiter", k);
   }
@@ -120,6 +128,10 @@ static int l_parse_url(lua_State *L) {
   }
   lua_pushboolean(L, u.has_password);
   lua_setfield(L, -2, "has_password");
+  if (u.outage_s >= 0) {
+    lua_pushnumber(L, u.outage_s);
+    lua_setfield(L, -2, "outage");
+  }
   lua_pushstring(L, u.display);
   lua_setfield(L, -2, "display");
   return 1;
@@ -136,14 +148,22 @@ static int l_new(lua_State *L) {
   lredis *u = lua_newuserdatauv(L, sizeof *u, 0);
   memset(u, 0, sizeof *u);
   luaL_setmetatable(L, CG_REDIS_LIMITER_T);
-  double timeout = 0;
+  double timeout = 0, max_outage = -1;
+  int peek = 0;
   if (has_opts) {
-    check_keys(L, 2, "timeout");
+    static const char *const conn_keys[] = { "timeout", "max_outage", "peek", NULL };
+    check_keys(L, 2, conn_keys);
+    lua_getfield(L, 2, "peek");
+    peek = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     read_limits(L, 2, &u->lim);
     timeout = opt_num(L, 2, "timeout", 0, 0);
+    max_outage = opt_num(L, 2, "max_outage", -1, 0);
   }
   u->r = cg_redis_connect(url, timeout, err, sizeof err);
   if (!u->r) return fail(L, err, "redis");
+  if (max_outage >= 0) cg_redis_set_max_outage(u->r, max_outage);
+  if (peek) cg_redis_set_peek(u->r, 1);
   return 1;
 }
 
@@ -204,13 +224,41 @@ static int l_state(lua_State *L) {
   cg_redis_state s;
   char err[CG_REDIS_URL_MAX + 256];
   if (cg_redis_state_get(u->r, &u->lim, &s, err, sizeof err)) return fail(L, err, "redis");
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 14);
   setnum(L, "requests", s.level_requests);
   setnum(L, "tokens", s.level_tokens);
   setnum(L, "day", s.level_day);
   setnum(L, "out_requests", s.out_requests);
   setnum(L, "out_tokens", s.out_tokens);
   setnum(L, "paused", s.paused_s);
+  setnum(L, "rpm", s.rpm);
+  setnum(L, "tpm", s.tpm);
+  setnum(L, "rpd", s.rpd);
+  setnum(L, "burst_requests", s.burst_requests);
+  setnum(L, "burst_tokens", s.burst_tokens);
+  lua_pushboolean(L, s.limits_differ);
+  lua_setfield(L, -2, "limits_differ");
+  lua_newtable(L); /* clients: the ids in the comma-separated list */
+  int n = 0;
+  for (const char *p = s.clients; *p;) {
+    size_t len = strcspn(p, ",");
+    if (len) {
+      lua_pushlstring(L, p, len);
+      lua_rawseti(L, -2, ++n);
+    }
+    p += len;
+    if (*p == ',') p++;
+  }
+  lua_setfield(L, -2, "clients");
+  return 1;
+}
+
+/* Makes this handle's limits the key's, for every process on it. */
+static int l_store_limits(lua_State *L) {
+  lredis *u = check_limiter(L);
+  char err[CG_REDIS_URL_MAX + 256];
+  if (cg_redis_store_limits(u->r, &u->lim, err, sizeof err)) return fail(L, err, "redis");
+  lua_pushboolean(L, 1);
   return 1;
 }
 
@@ -236,6 +284,8 @@ static int l_stats(lua_State *L) {
   setnum(L, "waits", (double)s.waits);
   setnum(L, "errors", (double)s.errors);
   setnum(L, "reconnects", (double)s.reconnects);
+  setnum(L, "outages", (double)s.outages);
+  setnum(L, "outage_grants", (double)s.outage_grants);
   setnum(L, "returned_requests", s.returned_requests);
   setnum(L, "returned_tokens", s.returned_tokens);
   setnum(L, "pending_tokens", s.pending_tokens);
@@ -261,7 +311,8 @@ static int l_tostring(lua_State *L) {
 static const luaL_Reg methods[] = {
   { "lease", l_lease },   { "reconcile", l_reconcile }, { "pause", l_pause },
   { "flush", l_flush },   { "state", l_state },         { "set_limits", l_set_limits },
-  { "stats", l_stats },   { "close", l_close },         { NULL, NULL },
+  { "stats", l_stats },   { "close", l_close },         { "store_limits", l_store_limits },
+  { NULL, NULL },
 };
 
 static const luaL_Reg metamethods[] = {

@@ -20,21 +20,24 @@
  *                                               minute buckets and stops their refill until
  *                                               then, so the rate restarts from zero
  *  13 need_r 14 need_t 15 want_r 16 want_t      lease: at least need and at most want,
- *  17 horizon_ms                                all or nothing on need; when need does not
- *                                               fit now, want is reserved into debt if it
- *                                               can start within horizon_ms
+ *  17 horizon_ms                                all or nothing on need, and of the want what
+ *                                               refill pays within horizon_ms (into debt);
+ *                                               when need does not fit now, it is reserved
+ *                                               if refill pays for it within horizon_ms
+ *  18 cold                                      1: the client reconnected; a missing key
+ *                                               means lost state, minute buckets start empty
  *
  * Reply: an array of strings
  *   1 status     "ok" (granted now) | "reserved" (granted, may start after wait_ms) |
  *                "wait" | "paused" | "too_large:requests/min" | "too_large:tokens/min" |
  *                "too_large:requests/day" | "none" (no lease asked)
  *   2 grant_r  3 grant_t  4 lease member ("" when nothing granted)
- *   5 wait_ms    "reserved": when the lease may start; "wait"/"paused": when asking again
- *                is worth it; "ok" granted in part: when the rest of the batch could be
- *                there (0 after a whole grant), so a client bound by the rate asks once
- *                per batch, not once per request
+ *   5 wait_ms    "reserved": when the need is paid for; "wait"/"paused": when asking
+ *                again is worth it; 0 for "ok"
  *   6 pause_ms   remaining shared pause, 0 when none
- *   7 level_r  8 level_t  9 level_d   bucket levels after the call (-1 = no limit)
+ *   7 level_r  8 level_t  9 level_d   bucket levels after the call (-1 = no limit); after a
+ *                                     grant, negative levels are the debt refill pays
+ *                                     first: the client's schedule for spending its lease
  *  10 out_r   11 out_t               leased and not yet returned or expired
  *  12 credited_r 13 credited_t       what the return gave back (0 when the lease had expired)
  *  14 now_ms                          Redis clock */

@@ -212,10 +212,11 @@ int cg_redis_url_parse(const char *s, cg_redis_url *u, char *err, size_t errlen)
     }
   }
 
-  /* Query: key=NAME (required) and, for unix://, db=DB. */
+  /* Query: key=NAME (required), outage=SECONDS and, for unix://, db=DB. */
   int have_key = 0;
+  u->outage_s = -1;
   if (q) {
-    int have_db = 0;
+    int have_db = 0, have_outage = 0;
     const char *p = q + 1;
     while (*p) {
       size_t n = strcspn(p, "&");
@@ -238,6 +239,14 @@ int cg_redis_url_parse(const char *s, cg_redis_url *u, char *err, size_t errlen)
         if (parse_int(val, vlen, 0, 1000000, &u->db))
           return fail(u, err, errlen, "bad database '%.*s' (0-1000000)",
                       (int)(vlen > 32 ? 32 : vlen), val);
+      } else if (nlen == 6 && strncmp(p, "outage", 6) == 0) {
+        if (have_outage) return fail(u, err, errlen, "duplicate parameter 'outage'");
+        have_outage = 1;
+        int secs;
+        if (parse_int(val, vlen, 0, 86400, &secs))
+          return fail(u, err, errlen, "bad outage '%.*s' (0-86400 seconds)",
+                      (int)(vlen > 32 ? 32 : vlen), val);
+        u->outage_s = secs;
       } else if (n > 0) {
         return fail(u, err, errlen, "unknown parameter '%.*s'", (int)(nlen > 32 ? 32 : nlen), p);
       }

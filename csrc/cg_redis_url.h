@@ -4,6 +4,8 @@
  * Accepted forms:
  *   redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]?key=NAME
  *   unix://[[USER]:PASSWORD@]/PATH?key=NAME[&db=DB]
+ * Both take `&outage=SECONDS` (0-86400): how long the limiter rides through Redis being
+ * unreachable before the run stops (default 30; 0 = at once).
  * HOST may be a name, an IPv4 address or a bracketed IPv6 address ("[::1]"). PORT defaults
  * to 6379, DB to 0. A userinfo without ":" is a password (the pre-ACL form). USER,
  * PASSWORD and NAME may carry %XX escapes (a password with "/", "?" or "#" needs them).
@@ -27,6 +29,7 @@
  *   "bad limiter URL 'X': bad key (1-200 printable characters, no spaces)"
  *   "bad limiter URL 'X': unknown parameter 'P'"
  *   "bad limiter URL 'X': duplicate parameter 'P'"
+ *   "bad limiter URL 'X': bad outage 'S' (0-86400 seconds)"
  *   "bad limiter URL 'X': db= only applies to unix:// (use /DB)"
  *   "bad limiter URL 'X': bad %-escape"
  *   "bad limiter URL 'X': field too long"
@@ -49,6 +52,7 @@ typedef struct cg_redis_url {
   char password[256];              /* empty: no AUTH */
   int has_password;                /* 1 when the URL carried one, even an empty one */
   char key[CG_REDIS_KEY_MAX + 1];
+  double outage_s;                 /* -1: not given (the client's default) */
   char display[CG_REDIS_URL_MAX];  /* the URL as given, password masked: safe in messages */
 } cg_redis_url;
 

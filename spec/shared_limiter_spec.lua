@@ -9,59 +9,9 @@ local gemini = require "coursegen.providers.gemini"
 local json = require "coursegen.json"
 local mock = require "coursegen.mock"
 
-local ok_sys, system = pcall(require, "system")
-local function wall()
-  if ok_sys then return system.gettime() end
-  return os.time()
-end
 
-local BIN = helpers.root .. "/bin/coursegen"
-local UNSET = { "GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY", "COURSEGEN_PROVIDER",
-                "COURSEGEN_MODEL", "COURSEGEN_BASE_URL", "NO_COLOR" }
-
-local function q(s)
-  s = tostring(s)
-  if s:match("^[%w%._/:=,%-+@]+$") then return s end
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
--- The command line for `bin/coursegen ARGS` run in `dir`, output to dir/NAME.{out,err}
--- and its exit code to dir/NAME.rc.
-local function command(dir, name, args)
-  local parts = { "env" }
-  for _, k in ipairs(UNSET) do parts[#parts + 1] = "-u " .. k end
-  parts[#parts + 1] = "timeout 120"
-  parts[#parts + 1] = q(BIN)
-  for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
-  local base = q(dir .. "/" .. name)
-  return string.format("cd %s && %s >%s.out 2>%s.err </dev/null; echo $? >%s.rc", q(dir),
-    table.concat(parts, " "), base, base, base)
-end
-
--- Runs the commands at once, each in the background; returns when all have exited.
-local function run_all(dir, cmds)
-  local lines = {}
-  for i, c in ipairs(cmds) do lines[i] = "(" .. command(dir, c.name, c.args) .. ") &" end
-  lines[#lines + 1] = "wait"
-  helpers.writefile(dir .. "/run.sh", table.concat(lines, "\n") .. "\n")
-  assert(os.execute("sh " .. q(dir .. "/run.sh")))
-end
-
-local function result_of(dir, name)
-  return {
-    code = tonumber(helpers.readfile(dir .. "/" .. name .. ".rc") or ""),
-    out = helpers.readfile(dir .. "/" .. name .. ".out") or "",
-    err = helpers.readfile(dir .. "/" .. name .. ".err") or "",
-  }
-end
-
-local function course_file(dir, name, title, n)
-  local chapters = {}
-  for i = 1, n do chapters[i] = string.format("%s chapter %d", title, i) end
-  local path = dir .. "/" .. name .. ".json"
-  helpers.writefile(path, json.encode { title = title, chapters = chapters })
-  return path
-end
+local runs = require "support.cli_runs"
+local run_all, result_of, course_file, wall = runs.run_all, runs.result_of, runs.course_file, runs.wall
 
 -- A request for the mock (Gemini dialect).
 local function request(base_url, prompt, tokens)
@@ -225,14 +175,16 @@ describe("coursegen shared limiter", function()
 
     it("fails what waits with error_code 'limiter' when Redis goes away, and sends nothing without a grant", function()
       local own = redis.start()
-      local url = own.url(redis.fresh_key())
+      local url = own.url(redis.fresh_key()) .. "&outage=0"
       server:reset_stats()
-      -- One request a second: the first goes at once, the others wait for Redis.
+      -- `outage=0`: no riding through. The first request is granted; the queue then runs
+      -- dry, so the engine holds no lease when Redis goes, and what comes after needs it.
       local eng <close> = core.engine { limiter = url, rpm = 60 }
-      for i = 1, 5 do eng:submit(request(server.url, "Stop " .. i)) end
+      eng:submit(request(server.url, "Stop 1"))
       local first = assert(eng:next(10))
       assert.equal(200, first.status)
       redis.stop(own)
+      for i = 2, 5 do eng:submit(request(server.url, "Stop " .. i)) end
       local ok, failed = 1, 0
       for _ = 2, 5 do
         local r = assert(eng:next(10))
@@ -251,6 +203,134 @@ describe("coursegen shared limiter", function()
       eng:submit(request(server.url, "After"))
       assert.equal("limiter", assert(eng:next(10)).error_code)
       assert.equal(ok, server:stats().requests)
+    end)
+  end)
+
+  describe("a Redis password", function()
+    it("comes from --limiter-file or COURSEGEN_LIMITER and shows nowhere: messages, hint, stats", function()
+      local secret = "pw-" .. math.random(1e6, 9e6)
+      local srv = redis.start { password = secret }
+      local server = mock.start { latency_ms = 5 }
+      local dir = helpers.tmpdir()
+      local key = redis.fresh_key("pw")
+      local url = string.format("redis://:%s@127.0.0.1:%d/0?key=%s", secret, srv.port, key)
+      helpers.writefile(dir .. "/limiter.url", url .. "\n")
+      local path = course_file(dir, "c", "Secret", 3)
+      -- One chapter fails for good, so the summary prints the "run again" hint.
+      local failing = course_file(dir, "f", "Secret [[mock:400]]", 2)
+      local common = { "--base-url", server.url, "--rpm", "600", "--no-progress", "--max-attempts", "1" }
+      local function with(args) for _, a in ipairs(common) do args[#args + 1] = a end return args end
+      run_all(dir, {
+        { name = "file", args = with { "generate", path, "--out", dir .. "/o1",
+                                       "--limiter-file", dir .. "/limiter.url", "--stats-json", dir .. "/s1.json" } },
+        { name = "env", args = with { "generate", path, "--out", dir .. "/o2", "--stats-json", dir .. "/s2.json" },
+          env = { COURSEGEN_LIMITER = url } },
+        { name = "argv", args = with { "generate", failing, "--out", dir .. "/o3", "--limiter", url } },
+      })
+      local file, env, argv = result_of(dir, "file"), result_of(dir, "env"), result_of(dir, "argv")
+      assert.equal(0, file.code, file.err)
+      assert.equal(0, env.code, env.err)
+      assert.equal(1, argv.code, argv.err)
+      -- The runs went through Redis: the key's requests were granted there.
+      for _, n in ipairs { 1, 2 } do
+        local st = json.decode(assert(helpers.readfile(dir .. "/s" .. n .. ".json")))
+        assert.equal(4, st.limiter.grants)
+        assert.matches("redis://:***@127.0.0.1:", st.limiter.url, 1, true)
+      end
+      -- The URL in argv is warned about, and the hint masks it.
+      assert.matches("warning: the --limiter URL carries a password", argv.err, 1, true)
+      assert.matches("run the same command again: .*redis://:%*%*%*@127%.0%.0%.1:", argv.err)
+      for _, name in ipairs { "file", "env", "argv" } do
+        local r = result_of(dir, name)
+        assert.is_nil((r.out .. r.err):find(secret, 1, true), name .. " printed the password")
+      end
+      for _, f in ipairs { "s1.json", "s2.json", "o1/course.json", "o2/course.json", "o3/course.json" } do
+        local text = helpers.readfile(dir .. "/" .. f) or ""
+        assert.is_nil(text:find(secret, 1, true), f .. " holds the password")
+      end
+      server:close()
+      redis.stop(srv)
+      helpers.rmtree(dir)
+    end)
+
+    it("names the file or the variable for a bad URL, and refuses both flags at once", function()
+      local dir = helpers.tmpdir()
+      local path = course_file(dir, "c", "T", 1)
+      helpers.writefile(dir .. "/bad.url", "redis://:hush@h:99999/0?key=k\n")
+      helpers.writefile(dir .. "/empty.url", "\n")
+      local base = { "generate", path, "--base-url", "http://127.0.0.1:1", "--out", dir .. "/o" }
+      local function args(extra)
+        local a = {}
+        for _, v in ipairs(base) do a[#a + 1] = v end
+        for _, v in ipairs(extra) do a[#a + 1] = v end
+        return a
+      end
+      run_all(dir, {
+        { name = "badfile", args = args { "--limiter-file", dir .. "/bad.url" } },
+        { name = "empty", args = args { "--limiter-file", dir .. "/empty.url" } },
+        { name = "missing", args = args { "--limiter-file", dir .. "/none.url" } },
+        { name = "badenv", args = base, env = { COURSEGEN_LIMITER = "redis://:hush@h/0" } },
+        { name = "both", args = args { "--limiter", "redis://h/0?key=k", "--limiter-file", dir .. "/bad.url" } },
+      })
+      local function check(name, msg)
+        local r = result_of(dir, name)
+        assert.equal(2, r.code, name .. ": " .. r.err)
+        assert.matches(msg, r.err, 1, true)
+        assert.is_nil(r.err:find("hush", 1, true), name .. " printed the password")
+      end
+      check("badfile", "--limiter-file " .. dir .. "/bad.url: bad limiter URL 'redis://:***@h:99999/0?key=k': "
+        .. "bad port '99999' (1-65535)")
+      check("empty", "--limiter-file: " .. dir .. "/empty.url is empty (put the redis:// URL on its first line)")
+      check("missing", "--limiter-file: cannot read " .. dir .. "/none.url")
+      check("badenv", "COURSEGEN_LIMITER: bad limiter URL 'redis://:***@h/0': missing ?key=NAME")
+      check("both", "use --limiter or --limiter-file, not both")
+      helpers.rmtree(dir)
+    end)
+  end)
+
+  describe("coursegen quota", function()
+    it("shows the key's limits and who shares it, sets them for all, and a run with others is warned", function()
+      local srv = redis.start()
+      local server = mock.start { latency_ms = 5 }
+      local dir = helpers.tmpdir()
+      local key = redis.fresh_key("quota")
+      local url = srv.url(key)
+      local holder <close> = core.redis_limiter(url, { rpm = 600, tpm = 100000 })
+      assert.is_true((holder:lease(1, 0)))
+      local path = course_file(dir, "c", "Quota", 2)
+      run_all(dir, {
+        { name = "show", args = { "quota", "--limiter", url } },
+        { name = "nokey", args = { "quota" } },
+        { name = "badset", args = { "quota", "--limiter", url, "--set", "rpm=10,rpx=3" } },
+      })
+      local show = result_of(dir, "show")
+      assert.equal(0, show.code, show.err)
+      assert.matches("key: " .. url, show.out, 1, true)
+      assert.matches("limits: rpm 600, tpm 100000, rpd none", show.out, 1, true)
+      assert.matches("processes sharing it (last minute): 1", show.out, 1, true)
+      assert.equal(2, result_of(dir, "nokey").code)
+      assert.matches("quota: name the key's Redis with --limiter URL", result_of(dir, "nokey").err, 1, true)
+      local badset = result_of(dir, "badset")
+      assert.equal(2, badset.code)
+      assert.matches("--set: expected NAME=N with NAME rpm, tpm or rpd, got 'rpx=3'", badset.err, 1, true)
+      -- A run with other limits uses the key's and says so once.
+      run_all(dir, { { name = "gen", args = { "generate", path, "--out", dir .. "/o", "--base-url", server.url,
+                                              "--rpm", "6000", "--limiter", url, "--no-progress" } } })
+      local gen = result_of(dir, "gen")
+      assert.equal(0, gen.code, gen.err)
+      local _, warnings = gen.err:gsub("the limiter key's limits %(rpm 600, tpm 100000, rpd none%) apply, "
+        .. "not this run's %(rpm 6000", "")
+      assert.equal(1, warnings, gen.err)
+      -- Set for everyone (the other key, by name, from COURSEGEN_LIMITER).
+      run_all(dir, { { name = "set", args = { "quota", key, "--set", "rpm=1200" },
+                       env = { COURSEGEN_LIMITER = srv.url("unrelated") } } })
+      local set = result_of(dir, "set")
+      assert.equal(0, set.code, set.err)
+      assert.matches("limits: rpm 1200, tpm 100000", set.out, 1, true)
+      assert.equal(1200, holder:state().rpm)
+      server:close()
+      redis.stop(srv)
+      helpers.rmtree(dir)
     end)
   end)
 
@@ -301,7 +381,7 @@ describe("coursegen shared limiter", function()
       local srv = redis.start()
       local server = mock.start { latency_ms = 20 }
       local dir = helpers.tmpdir()
-      local url = srv.url(redis.fresh_key("stop"))
+      local url = srv.url(redis.fresh_key("stop")) .. "&outage=1"
       local cmds = {}
       for i = 1, 3 do
         local path = course_file(dir, "c" .. i, "Course " .. i, 40)
@@ -309,17 +389,13 @@ describe("coursegen shared limiter", function()
         cmds[i] = { name = "p" .. i, args = { "generate", path, "--out", dir .. "/o" .. i,
           "--base-url", server.url, "--rpm", "600", "--limiter", url, "--no-progress" } }
       end
-      local lines = {}
-      for i, c in ipairs(cmds) do lines[i] = "(" .. command(dir, c.name, c.args) .. ") &" end
-      helpers.writefile(dir .. "/run.sh", table.concat(lines, "\n") .. "\nwait\n")
-      os.execute("sh " .. q(dir .. "/run.sh") .. " >/dev/null 2>&1 & echo $! >" .. q(dir .. "/run.pid"))
+      local pid = runs.start_all(dir, cmds)
       -- Stop Redis once a few chapters are written.
       for _ = 1, 500 do
         if server:stats().requests >= 15 then break end
         helpers.sleep(0.01)
       end
       redis.stop(srv)
-      local pid = assert((helpers.readfile(dir .. "/run.pid") or ""):match("%d+"))
       for _ = 1, 3000 do
         if not helpers.alive(pid) then break end
         helpers.sleep(0.01)

@@ -147,12 +147,21 @@ double rng_unit(rng *r);
 /* ---- rate limit (mock_limit.c) ---- */
 typedef struct bucket {
   double rate;     /* per second; 0 = unlimited */
-  double capacity; /* most that can be saved up */
+  double capacity; /* most that can be saved up (window mode: admitted per window) */
   double tokens;
   double last;
+  /* Sliding-window mode (window > 0): what was admitted in the last `window` seconds,
+   * oldest first, in a ring of (time, amount). */
+  double window;
+  double *ring_t, *ring_n, in_window;
+  size_t ring_cap, ring_head, ring_len;
 } bucket;
 
 void bucket_init(bucket *b, double per_minute, double capacity, double now);
+/* Sliding-window mode: at most per_minute * window_s / 60 admitted in any window_s
+ * seconds (the strictest reading of a per-minute limit when window_s is 60). */
+void bucket_init_window(bucket *b, double per_minute, double window_s);
+void bucket_free(bucket *b);
 /* Admits and charges n, or returns the seconds until n would be admitted. */
 double bucket_take(bucket *b, double n, double now);
 double bucket_reset_s(const bucket *b, double now); /* time to refill completely */
@@ -174,6 +183,7 @@ typedef struct mconfig {
   int port;
   long latency_ms, jitter_ms;
   double rpm, tpm, burst;
+  double window_s; /* > 0: rpm and tpm enforced over a sliding window of this length */
   fault_spec faults;
   uint64_t seed;
   char api_key[256];

@@ -109,7 +109,8 @@ static void ts(mbuf *o, time_t t) {
 /* One request through the live handler, without the rate limit. */
 static void answer_one(const mctx *c, const mreq *q, const char *body, size_t blen, const char *model, size_t mlen,
                        mresp *sub) {
-  bucket none = {0, 0, 0, 0};
+  bucket none;
+  memset(&none, 0, sizeof none); /* rate 0: unlimited */
   mctx cc = *c;
   cc.rpm = &none;
   cc.tpm = &none;

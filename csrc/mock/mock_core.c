@@ -56,6 +56,7 @@ static void read_config(lua_State *L, int t, mconfig *c) {
   c->rpm = opt_num(L, t, "rpm", 0, 0, 1e12);
   c->tpm = opt_num(L, t, "tpm", 0, 0, 1e15);
   c->burst = opt_num(L, t, "burst", 0, 0, 1e12);
+  c->window_s = opt_num(L, t, "window", 0, 0, 3600);
   c->seed = (uint64_t)(int64_t)opt_num(L, t, "seed", 1, -9e15, 9e15);
   c->answer_words = (int)opt_num(L, t, "answer_words", 300, 1, 1e6);
   c->batch_delay_ms = (long)opt_num(L, t, "batch_delay_ms", 300, 0, 864e5);

@@ -555,6 +555,10 @@ mserver *server_start(const mconfig *cfg, char *err, size_t errlen) {
   double burst_req = cfg->burst > 0 ? cfg->burst : (cfg->rpm / 60.0 < 1 ? 1 : cfg->rpm / 60.0);
   bucket_init(&s->rpm, cfg->rpm, burst_req, now);
   bucket_init(&s->tpm, cfg->tpm, cfg->tpm / 60.0, now);
+  if (cfg->window_s > 0) {
+    bucket_init_window(&s->rpm, cfg->rpm, cfg->window_s);
+    bucket_init_window(&s->tpm, cfg->tpm, cfg->window_s);
+  }
 
   s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s->lfd < 0) goto fail;
@@ -604,6 +608,8 @@ fail:
   ptab_free(s->prompts);
   caches_free(s->caches);
   batches_free(s->batches);
+  bucket_free(&s->rpm);
+  bucket_free(&s->tpm);
   free(s);
   return NULL;
 }
@@ -627,5 +633,7 @@ void server_stop(mserver *s) {
   batches_free(s->batches);
   free(s->heap);
   mb_free(&s->chunked);
+  bucket_free(&s->rpm);
+  bucket_free(&s->tpm);
   free(s);
 }

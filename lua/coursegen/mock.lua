@@ -9,7 +9,7 @@
 -- SIGTERM and returns the signal's name; `parse_faults` raises on a bad spec.
 --
 -- Options: `port` (0 = a free one), `latency_ms` and `jitter_ms` (uniform extra),
--- `rpm`, `tpm`, `burst`, `faults`, `seed`, `api_key`, `answer_words` (default 300),
+-- `rpm`, `tpm`, `burst`, `window`, `faults`, `seed`, `api_key`, `answer_words` (default 300),
 -- `batch_delay_ms` (a batch job's time to finish, default 300), `cache_min_tokens` (smallest
 -- cached content, default the model's documented minimum: 4096 for pro models, else 1024),
 -- `implicit_cache` (1, the default: a request whose part before its last message repeats an
@@ -20,7 +20,9 @@
 -- bucket holds one second's worth of `tpm`. A request costs 1 request and its prompt
 -- tokens plus the tokens of the answer it gets (after `maxOutputTokens` cuts it), which
 -- the mock knows before answering. A request larger than the token bucket passes once
--- the bucket is full and leaves it in debt. A refused request costs nothing.
+-- the bucket is full and leaves it in debt. A refused request costs nothing. `window`
+-- (seconds) enforces `rpm` and `tpm` as a sliding window instead: at most rpm * window /
+-- 60 requests (and tokens) admitted in any `window` seconds, no burst beyond that.
 --
 -- Stats (`srv:stats()` and `GET /stats`): `requests`, `status` (by status string),
 -- `faults` (by name), `max_concurrent`, `in_flight`, `requests_last_minute`,
@@ -42,6 +44,7 @@ local OPTIONS = {
   rpm = "nonneg",
   tpm = "nonneg",
   burst = "nonneg",
+  window = "nonneg",
   faults = "faults",
   seed = "integer",
   api_key = "string",

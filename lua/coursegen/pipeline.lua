@@ -60,7 +60,8 @@ function Run:snapshot()
   if es and es.redis then
     local r = es.redis
     snap.limiter = { url = r.url, round_trips = r.round_trips, grants = r.grants,
-                     local_grants = r.local_grants, errors = r.errors,
+                     local_grants = r.local_grants, errors = r.errors, outages = r.outages,
+                     outage_grants = r.outage_grants,
                      round_trips_per_request = r.round_trips_per_request }
   end
   snap.out = self.s.out
@@ -71,6 +72,20 @@ function Run:tick()
   self.last_tick = system.monotime()
   cache.tick(self, self.cache)
   self:emit { type = "tick", stats = self:snapshot() }
+  self:warn_key_limits()
+end
+
+-- Once a run: the shared limiter's key has other limits than this run's, and they rule.
+function Run:warn_key_limits()
+  if self.key_limits_warned or not self.eng then return end
+  local r = self.eng:stats().redis
+  if not (r and r.limits_differ) then return end
+  self.key_limits_warned = true
+  local function n(v) return v and v > 0 and string.format("%.15g", v) or "none" end
+  self:emit { type = "warning", message = string.format(
+    "the limiter key's limits (rpm %s, tpm %s, rpd %s) apply, not this run's (rpm %s, tpm %s, rpd %s);"
+    .. " 'coursegen quota --set' changes them", n(r.key_rpm), n(r.key_tpm), n(r.key_rpd),
+    n(self.s.rpm), n(self.s.tpm), n(self.s.rpd)) }
 end
 
 function Run:submit(job)
@@ -613,6 +628,7 @@ function Run:finish()
     for i, j in ipairs(self.batch.jobs) do snap.batch_running[i] = j.name end
   end
   self:emit { type = "tick", stats = snap }
+  self:warn_key_limits()
   if self.limiter_error then
     local ch = snap.chapters
     fail.raise("limiter", "%s; the run stopped: %d of %d chapters are written in %s (run again "

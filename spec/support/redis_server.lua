@@ -26,7 +26,7 @@ end
 function M.start(opts)
   opts = opts or {}
   assert(M.available(), "redis-server is needed")
-  local dir = helpers.tmpdir()
+  local dir = opts.dir or helpers.tmpdir()
   local sock = dir .. "/redis.sock"
   local extra, auth = {}, ""
   for _, a in ipairs(opts.args or {}) do extra[#extra + 1] = "'" .. a:gsub("'", "'\\''") .. "'" end
@@ -34,8 +34,8 @@ function M.start(opts)
     extra[#extra + 1] = "--requirepass '" .. opts.password .. "'"
     auth = "--no-auth-warning -a '" .. opts.password .. "' "
   end
-  for _ = 1, 20 do
-    local port = math.random(20000, 60000)
+  for _ = 1, opts.port and 1 or 20 do
+    local port = opts.port or math.random(20000, 60000)
     local pid = sh(string.format(
       "redis-server --port %d --bind 127.0.0.1 --unixsocket '%s' --save '' --appendonly no " ..
       "--dir '%s' --daemonize no %s >'%s/log' 2>&1 & echo $!", port, sock, dir, table.concat(extra, " "), dir))
@@ -43,7 +43,7 @@ function M.start(opts)
     for _ = 1, 100 do
       if os.execute(string.format("redis-cli -s '%s' %sping 2>/dev/null | grep -q PONG", sock, auth)) then
         return {
-          port = port, pid = pid, dir = dir, sock = sock,
+          port = port, pid = pid, dir = dir, sock = sock, opts = opts,
           url = function(key) return string.format("redis://127.0.0.1:%d/0?key=%s", port, key) end,
         }
       end
@@ -69,6 +69,33 @@ function M.stop(srv, keep)
     end
   end
   if not keep then helpers.rmtree(srv.dir) end
+end
+
+--- Restarts a server on the same port, as an operator restarts a production Redis: it
+-- saves its data on the way down and loads it on the way up (clients lose their
+-- connections, not the data), `downtime` seconds later; returns the new server.
+function M.restart(srv, downtime)
+  M.cli(srv, "shutdown save")
+  for _ = 1, 250 do
+    if not M.alive(srv.pid) then break end
+    M.sleep(0.02)
+  end
+  srv.stopped = true
+  if downtime then M.sleep(downtime) end
+  local opts = {}
+  for k, v in pairs(srv.opts) do opts[k] = v end
+  opts.port, opts.dir = srv.port, srv.dir
+  return M.start(opts)
+end
+
+--- Runs redis-cli with `args` (a string) against the server; returns its output.
+function M.cli(srv, args)
+  return sh(string.format("redis-cli -s '%s' %s 2>&1", srv.sock, args))
+end
+
+--- Calls of a command ("evalsha") since the server started, from INFO commandstats.
+function M.calls(srv, cmd)
+  return tonumber(M.cli(srv, "info commandstats"):match("cmdstat_" .. cmd .. ":calls=(%d+)")) or 0
 end
 
 local keyn = 0

@@ -115,13 +115,13 @@ function M.check_writable(path, out)
 end
 
 --- The command that resumes a run: the same command line without `--force` (which would
--- throw away what this run finished).
+-- throw away what this run finished), the limiter's password masked.
 -- @tparam string prog
 -- @tparam table argv
 -- @treturn string
 function M.resume_command(prog, argv)
   local args = {}
-  for _, a in ipairs(argv) do
+  for _, a in ipairs(require("coursegen.cli.limiter_url").mask_argv(argv)) do
     if a ~= "--force" then args[#args + 1] = a end
   end
   return fmt.command_line(prog, args)
@@ -140,6 +140,10 @@ function M.run(args, ctx)
   local cg = require "coursegen"
   local course, file_options = cli_course.build(args, cg)
   if not course then return nil, file_options, 2 end
+  if args.limiter and require("coursegen.cli.limiter_url").has_password(args.limiter) then
+    ctx.stderr:write("coursegen: warning: the --limiter URL carries a password, which other users of"
+      .. " this machine can see; pass it with --limiter-file or COURSEGEN_LIMITER instead\n")
+  end
   local ok, cerr = M.check_only(args.only, course)
   if not ok then return nil, cerr, 2 end
   local s, err = settings.resolve(course, args, {

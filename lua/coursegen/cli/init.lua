@@ -13,7 +13,8 @@ local type, tostring, xpcall, require = type, tostring, xpcall, require
 --- Exit codes.
 M.EXIT_OK, M.EXIT_FAILED, M.EXIT_USAGE, M.EXIT_INTERRUPTED = 0, 1, 2, 130
 
-local COMMANDS = { generate = true, outline = true, validate = true, mock = true, export = true, path = true }
+local COMMANDS = { generate = true, outline = true, validate = true, mock = true, export = true,
+                   path = true, quota = true }
 
 -- The one version string, without loading the library (see `coursegen.version`).
 local function version()

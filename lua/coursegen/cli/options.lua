@@ -214,12 +214,16 @@ function M.parser(prog, version)
     g:option("--rpd", "Requests per day (default " .. provider_defaults("rpd") .. ").")
       :argname("N"):convert(int("--rpd", "rpd")),
     g:option("--limiter", "Share the limits above with every process naming the same key,"
-      .. " through Redis: redis://HOST:PORT/DB?key=NAME.")
-      :argname("URL"):convert(function(s) return values.limiter("--limiter", s) end)
+      .. " through Redis: redis://HOST:PORT/DB?key=NAME (or set COURSEGEN_LIMITER).")
+      :argname("URL"):convert(function(s) return values.limiter("--limiter", s) end),
+    g:option("--limiter-file", "Read the --limiter URL from this file's first line (keeps a"
+      .. " Redis password off the command line).")
+      :argname("FILE"):convert(function(s) return values.text("--limiter-file", s) end)
   )
   output_options(g, g:flag("--no-progress", "No live progress display: a plain line per chapter."))
 
   if has_export then cli_export.add_command(p) end
+  require("coursegen.cli.quota").add_command(p)
 
   local o = p:command("outline", "Generate the outline only, as an editable Markdown course file.")
     :usage(usage .. " outline [COURSE_FILE] [--topic TEXT] [--source FILE] [--chapters N] [-o FILE] [options]")

@@ -40,7 +40,7 @@ M.KEYS = {
   { key = "api_key_env", flag = "--api-key-env", config = true, check = values.env_name },
   { key = "api_key_file", flag = "--api-key-file", env = "COURSEGEN_API_KEY_FILE", config = true, check = values.text },
   { key = "ca_file", flag = "--ca-file", config = true, check = values.text },
-  { key = "limiter", flag = "--limiter", config = true, check = values.limiter },
+  { key = "limiter", flag = "--limiter", env = "COURSEGEN_LIMITER", config = true, check = values.limiter },
   { key = "concurrency", flag = "--concurrency", config = true, course = true, check = int "concurrency",
     numeric = true },
   { key = "rpm", flag = "--rpm", config = true, course = true, check = int "rpm", numeric = true },
@@ -151,8 +151,15 @@ function M.layer(args, o)
   local fo, cfg = o.file_options or {}, o.config or {}
   local ok, opts, own = pcall(function()
     local lib_opts, cli_opts = {}, {}
+    if args.limiter and args.limiter_file then fail.raise("input", "use --limiter or --limiter-file, not both") end
     local function pick(spec)
       local v = args[spec.key]
+      if v == nil and spec.key == "limiter" and args.limiter_file then
+        -- a file keeps the Redis password out of the command line (and of `ps`)
+        local url, err = require("coursegen.cli.limiter_url").read_file(args.limiter_file)
+        if not url then fail.raise("input", "%s", err) end
+        v = url
+      end
       if v == nil then v = from_env(env, spec) end
       if v == nil then v = cfg[spec.key] end
       if v == nil and spec.course then v = fo[spec.key] end
