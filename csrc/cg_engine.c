@@ -522,7 +522,7 @@ static void run_validate(lua_State *L, eng_ud *u, cg_job *j) {
 
   const cg_config *c = cg_engine_config(u->e);
   char msg[512];
-  if (j->attempts >= j->max_attempts) {
+  if (cg_job_spent(j) >= j->max_attempts) {
     snprintf(msg, sizeof msg, "rejected: %s (after %d attempts)", reason, j->attempts);
     cg_job_fail(j, "rejected", msg);
     finish_job(u, j, 1);

@@ -105,6 +105,16 @@ struct cg_engine {
   uint64_t prov_sent;  /* latest place of a 429 behind the provisional pause */
   uint64_t early_sent; /* earliest place of a job in backoff that may retry early */
   uint64_t probe_seq;  /* place of the probe sent through a provisional pause, 0: none */
+  double t_ok;         /* time of the last 2xx answer, -1: none yet */
+  /* Outages (see `note_server_failure`). */
+  int streak;            /* server-side failures in a row, since the last other answer */
+  uint64_t streak_job;   /* the job that opened the streak */
+  int streak_mixed;      /* the streak spans more than one job */
+  int outage;            /* weathering an outage: one probe at a time */
+  int outage_fails;      /* probes failed in this outage: the spacing's exponent */
+  double outage_next;    /* the next probe may go at this time */
+  double outage_since;   /* when the outage was recognised */
+  uint64_t outage_probe; /* place of the outage probe in flight, 0: none */
   cg_stats st;
   cg_share *share;
   worker *w;
@@ -367,13 +377,17 @@ static cg_redis_limits redis_limits(const cg_engine *e) {
   return l;
 }
 
-/* Parks a job in the backoff heap until `delay` from now; `early`: a later success may
- * cut the wait short (note_success). */
-static void to_backoff(cg_engine *e, cg_job *j, double delay, int early, double now) {
+/* What may end a backoff before its time: nothing (its own backoff or the server's named
+ * time), a later request's success (a lone fault), or the end of an outage. */
+enum { WAIT_FIRM, WAIT_EARLY, WAIT_OUTAGE };
+
+/* Parks a job in the backoff heap until `delay` from now. */
+static void to_backoff(cg_engine *e, cg_job *j, double delay, int kind, double now) {
   j->t_due = now + delay;
   j->state = CG_JOB_BACKOFF;
-  j->early = early;
-  if (early && j->sent_seq < e->early_sent) e->early_sent = j->sent_seq;
+  j->early = kind == WAIT_EARLY;
+  j->held = kind == WAIT_OUTAGE;
+  if (j->early && j->sent_seq < e->early_sent) e->early_sent = j->sent_seq;
   e->st.retries++;
   if (heap_push(e, j) != 0) {
     cg_job_fail(j, "network", "network: out of memory scheduling a retry");
@@ -391,9 +405,9 @@ static void give_back(cg_engine *e, cg_job *j, double now) {
 
 /* Sends a failed attempt to backoff, or finalises it when attempts or budget are spent. */
 static void schedule_retry(cg_engine *e, cg_job *j, const char *code, const char *msg,
-                           double delay, int early, double now) {
+                           double delay, int kind, double now) {
   char buf[512];
-  if (j->attempts >= j->max_attempts) {
+  if (cg_job_spent(j) >= j->max_attempts) {
     if (j->max_attempts > 1) {
       snprintf(buf, sizeof buf, "%s (after %d attempts)", msg, j->attempts);
       msg = buf;
@@ -417,7 +431,7 @@ static void schedule_retry(cg_engine *e, cg_job *j, const char *code, const char
     return;
   }
   push_event(e, j, msg, delay, 1);
-  to_backoff(e, j, delay, early, now);
+  to_backoff(e, j, delay, kind, now);
 }
 
 /* Thresholds over the last 128 responses. Random faults at a few percent stay far below
@@ -437,6 +451,95 @@ static int recent_count(const recent *r) {
   return n;
 }
 
+/* ---- outages -------------------------------------------------------------------- */
+
+/* An outage is told from a chapter's own trouble by its breadth: OUTAGE_STREAK answers in
+ * a row, from more than one request, all failed on the server's side (5xx, resets,
+ * timeouts, refused connections). Random faults at a few percent almost never line up
+ * four in a row; a server that is down for everyone does at once. */
+#define OUTAGE_STREAK 4
+
+static int server_side(const cg_job *j) {
+  if (j->status == 0)
+    return j->net_kind == CG_NET_RESET || j->net_kind == CG_NET_TIMEOUT || j->net_kind == CG_NET_CONNECT;
+  return j->status == 500 || j->status == 502 || j->status == 503 || j->status == 504;
+}
+
+/* Seconds to the next outage probe: the backoff schedule without its zero end (equal
+ * jitter), so probes stay spaced out however lucky the draw. */
+static double outage_spacing(cg_engine *e) {
+  double top = e->cfg.backoff_base * ldexp(1.0, e->outage_fails > 60 ? 60 : e->outage_fails);
+  if (top > e->cfg.backoff_cap) top = e->cfg.backoff_cap;
+  return top * (0.5 + 0.5 * cg_rng_uniform(&e->rng));
+}
+
+/* The server answered something other than a server-side failure: whatever was wrong
+ * is over. Jobs held only for the outage's probe go now (the limiter still paces them). */
+static void note_answer(cg_engine *e, double now) {
+  e->streak = 0;
+  if (!e->outage) return;
+  e->outage = 0;
+  e->outage_probe = 0;
+  int moved = 0;
+  for (size_t i = 0; i < e->nheap; i++) {
+    cg_job *k = e->heap[i];
+    if (k->held && k->t_due > now) {
+      k->t_due = now;
+      moved++;
+    }
+    k->held = 0;
+  }
+  if (moved) heap_build(e);
+  wake_workers(e, 1);
+}
+
+/* A server-side failure: extends the streak, may open an outage, and spaces the probes
+ * further when it answered one. */
+static void note_server_failure(cg_engine *e, const cg_job *j, int probe, double now) {
+  if (e->streak++ == 0) {
+    e->streak_job = j->id;
+    e->streak_mixed = 0;
+  } else if (j->id != e->streak_job) {
+    e->streak_mixed = 1;
+  }
+  if (!e->outage && e->streak >= OUTAGE_STREAK && e->streak_mixed) {
+    e->outage = 1;
+    e->outage_fails = 0;
+    e->outage_probe = 0;
+    e->st.outages++;
+    e->outage_since = now;
+    e->outage_next = now + outage_spacing(e);
+  } else if (e->outage && probe) {
+    e->outage_fails++;
+    e->outage_next = now + outage_spacing(e);
+  }
+}
+
+/* During an outage jobs queue for the probe without being sent: the retry budget is
+ * their only bound, so it is checked here. */
+static void outage_expire(cg_engine *e, double now) {
+  cg_job **p = &e->retryq.head, *prev = NULL;
+  while (*p) {
+    cg_job *j = *p;
+    if (j->attempts > 0 && now - j->t_submit > e->cfg.retry_budget) {
+      *p = j->next;
+      if (e->retryq.tail == j) e->retryq.tail = prev;
+      e->retryq.n--;
+      j->next = NULL;
+      char buf[512];
+      snprintf(buf, sizeof buf,
+               "budget: retry budget of %g s spent after %d attempts; the server has failed every request for %.0f s",
+               e->cfg.retry_budget, j->attempts, now - e->outage_since);
+      cg_job_fail(j, "budget", buf);
+      push_event(e, j, buf, 0, 0);
+      push_done(e, j, CG_JOB_DONE);
+    } else {
+      prev = j;
+      p = &j->next;
+    }
+  }
+}
+
 /* A request sent after a failed one has just succeeded: the server took work after that
  * failure, so it was about one request, not a limit or an outage. A provisional pause is
  * taken back, and failed jobs sent before this one retry now rather than wait out a
@@ -444,6 +547,8 @@ static int recent_count(const recent *r) {
 static void note_success(cg_engine *e, const cg_job *j, double now) {
   recent_push(&e->recent_429, 0);
   recent_push(&e->recent_fail, 0);
+  e->t_ok = now;
+  note_answer(e, now);
   if (j->sent_seq > e->prov_sent && cg_limit_unpause(&e->lim, now)) {
     e->st.pauses_lifted++;
     wake_workers(e, 1);
@@ -476,6 +581,8 @@ static void note_success(cg_engine *e, const cg_job *j, double now) {
 static void finish_attempt(cg_engine *e, worker *w, cg_job *j, double now) {
   e->in_flight--;
   w->active--;
+  int outage_probe = e->outage_probe && j->sent_seq == e->outage_probe;
+  if (outage_probe) e->outage_probe = 0;
   if (j->cancel) {
     give_back(e, j, now);
     cg_job_fail(j, "cancelled", "cancelled: the request was cancelled");
@@ -509,7 +616,10 @@ static void finish_attempt(cg_engine *e, worker *w, cg_job *j, double now) {
   recent_push(&e->recent_429, v.pause);
   recent_push(&e->recent_fail, v.retry);
   give_back(e, j, now);
-  int early = 1;
+  int server = v.retry && server_side(j);
+  if (server) note_server_failure(e, j, outage_probe, now);
+  else if (j->status) note_answer(e, now);
+  int kind = WAIT_EARLY;
   if (j->sent_seq == e->probe_seq && !v.pause) cg_limit_confirm(&e->lim); /* the probe failed too */
   if (v.pause) {
     /* A 429 is taken on trust when something backs it: the client was sending as fast as
@@ -520,7 +630,13 @@ static void finish_attempt(cg_engine *e, worker *w, cg_job *j, double now) {
     int open = e->lim.provisional && now < e->lim.undo_until;
     cg_limit_pause(&e->lim, now + (v.hint > 0 ? v.hint : 0), 1, !firm, now);
     if (!firm) e->prov_sent = open && e->prov_sent > j->sent_seq ? e->prov_sent : j->sent_seq;
-    early = !firm;
+    kind = firm ? WAIT_FIRM : WAIT_EARLY;
+    /* A rate limit slows everyone down; it must not use up the attempts of a request
+     * while the server keeps answering others (within a per-minute quota's window). */
+    if (v.retry && e->t_ok >= 0 && now - e->t_ok < 60) {
+      j->free_attempts++;
+      e->st.free_retries++;
+    }
     wake_workers(e, 1); /* their sleep deadlines are now wrong */
     if (e->redis) {
       /* Every process on the key pauses too. Without a hint the pause is only the drain
@@ -535,14 +651,23 @@ static void finish_attempt(cg_engine *e, worker *w, cg_job *j, double now) {
     push_done(e, j, CG_JOB_DONE);
     return;
   }
-  double delay = cg_backoff(&e->rng, j->attempts, e->cfg.backoff_base, e->cfg.backoff_cap);
-  /* A paused limiter already holds everyone until the hint; otherwise honour it here. */
-  /* A little jitter on top of a hint spreads a herd the server sent away together. */
-  if (!v.pause && v.hint > delay) {
-    delay = v.hint * (1.0 + 0.1 * cg_rng_uniform(&e->rng));
-    early = 0; /* the server named a time for this one request */
+  double delay = cg_backoff(&e->rng, cg_job_spent(j), e->cfg.backoff_base, e->cfg.backoff_cap);
+  if (server && e->outage) {
+    /* The whole server is down: this attempt was the outage's, not the request's, and
+     * the request waits for the probe that shows the server back. */
+    j->free_attempts++;
+    e->st.free_retries++;
+    delay = fmax(0, e->outage_next - now);
+    kind = WAIT_OUTAGE;
   }
-  schedule_retry(e, j, v.code, v.msg, delay, early, now);
+  /* The server named a time for this one request: it is never asked again sooner,
+   * whatever the others do (a provisional pause lifted for them is not lifted for it).
+   * A little jitter on top spreads a herd the server sent away together. */
+  if (v.hint > 0) {
+    delay = fmax(delay, v.hint * (1.0 + 0.1 * cg_rng_uniform(&e->rng)));
+    kind = WAIT_FIRM;
+  }
+  schedule_retry(e, j, v.code, v.msg, delay, kind, now);
 }
 
 /* Moves due backoffs to the retry queue; returns seconds until the next one is due. */
@@ -554,34 +679,6 @@ static double release_due(cg_engine *e, double now) {
     q_push(&e->retryq, j);
   }
   return e->nheap ? e->heap[0]->t_due - now : INFINITY;
-}
-
-/* Nothing is in flight or waiting to be sent, yet jobs sit out backoffs after failures
- * while the server has mostly been answering: no request is left to bring the evidence
- * note_success waits for, so the earliest of them goes now, as a probe. */
-static void release_probe(cg_engine *e) {
-  if (e->in_flight || e->retryq.head || e->freshq.head || e->early_sent == UINT64_MAX) return;
-  if (recent_count(&e->recent_fail) >= STORM_FAIL) return;
-  size_t best = SIZE_MAX;
-  uint64_t next = UINT64_MAX;
-  for (size_t i = 0; i < e->nheap; i++) {
-    const cg_job *k = e->heap[i];
-    if (!k->early) continue;
-    if (best == SIZE_MAX || k->sent_seq < e->heap[best]->sent_seq) {
-      if (best != SIZE_MAX) next = e->heap[best]->sent_seq;
-      best = i;
-    } else if (k->sent_seq < next) {
-      next = k->sent_seq;
-    }
-  }
-  e->early_sent = next;
-  if (best == SIZE_MAX) return;
-  cg_job *j = e->heap[best];
-  heap_remove(e, best);
-  j->early = 0;
-  j->state = CG_JOB_QUEUED;
-  q_push(&e->retryq, j);
-  e->st.early_retries++;
 }
 
 static void fail_too_large(cg_engine *e, cg_job *j, const char *which) {
@@ -602,6 +699,11 @@ static double admit(cg_engine *e, worker *w, double now, cg_job **out) {
     jobq *q = e->retryq.head ? &e->retryq : &e->freshq;
     cg_job *j = q->head;
     if (!j) break;
+    if (e->outage && (e->outage_probe || now < e->outage_next)) {
+      /* One probe at a time, spaced by backoff; its answer ends the outage or not. */
+      *tail = NULL;
+      return e->outage_probe ? INFINITY : e->outage_next - now;
+    }
     if (e->r_failed) {
       q_pop(q);
       fail_limiter(e, j);
@@ -659,6 +761,7 @@ static double admit(cg_engine *e, worker *w, double now, cg_job **out) {
     j->t_attempt = now;
     j->sent_seq = ++e->sent_seq;
     if (probe) e->probe_seq = j->sent_seq;
+    if (e->outage) e->outage_probe = j->sent_seq;
     j->state = CG_JOB_ACTIVE;
     j->owner = (int)(w - e->w);
     e->st.requests++;
@@ -781,7 +884,7 @@ static void *worker_main(void *arg) {
       w->cancels = 0;
     }
     double t_due = release_due(e, now);
-    release_probe(e);
+    if (e->outage) outage_expire(e, now);
     cg_job *start = NULL;
     double t_lim = admit(e, w, now, &start);
     double t = fmin(t_due, t_lim);
@@ -953,6 +1056,7 @@ cg_engine *cg_engine_new(const cg_config *cfg, char *err, size_t errlen) {
   cg_rng_seed(&e->rng, cfg->seed);
   cg_stats_init(&e->st);
   e->blocked_since = -1;
+  e->t_ok = -1;
   e->early_sent = UINT64_MAX;
   e->share = cg_share_new();
   e->w = calloc((size_t)e->cfg.threads, sizeof *e->w);
@@ -1025,7 +1129,7 @@ void cg_engine_retry(cg_engine *e, cg_job *j, double delay) {
     pthread_mutex_unlock(&e->mu);
     return;
   }
-  to_backoff(e, j, delay, 0, now);
+  to_backoff(e, j, delay, WAIT_FIRM, now);
   wake_workers(e, 0);
   pthread_mutex_unlock(&e->mu);
 }

@@ -54,6 +54,8 @@ void cg_stats_push(lua_State *L, const cg_stats *s) {
   setnum(L, "failed", s->failed);
   setnum(L, "early_retries", s->early_retries);
   setnum(L, "pauses_lifted", s->pauses_lifted);
+  setnum(L, "outages", s->outages);
+  setnum(L, "free_retries", s->free_retries);
   lua_pushnumber(L, s->limiter_wait_s);
   lua_setfield(L, -2, "limiter_wait_s");
   setnum(L, "tokens_reserved", s->tokens_reserved);

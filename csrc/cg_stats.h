@@ -10,6 +10,7 @@
 
 typedef struct cg_stats {
   double requests, retries, network_errors, completed, failed, early_retries, pauses_lifted;
+  double outages, free_retries; /* outages weathered; attempts max_attempts did not count */
   double limiter_wait_s, tokens_reserved, tokens_used;
   int in_flight, max_in_flight, queued, backoff;
   double rate_factor, paused_until_s;

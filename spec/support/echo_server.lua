@@ -7,13 +7,7 @@ local json = require "coursegen.json"
 
 local port_file, max_requests, max_seconds = arg[1], tonumber(arg[2]) or 10, tonumber(arg[3]) or 20
 
-local server = assert(socket.bind("127.0.0.1", 0))
-server:settimeout(0.2)
-local _, port = server:getsockname()
-local f = assert(io.open(port_file .. ".part", "w"))
-f:write(port, "\n")
-f:close()
-assert(os.rename(port_file .. ".part", port_file)) -- the port file appears whole or not at all
+local server = require("spec.support.listener")(port_file)
 
 local deadline = socket.gettime() + max_seconds
 local served = 0
