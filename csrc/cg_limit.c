@@ -12,6 +12,12 @@
 
 /* Rounding slack: after waiting exactly the computed time a bucket must be seen full. */
 #define EPS 1e-9
+/* After a 429 the rate is set this far under what the server delivered. */
+#define DELIVERY_MARGIN 0.97
+/* The cut of a 429 that comes before the delivery rate can be measured. */
+#define EARLY_CUT 0.9
+/* Where the rate slows its climb back, as a share of the rate that met the last 429. */
+#define CEILING_NEAR 0.98
 
 static void bucket_set(cg_bucket *b, double rate, double burst, int strict, double hard_max,
                        int keep_level) {
@@ -71,13 +77,53 @@ static void bucket_fill(cg_bucket *b, double dt, double factor) {
   if (b->level > b->burst) b->level = b->burst;
 }
 
+void cg_limit_slow_start(cg_limiter *l) {
+  l->slow_start = 1;
+  l->ss_cap = 1;
+  if (l->req.level > 1) l->req.level = 1;
+}
+
+void cg_limit_delivered(cg_limiter *l, double now) {
+  if (!l->ok_n) l->t_first_ok = now;
+  l->ok_t[l->ok_n++ % CG_DELIVERY_RING] = now;
+  /* +1 per clean answer until the first 429 (TCP's slow start). After one, the burst
+   * stays at one request: a server that refused a burst once may allow none at all, and
+   * a late wake-up must not send two at once. A run bound by its rate never has a burst
+   * to spend anyway; only the start after an idle spell is smoother. */
+  if (l->slow_start && l->ceiling <= 0 && l->ss_cap < l->req.burst) l->ss_cap += 1;
+}
+
+/* Requests per second the server answered with a 2xx over the last two seconds (less
+ * when the run is younger, or the ring holds less), or -1 when too little is known. */
+static double delivery_rate(const cg_limiter *l, double now) {
+  double win = fmin(2.0, now - l->t_first_ok);
+  if (l->ok_n < 4 || win < 0.5) return -1;
+  unsigned n = l->ok_n < CG_DELIVERY_RING ? l->ok_n : CG_DELIVERY_RING, k = 0;
+  for (; k < n; k++) {
+    double t = l->ok_t[(l->ok_n - 1 - k) % CG_DELIVERY_RING];
+    if (t < now - win) break;
+  }
+  if (k == n && n == CG_DELIVERY_RING) /* the ring is younger than the window */
+    win = now - l->ok_t[l->ok_n % CG_DELIVERY_RING];
+  return win > 0 ? k / win : -1;
+}
+
 void cg_limit_advance(cg_limiter *l, double now) {
   if (now <= l->last) return; /* `last` may lie in the future during a pause */
   double dt = now - l->last;
   bucket_fill(&l->req, dt, l->factor);
+  if (l->slow_start && l->req.level > l->ss_cap) l->req.level = l->ss_cap;
   bucket_fill(&l->tok, dt, l->factor);
   bucket_fill(&l->day, dt, 1.0); /* a daily quota is not what a 429 storm is about */
-  l->factor += l->increase * dt;
+  /* Back up to just under the rate that met the last 429 at the AIMD pace, then a tenth
+   * of it above: the server's limit is near there, and probing past it costs 429s. */
+  double inc = l->increase * dt;
+  double below = l->ceiling * CEILING_NEAR - l->factor;
+  if (l->ceiling > 0 && inc > below) {
+    below = fmax(0, below);
+    inc = below + (inc - below) / 10;
+  }
+  l->factor += inc;
   if (l->factor > 1.0) l->factor = 1.0;
   l->last = now;
 }
@@ -148,9 +194,21 @@ void cg_limit_pause(cg_limiter *l, double until, int decrease, int provisional, 
   /* Evidence against a hintless 429 still counts for a second: its cut can come back. */
   if (l->provisional) l->undo_until = fmax(l->undo_until, fmax(until, now + 1.0));
   if (decrease && now - l->last_decrease >= 1.0) {
-    l->factor *= l->decrease;
+    /* The rate goes to what the server just delivered (TCP BBR's estimate), a little under
+     * it so the server's bucket refills, but never below the old cut (`decrease`): a
+     * sending gap before the 429 must not read as the server's limit. Without an
+     * estimate, the plain cut. */
+    double got = l->req.rate > 0 ? delivery_rate(l, now) : -1;
+    if (!provisional) l->ceiling = l->factor;
+    if (got >= 0)
+      l->factor = fmax(l->factor * l->decrease, fmin(l->factor, got / l->req.rate) * DELIVERY_MARGIN);
+    else if (l->req.rate > 0 && l->ok_n) /* too early to know: a small step, not a halving */
+      l->factor *= fmax(l->decrease, EARLY_CUT);
+    else /* no rate to measure against (a token limit, or none): the plain cut */
+      l->factor *= l->decrease;
     if (l->factor < l->factor_min) l->factor = l->factor_min;
     l->last_decrease = now;
+    if (!provisional && l->slow_start) l->ss_cap = 1;
   }
   if (until <= l->paused_until || until <= now) return;
   l->paused_until = until;
@@ -236,11 +294,12 @@ static lim_ud *checklim(lua_State *L) {
 }
 
 /*** core.limiter{rpm=, tpm=, rpd=, burst_requests=, burst_tokens=, aimd_decrease=,
- * aimd_increase=, aimd_min=, now=} -> limiter. Buckets start full at time `now` (0). */
+ * aimd_increase=, aimd_min=, now=, slow_start=} -> limiter. Buckets start full at time
+ * `now` (0), except the request bucket with slow_start (as the engine's): one request. */
 static int l_limiter(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   static const char *const keys[] = {"rpm", "tpm", "rpd", "burst_requests", "burst_tokens",
-                                     "aimd_decrease", "aimd_increase", "aimd_min", "now", NULL};
+                                     "aimd_decrease", "aimd_increase", "aimd_min", "now", "slow_start", NULL};
   cg_check_keys(L, 1, keys, "limiter");
   cg_limits lim = {0, 0, 0, 0, 0};
   cg_limit_read(L, 1, &lim);
@@ -249,6 +308,9 @@ static int l_limiter(lua_State *L) {
   u->cur = lim;
   cg_limit_init(&u->lim, &lim, now);
   cg_limit_read_aimd(L, 1, &u->lim);
+  lua_getfield(L, 1, "slow_start");
+  if (lua_toboolean(L, -1)) cg_limit_slow_start(&u->lim);
+  lua_pop(L, 1);
   luaL_setmetatable(L, CG_LIMITER_T);
   lua_newtable(L); /* FIFO queue: {head=, tail=, [i] = {key, tokens}} */
   lua_setiuservalue(L, -2, 1);
@@ -310,6 +372,13 @@ static int m_pause_until(lua_State *L) {
   double t = luaL_checknumber(L, 2), now = luaL_checknumber(L, 3);
   int dec = lua_isnoneornil(L, 4) ? 1 : lua_toboolean(L, 4);
   cg_limit_pause(&u->lim, t, dec, lua_toboolean(L, 5), now);
+  return 0;
+}
+
+/*** lim:delivered(now): a 2xx answer arrived (slow start grows, the delivery rate counts it). */
+static int m_delivered(lua_State *L) {
+  lim_ud *u = checklim(L);
+  cg_limit_delivered(&u->lim, luaL_checknumber(L, 2));
   return 0;
 }
 
@@ -454,7 +523,7 @@ static void createmeta(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"reserve", m_reserve},     {"refund", m_refund}, {"reconcile", m_reconcile},
       {"pause_until", m_pause_until}, {"unpause", m_unpause}, {"binding", m_binding},
-      {"probe", m_probe},
+      {"probe", m_probe}, {"delivered", m_delivered},
       {"levels", m_levels}, {"set_limits", m_set_limits},
       {"enqueue", m_enqueue},     {"admit", m_admit},   {NULL, NULL}};
   luaL_newmetatable(L, CG_LIMITER_T);

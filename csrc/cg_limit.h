@@ -14,8 +14,20 @@ typedef struct cg_bucket {
   double hard_max; /* requests above this are too large even when not strict */
 } cg_bucket;
 
+/* 2xx answers remembered to estimate the delivery rate after a 429. */
+#define CG_DELIVERY_RING 256
+
 typedef struct cg_limiter {
   cg_bucket req, tok, day;
+  /* Slow start: the request bucket holds at most `ss_cap` (from 1, +1 per clean answer,
+   * halved by a 429), so a server whose burst is unknown never meets a full one at once. */
+  int slow_start;
+  double ss_cap;
+  double ceiling; /* the factor that met the last firm 429, 0: none yet */
+  /* Delivery: when the latest 2xx answers arrived (a ring), and the first one ever. */
+  double ok_t[CG_DELIVERY_RING];
+  unsigned ok_n;
+  double t_first_ok;
   double last;          /* time of the last refill */
   double paused_until;  /* nothing is admitted before this */
   double factor;        /* AIMD multiplier of every refill rate, in [factor_min, 1] */
@@ -55,6 +67,11 @@ void cg_limit_pause(cg_limiter *l, double until, int decrease, int provisional, 
  * state), charging the buckets like any admission (into debt if need be). Returns 1 when
  * it did; 0 when no provisional pause holds admission or the daily quota is spent. */
 int cg_limit_probe(cg_limiter *l, double tokens, double now);
+/* Turns slow start on (the engine does; a bare core.limiter does when asked): the
+ * request bucket restarts from one request. */
+void cg_limit_slow_start(cg_limiter *l);
+/* Records a 2xx answer: grows the slow-start capacity and feeds the delivery rate. */
+void cg_limit_delivered(cg_limiter *l, double now);
 /* Makes a running provisional pause firm: nothing is taken back any more. */
 void cg_limit_confirm(cg_limiter *l);
 /* Takes back the running provisional pause (admission resumes now, the drained levels and

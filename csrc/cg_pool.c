@@ -548,6 +548,7 @@ static void note_success(cg_engine *e, const cg_job *j, double now) {
   recent_push(&e->recent_429, 0);
   recent_push(&e->recent_fail, 0);
   e->t_ok = now;
+  cg_limit_delivered(&e->lim, now);
   note_answer(e, now);
   if (j->sent_seq > e->prov_sent && cg_limit_unpause(&e->lim, now)) {
     e->st.pauses_lifted++;
@@ -619,7 +620,7 @@ static void finish_attempt(cg_engine *e, worker *w, cg_job *j, double now) {
   int server = v.retry && server_side(j);
   if (server) note_server_failure(e, j, outage_probe, now);
   else if (j->status) note_answer(e, now);
-  int kind = WAIT_EARLY;
+  int kind = WAIT_EARLY, rate_paced = 0;
   if (j->sent_seq == e->probe_seq && !v.pause) cg_limit_confirm(&e->lim); /* the probe failed too */
   if (v.pause) {
     /* A 429 is taken on trust when something backs it: the client was sending as fast as
@@ -636,6 +637,9 @@ static void finish_attempt(cg_engine *e, worker *w, cg_job *j, double now) {
     if (v.retry && e->t_ok >= 0 && now - e->t_ok < 60) {
       j->free_attempts++;
       e->st.free_retries++;
+      /* With a request rate set, the limiter's cut paces every request, this one too:
+       * waiting a backoff on top only delays the results behind it. */
+      if (e->lim.req.rate > 0) rate_paced = 1;
     }
     wake_workers(e, 1); /* their sleep deadlines are now wrong */
     if (e->redis) {
@@ -651,7 +655,7 @@ static void finish_attempt(cg_engine *e, worker *w, cg_job *j, double now) {
     push_done(e, j, CG_JOB_DONE);
     return;
   }
-  double delay = cg_backoff(&e->rng, cg_job_spent(j), e->cfg.backoff_base, e->cfg.backoff_cap);
+  double delay = rate_paced ? 0 : cg_backoff(&e->rng, cg_job_spent(j), e->cfg.backoff_base, e->cfg.backoff_cap);
   if (server && e->outage) {
     /* The whole server is down: this attempt was the outage's, not the request's, and
      * the request waits for the probe that shows the server back. */
@@ -1050,6 +1054,7 @@ cg_engine *cg_engine_new(const cg_config *cfg, char *err, size_t errlen) {
   pthread_condattr_destroy(&ca);
   double now = cg_now();
   cg_limit_init(&e->lim, &cfg->limits, now);
+  cg_limit_slow_start(&e->lim);
   e->lim.decrease = cfg->aimd_decrease;
   e->lim.increase = cfg->aimd_increase;
   e->lim.factor_min = cfg->aimd_min;
