@@ -98,14 +98,13 @@ void cg_limit_delivered(cg_limiter *l, double now) {
 static double delivery_rate(const cg_limiter *l, double now) {
   double win = fmin(2.0, now - l->t_first_ok);
   if (l->ok_n < 4 || win < 0.5) return -1;
-  unsigned n = l->ok_n < CG_DELIVERY_RING ? l->ok_n : CG_DELIVERY_RING, k = 0;
-  for (; k < n; k++) {
-    double t = l->ok_t[(l->ok_n - 1 - k) % CG_DELIVERY_RING];
-    if (t < now - win) break;
-  }
-  if (k == n && n == CG_DELIVERY_RING) /* the ring is younger than the window */
+  unsigned held = l->ok_n < CG_DELIVERY_RING ? l->ok_n : CG_DELIVERY_RING, count = 0;
+  /* cppcheck follows ok_n from cg_limit_init (0) into here and calls the loop dead. */
+  // cppcheck-suppress knownConditionTrueFalse
+  while (count < held && l->ok_t[(l->ok_n - 1 - count) % CG_DELIVERY_RING] >= now - win) count++;
+  if (count == CG_DELIVERY_RING) /* the whole ring is inside the window: it is the window */
     win = now - l->ok_t[l->ok_n % CG_DELIVERY_RING];
-  return win > 0 ? k / win : -1;
+  return win > 0 ? count / win : -1;
 }
 
 void cg_limit_advance(cg_limiter *l, double now) {
