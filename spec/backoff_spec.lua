@@ -112,6 +112,22 @@ describe("backoff", function()
     assert.is_true(during <= 19, during .. " requests in the outage's last 19 s")
   end)
 
+  it("#slow holds a sliding-window enforcer's limit with few 429s", function()
+    -- 20 answered requests in any second, the client told the same: the window counts
+    -- every arrival, so a client that ever sends two a little early meets it.
+    local url, read_log = fault_server(tmp, "window", 20, 60 * SLOW)
+    local eng <close> = core.engine { concurrency = 8, rpm = 1200 }
+    for i = 1, 160 do eng:submit { url = url, body = body("[w" .. i .. "] chapter") } end
+    local out = drain(eng, 160, 60 * SLOW)
+    for _, r in ipairs(out) do assert.equal(200, r.status, r.error) end
+    local log, n429, t_last = read_log(), 0, 0
+    for _, e in ipairs(log) do
+      if e.status == 429 then n429 = n429 + 1 else t_last = e.t end
+    end
+    assert.is_true(n429 <= 2, n429 .. " 429s for 160 requests")
+    print(("\n  sliding window 20/s: %.1f answered/s, %d 429s"):format(159 / t_last, n429))
+  end)
+
   it("never fails a request on a rate limit while the server answers others", function()
     local srv = mock.start { rpm = 120, burst = 1, latency_ms = 1 }
     local eng <close> = core.engine { concurrency = 8, max_attempts = 2, backoff_base = 0.05 }

@@ -9,6 +9,8 @@
 --   MODE outage S     every request within S seconds of the first one gets 503 UNAVAILABLE
 --   MODE retryinfo S  the first request tagged [lone] gets 429 with RetryInfo S seconds
 --   MODE fail503 N    the first N requests tagged [lone] get 503 (no hint)
+--   MODE window N     a sliding one-second window: a request that would make N+1 answered
+--                     in the last second gets 429 RESOURCE_EXHAUSTED (no hint)
 -- Everything else gets a 200 answer. It exits after MAX_SECONDS.
 local socket = require "socket"
 
@@ -41,6 +43,7 @@ local function exhausted(c, seconds)
 end
 
 local start, first = socket.gettime(), nil
+local window = {} -- times of the 200s answered in the last second (window mode)
 local lone_seen = 0
 while socket.gettime() - start < max_seconds do
   local c = server:accept()
@@ -67,6 +70,16 @@ while socket.gettime() - start < max_seconds do
     elseif tag == "lone" and lone_seen < 1 and mode == "retryinfo" then
       status = 429
       exhausted(c, param)
+    elseif mode == "window" then
+      while window[1] and window[1] <= now - 1 do table.remove(window, 1) end
+      if #window >= param then
+        status = 429
+        reply(c, 429, "Too Many Requests", '{"error":{"code":429,"message":"Resource has been exhausted '
+          .. '(e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}')
+      else
+        window[#window + 1] = now
+        ok(c, tag)
+      end
     else
       ok(c, tag)
     end
