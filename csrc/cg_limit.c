@@ -15,7 +15,7 @@
 /* After a 429 the rate is set this far under what the server delivered. */
 #define DELIVERY_MARGIN 0.97
 /* The cut of a 429 that comes before the delivery rate can be measured. */
-#define EARLY_CUT 0.9
+#define EARLY_CUT 0.97
 /* Where the rate slows its climb back, as a share of the rate that met the last 429. */
 #define CEILING_NEAR 0.98
 
