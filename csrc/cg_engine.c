@@ -245,7 +245,7 @@ static cg_job *read_request(lua_State *L, const cg_config *cfg) {
       lua_pop(L, 1);
     }
   }
-  double tokens = 0;
+  double tokens = -1; /* absent: estimated from the body below */
   if (lua_getfield(L, 2, "tokens") != LUA_TNIL) {
     if (!lua_isnumber(L, -1)) luaL_error(L, "bad request field 'tokens' (number expected, got %s)", luaL_typename(L, -1));
     tokens = lua_tonumber(L, -1);
@@ -302,6 +302,9 @@ static cg_job *read_request(lua_State *L, const cg_config *cfg) {
   /* libcurl would otherwise wait for "100 Continue" before sending bodies over 1 KiB. */
   if (!has_expect) add_header(L, j, "Expect:", &has_expect);
   lua_settop(L, 2);
+  /* Without an estimate a request would pass a token limit for free: count the body as
+   * text, about 4 bytes a token (what the providers' guides give for English). */
+  if (tokens < 0) tokens = cfg->limits.tpm > 0 ? ceil((double)j->body_len / 4.0) : 0;
   j->tokens = tokens;
   j->max_attempts = max_attempts;
   return j;

@@ -154,7 +154,9 @@ int cg_limit_reserve(cg_limiter *l, double tokens, double now, double *wait, con
   double w = fmax(bucket_wait(&l->req, 1, l->factor), bucket_wait(&l->tok, tokens, l->factor));
   if (now < l->paused_until) w = fmax(w, l->paused_until - now);
   else if (w > 0) l->t_bucket_wait = now; /* a pause's drained buckets say nothing of pace */
-  w = fmax(w, bucket_wait(&l->day, 1, 1.0));
+  double wd = bucket_wait(&l->day, 1, 1.0);
+  if (wd > 0 && wd >= w) *which = "requests/day"; /* the day's quota is what holds it */
+  w = fmax(w, wd);
   if (w > 0) {
     *wait = w;
     return CG_WAIT;

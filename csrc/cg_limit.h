@@ -51,8 +51,9 @@ void cg_limit_init(cg_limiter *l, const cg_limits *lim, double now);
 /* Changes the limits keeping the current levels (clamped to the new capacities). */
 void cg_limit_set(cg_limiter *l, const cg_limits *lim, double now);
 /* Takes 1 request and `tokens` tokens from every bucket, or nothing. Returns CG_ADMIT,
- * CG_WAIT with *wait = seconds until it would fit, or CG_TOO_LARGE with *which naming the
- * bucket ("requests/day" etc.) that can never hold it. */
+ * CG_WAIT with *wait = seconds until it would fit (and *which = "requests/day" when the
+ * day's quota is what it waits for), or CG_TOO_LARGE with *which naming the bucket
+ * ("requests/day" etc.) that can never hold it. */
 int cg_limit_reserve(cg_limiter *l, double tokens, double now, double *wait, const char **which);
 /* Gives back `tokens` (a failed attempt's reservation). */
 void cg_limit_refund(cg_limiter *l, double tokens, double now);

@@ -739,6 +739,18 @@ static double admit(cg_engine *e, worker *w, double now, cg_job **out) {
      * answer lifts the pause or makes it firm. */
     int probe = r == CG_WAIT && !e->in_flight && cg_limit_probe(&e->lim, j->tokens, now);
     if (probe) r = CG_ADMIT;
+    if (r == CG_WAIT && which[0] == 'r' && wait > e->cfg.max_hint_wait) {
+      /* The client's own daily quota is spent: waiting hours in silence helps nobody. */
+      q_pop(q);
+      char buf[320];
+      snprintf(buf, sizeof buf,
+               "quota: the requests/day limit (rpd %g) is spent; the next request fits in %.0f min "
+               "(the quota refills over 24 h); run again then to send the rest",
+               e->cfg.limits.rpd, ceil(wait / 60));
+      cg_job_fail(j, "quota", buf);
+      push_done(e, j, CG_JOB_DONE);
+      continue;
+    }
     if (r == CG_WAIT) {
       if (e->blocked_since < 0) e->blocked_since = now;
       *tail = NULL;

@@ -128,6 +128,26 @@ describe("backoff", function()
     print(("\n  sliding window 20/s: %.1f answered/s, %d 429s"):format(159 / t_last, n429))
   end)
 
+  it("stops a course at once when the client's own requests/day are spent, saying what is left", function()
+    local coursegen = require "coursegen"
+    local run = require "support.course_run"
+    local srv = run.mock()
+    -- rpd = 4 holds the outline's and a few chapters' requests, not all six.
+    local t0 = core.now()
+    local stats, err, kind = coursegen.generate(run.course(6),
+      run.opts(srv, { out = tmp .. "/out", rpd = 4, concurrency = 1, on_event = function() end }))
+    srv:close()
+    assert.is_nil(stats)
+    assert.equal("quota", kind)
+    assert.matches("requests/day limit %(rpd 4%) is spent; the next request fits in %d+ min", err)
+    local written, left = err:match("the run stopped: (%d+) of 6 chapters are written in .*, (%d+) are left")
+    assert.truthy(written, err)
+    assert.equal(6, written + left)
+    assert.is_true(tonumber(left) >= 1)
+    assert.is_true(core.now() - t0 < 10 * SLOW, "it waited for the day's quota")
+    assert.truthy(helpers.readfile(tmp .. "/out/course.json"), "no manifest was written")
+  end)
+
   it("never fails a request on a rate limit while the server answers others", function()
     local srv = mock.start { rpm = 120, burst = 1, latency_ms = 1 }
     local eng <close> = core.engine { concurrency = 8, max_attempts = 2, backoff_base = 0.05 }

@@ -369,6 +369,37 @@ describe("coursegen.core", function()
       limited:close()
     end)
 
+    it("fails what is left at once, saying when, once the client's own requests/day are spent", function()
+      local eng <close> = core.engine { rpd = 3, concurrency = 2 }
+      for i = 1, 6 do eng:submit(req("day " .. i)) end
+      local t0 = core.now()
+      local out = drain(eng, 10)
+      assert.equal(6, #out)
+      for i = 1, 3 do assert.equal(200, out[i].status) end
+      for i = 4, 6 do
+        assert.equal("quota", out[i].error_code)
+        assert.matches("requests/day limit %(rpd 3%) is spent; the next request fits in %d+ min", out[i].error)
+        assert.equal(0, out[i].attempts)
+      end
+      assert.is_true(core.now() - t0 < 5 * SLOW, "it waited for the day's quota")
+      assert.equal(3, eng:stats().requests)
+    end)
+
+    it("charges a request without tokens its body's bytes / 4 when a token limit is set", function()
+      local eng <close> = core.engine { tpm = 600000 }
+      local r1 = req(("x"):rep(396)) -- a body of 400 + the JSON around the text
+      eng:submit(r1)
+      local r = eng:next(10)
+      assert.equal(math.ceil(#r1.body / 4), r.tokens_reserved)
+      local free <close> = core.engine {}
+      free:submit(req("no limit"))
+      assert.equal(0, free:next(10).tokens_reserved)
+      -- A body larger than the bucket fails as too large, like a stated estimate would.
+      local small <close> = core.engine { tpm = 600, burst_tokens = 50 }
+      small:submit(req(("y"):rep(400)))
+      assert.equal("too_large", small:next(10).error_code)
+    end)
+
     it("fails a request larger than the token bucket at once", function()
       local eng <close> = core.engine { tpm = 1000, burst_tokens = 500 }
       eng:submit(req("big", { tokens = 501 }))
