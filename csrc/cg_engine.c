@@ -133,7 +133,11 @@ static int l_engine(lua_State *L) {
   c.max_hint_wait = opt_pos(L, "max_hint_wait", 120, 1);
   c.timeout = opt_pos(L, "timeout", 600, 0);
   c.connect_timeout = opt_pos(L, "connect_timeout", 10, 0);
-  c.idle_timeout = opt_pos(L, "idle_timeout", 60, 1);
+  /* libcurl's low-speed check counts from the start of the transfer, so an idle limit also
+   * cuts a model's thinking before the first byte of an answer that is not streamed
+   * (minutes for a long Gemini 2.5 Pro chapter: billed, killed and paid for again). By
+   * default it is the attempt's own timeout; a lower one suits servers that answer at once. */
+  c.idle_timeout = opt_pos(L, "idle_timeout", c.timeout, 1);
   c.max_response_bytes = opt_pos(L, "max_response_bytes", 32.0 * 1024 * 1024, 0);
   c.seed = (uint64_t)cg_opt_number(L, 1, "seed", (double)time(NULL));
   /* Checked now: a missing CA file would otherwise fail every request alike, much later. */

@@ -22,7 +22,8 @@
 -- `aimd_min` (1/16); `max_attempts` (5), `backoff_base` (1), `backoff_cap` (60),
 -- `retry_budget` (300), `max_hint_wait` (120); `ca_file` (PEM CA certificates to trust
 -- for https); `timeout` (600, per attempt),
--- `connect_timeout` (10), `idle_timeout` (60; no byte for that long), `max_response_bytes`
+-- `connect_timeout` (10), `idle_timeout` (the timeout; no byte for that long, counted from the start, so
+-- it includes a model's thinking before its first byte), `max_response_bytes`
 -- (32 MiB); `validate(result) -> ok, info`; `on_attempt(ev)`; `seed` (jitter RNG);
 -- `limiter` ("redis://HOST:PORT/DB?key=NAME": the limits are shared through Redis with
 -- every engine naming the key; see HACKING.md).
