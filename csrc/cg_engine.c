@@ -7,6 +7,8 @@
 #include "cg_redis_url.h"
 #include "cg_results.h"
 #include "cg_signals.h"
+#include "cg_limit_lua.h"
+#include "cg_stats_lua.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -4,8 +4,6 @@
 #ifndef CG_LIMIT_H
 #define CG_LIMIT_H
 
-#include <lua.h>
-
 typedef struct cg_bucket {
   double rate;     /* refill per second at factor 1; 0 = no limit */
   double burst;    /* capacity */
@@ -85,12 +83,5 @@ int cg_limit_binding(const cg_limiter *l, double now);
 void cg_limit_advance(cg_limiter *l, double now);
 /* Largest token count a request may ask for, or 0 when unlimited. */
 double cg_limit_max_tokens(const cg_limiter *l);
-
-/* Lua side (cg_limit.c): read the limit fields / the AIMD fields of the options table at
- * `idx` into *lim / *l, raising on a bad value; absent fields keep the values there. */
-void cg_limit_read(lua_State *L, int idx, cg_limits *lim);
-/* The limit fields' names (what set_limits takes), NULL-terminated. */
-extern const char *const cg_limit_keys[];
-void cg_limit_read_aimd(lua_State *L, int idx, cg_limiter *l);
 
 #endif
