@@ -6,6 +6,7 @@
 #include "cg_redis.h"
 #include "cg_redis_url.h"
 #include "cg_results.h"
+#include "cg_retry.h"
 #include "cg_signals.h"
 #include "cg_limit_lua.h"
 #include "cg_stats_lua.h"
@@ -531,14 +532,15 @@ static void run_validate(lua_State *L, eng_ud *u, cg_job *j) {
 
   const cg_config *c = cg_engine_config(u->e);
   char msg[512];
-  if (cg_job_spent(j) >= j->max_attempts) {
+  double delay = cg_engine_backoff(u->e, j->attempts);
+  int d = cg_retry_decide(cg_job_spent(j), j->max_attempts, cg_now() - j->t_submit, delay, c->retry_budget);
+  if (d == CG_RETRY_NO_ATTEMPTS) {
     snprintf(msg, sizeof msg, "rejected: %s (after %d attempts)", reason, j->attempts);
     cg_job_fail(j, "rejected", msg);
     finish_job(u, j, 1);
     return;
   }
-  double delay = cg_engine_backoff(u->e, j->attempts);
-  if (cg_now() + delay - j->t_submit > c->retry_budget) {
+  if (d == CG_RETRY_NO_BUDGET) {
     /* Still "rejected" (the contract: a re-ask that runs out of budget is a rejection). */
     snprintf(msg, sizeof msg, "rejected: %s (retry budget of %g s spent after %d attempts)", reason,
              c->retry_budget, j->attempts);

@@ -407,7 +407,8 @@ static void give_back(cg_engine *e, cg_job *j, double now) {
 static void schedule_retry(cg_engine *e, cg_job *j, const char *code, const char *msg,
                            double delay, int kind, double now) {
   char buf[512];
-  if (cg_job_spent(j) >= j->max_attempts) {
+  int d = cg_retry_decide(cg_job_spent(j), j->max_attempts, now - j->t_submit, delay, e->cfg.retry_budget);
+  if (d == CG_RETRY_NO_ATTEMPTS) {
     if (j->max_attempts > 1) {
       snprintf(buf, sizeof buf, "%s (after %d attempts)", msg, j->attempts);
       msg = buf;
@@ -417,7 +418,7 @@ static void schedule_retry(cg_engine *e, cg_job *j, const char *code, const char
     push_done(e, j, CG_JOB_DONE);
     return;
   }
-  if (now + delay - j->t_submit > e->cfg.retry_budget) {
+  if (d == CG_RETRY_NO_BUDGET) {
     snprintf(buf, sizeof buf, "budget: retry budget of %g s spent after %d attempts; last error: %s",
              e->cfg.retry_budget, j->attempts, msg);
     cg_job_fail(j, "budget", buf);
