@@ -82,7 +82,7 @@ end
 -- @tparam function|table source an iterator returning request tables (nil at the end), or
 --   an array of request tables
 -- @tparam[opt] table|function opts `{window = n, timeout = s}` (window default 32 x
---   concurrency up to 2048, at least 4 x concurrency and 64: a request that waits out a
+--   concurrency up to 1024, at least 4 x concurrency and 64: a request that waits out a
 --   server's hinted time, a second or more, holds the head of the order, and the others
 --   must go on being sent meanwhile); a function here is taken as `handler`
 -- @tparam[opt] function handler if given, called as `handler(result, request)` for each
@@ -118,7 +118,7 @@ function M.map(eng_or_opts, source, opts, handler)
     error("bad argument #2 to 'map' (function or table expected, got " .. type(source) .. ")", 2)
   end
   local conc = type(eng_or_opts) == "table" and not is_engine(eng_or_opts) and eng_or_opts.concurrency or 8
-  local window = opts.window or max(64, 4 * conc, min(32 * conc, 2048))
+  local window = opts.window or max(64, 4 * conc, min(32 * conc, 1024))
   if type(window) ~= "number" or window < 1 then error("bad option 'window' (expected a number >= 1)", 2) end
   local timeout = opts.timeout
   local reqs, exhausted = {}, false
