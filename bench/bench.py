@@ -16,7 +16,7 @@ import sys
 import tempfile
 
 from harness import contenders as contenders_mod
-from harness import measure, mock, report, workload
+from harness import gateway, measure, mock, report, workload
 from harness.scenarios import Scenario, scenarios
 
 BENCH = contenders_mod.BENCH
@@ -44,9 +44,14 @@ def run_one(c, sc, work, total_tokens, mock_kind, mock_help, quick):
         sc, name = dataclasses.replace(sc, n=c.max_n), "%s (N=%d)" % (c.name, c.max_n)
     row = report.Row(contender=name, n=sc.n, bound=sc.lower_bound(total_tokens))
     c.prepare(sc, work)
-    with mock.Mock(mock_kind, mock_help, os.path.join(logs, "mock-%s.log" % tag),
-                   latency_ms=sc.latency_ms, rpm=sc.server_rpm, tpm=sc.server_tpm,
-                   faults=sc.faults, seed=1, answer_words=ANSWER_WORDS) as srv:
+    if sc.server == "gateway":
+        server = gateway.Gateway(work, os.path.join(logs, "gateway-%s.log" % tag),
+                                 sc.latency_ms, sc.server_rps, sc.server_burst)
+    else:
+        server = mock.Mock(mock_kind, mock_help, os.path.join(logs, "mock-%s.log" % tag),
+                           latency_ms=sc.latency_ms, rpm=sc.server_rpm, tpm=sc.server_tpm,
+                           faults=sc.faults, seed=1, answer_words=ANSWER_WORDS)
+    with server as srv:
         srv.reset_stats()
         cmd = c.command(sc, work, srv.url, answers)
         timeout = run_timeout(row.bound, quick)
@@ -66,7 +71,8 @@ def run_one(c, sc, work, total_tokens, mock_kind, mock_help, quick):
     row.answered = int(status.get("200", 0))
     row.injected_429 = int((stats.get("faults") or {}).get("429", 0))
     row.limited = int(status.get("429", 0)) - row.injected_429
-    row.answers_ok, row.present = workload.check_answers(answers, sc.n)
+    row.answers_ok, row.present = workload.check_answers(
+        answers, sc.n, gateway.ANSWER if sc.server == "gateway" else None)
     m = row.measured
     print("  %.2f s (bound %.2f), %d sent, %d answers in order of %d, CPU %.2f s, %.1f MB%s"
           % (m.wall, row.bound, row.sent, row.present, sc.n, m.cpu, m.peak_rss_kb / 1024,
@@ -102,7 +108,8 @@ def run_all(a, meta, after_each):
             total_tokens = workload.write_requests(os.path.join(work, "requests.tsv"), sc)
             rows = []
             for c in pool:
-                why = c.unavailable() or c.skip(sc, a.quick)
+                why = c.unavailable() or c.skip(sc, a.quick) or (
+                    gateway.unavailable() if sc.server == "gateway" else None)
                 if why:
                     rows.append(report.Row(contender=c.name, skipped=why))
                     continue

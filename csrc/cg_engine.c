@@ -6,7 +6,10 @@
 #include "cg_redis.h"
 #include "cg_redis_url.h"
 #include "cg_results.h"
+#include "cg_retry.h"
 #include "cg_signals.h"
+#include "cg_limit_lua.h"
+#include "cg_stats_lua.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -133,7 +136,11 @@ static int l_engine(lua_State *L) {
   c.max_hint_wait = opt_pos(L, "max_hint_wait", 120, 1);
   c.timeout = opt_pos(L, "timeout", 600, 0);
   c.connect_timeout = opt_pos(L, "connect_timeout", 10, 0);
-  c.idle_timeout = opt_pos(L, "idle_timeout", 60, 1);
+  /* libcurl's low-speed check counts from the start of the transfer, so an idle limit also
+   * cuts a model's thinking before the first byte of an answer that is not streamed
+   * (minutes for a long Gemini 2.5 Pro chapter: billed, killed and paid for again). By
+   * default it is the attempt's own timeout; a lower one suits servers that answer at once. */
+  c.idle_timeout = opt_pos(L, "idle_timeout", c.timeout, 1);
   c.max_response_bytes = opt_pos(L, "max_response_bytes", 32.0 * 1024 * 1024, 0);
   c.seed = (uint64_t)cg_opt_number(L, 1, "seed", (double)time(NULL));
   /* Checked now: a missing CA file would otherwise fail every request alike, much later. */
@@ -245,7 +252,7 @@ static cg_job *read_request(lua_State *L, const cg_config *cfg) {
       lua_pop(L, 1);
     }
   }
-  double tokens = 0;
+  double tokens = -1; /* absent: estimated from the body below */
   if (lua_getfield(L, 2, "tokens") != LUA_TNIL) {
     if (!lua_isnumber(L, -1)) luaL_error(L, "bad request field 'tokens' (number expected, got %s)", luaL_typename(L, -1));
     tokens = lua_tonumber(L, -1);
@@ -302,6 +309,9 @@ static cg_job *read_request(lua_State *L, const cg_config *cfg) {
   /* libcurl would otherwise wait for "100 Continue" before sending bodies over 1 KiB. */
   if (!has_expect) add_header(L, j, "Expect:", &has_expect);
   lua_settop(L, 2);
+  /* Without an estimate a request would pass a token limit for free: count the body as
+   * text, about 4 bytes a token (what the providers' guides give for English). */
+  if (tokens < 0) tokens = cfg->limits.tpm > 0 ? ceil((double)j->body_len / 4.0) : 0;
   j->tokens = tokens;
   j->max_attempts = max_attempts;
   return j;
@@ -522,14 +532,15 @@ static void run_validate(lua_State *L, eng_ud *u, cg_job *j) {
 
   const cg_config *c = cg_engine_config(u->e);
   char msg[512];
-  if (j->attempts >= j->max_attempts) {
+  double delay = cg_engine_backoff(u->e, j->attempts);
+  int d = cg_retry_decide(cg_job_spent(j), j->max_attempts, cg_now() - j->t_submit, delay, c->retry_budget);
+  if (d == CG_RETRY_NO_ATTEMPTS) {
     snprintf(msg, sizeof msg, "rejected: %s (after %d attempts)", reason, j->attempts);
     cg_job_fail(j, "rejected", msg);
     finish_job(u, j, 1);
     return;
   }
-  double delay = cg_engine_backoff(u->e, j->attempts);
-  if (cg_now() + delay - j->t_submit > c->retry_budget) {
+  if (d == CG_RETRY_NO_BUDGET) {
     /* Still "rejected" (the contract: a re-ask that runs out of budget is a rejection). */
     snprintf(msg, sizeof msg, "rejected: %s (retry budget of %g s spent after %d attempts)", reason,
              c->retry_budget, j->attempts);

@@ -15,9 +15,6 @@ typedef struct cg_hints {
 void cg_hints_reset(cg_hints *h);
 /* Looks at one raw header line ("Name: value\r\n"); `wall_now` is epoch seconds for dates. */
 void cg_hints_header(cg_hints *h, const char *line, size_t len, double wall_now);
-/* Feeds every string pair of the Lua table at idx ({name = value}) to cg_hints_header. */
-struct lua_State;
-void cg_hints_from_table(struct lua_State *L, int idx, cg_hints *h, double wall_now);
 /* The wait the server asks for, in seconds, or -1 when it gives none. Precedence:
  * retry-after-ms, Retry-After, the body (Gemini RetryInfo.retryDelay, OpenAI "try again
  * in"), then the later of the x-ratelimit-reset-* headers. *source names the one used. */

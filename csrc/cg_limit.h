@@ -4,8 +4,6 @@
 #ifndef CG_LIMIT_H
 #define CG_LIMIT_H
 
-#include <lua.h>
-
 typedef struct cg_bucket {
   double rate;     /* refill per second at factor 1; 0 = no limit */
   double burst;    /* capacity */
@@ -14,8 +12,20 @@ typedef struct cg_bucket {
   double hard_max; /* requests above this are too large even when not strict */
 } cg_bucket;
 
+/* 2xx answers remembered to estimate the delivery rate after a 429. */
+#define CG_DELIVERY_RING 256
+
 typedef struct cg_limiter {
   cg_bucket req, tok, day;
+  /* Slow start: the request bucket holds at most `ss_cap` (from 1, +1 per clean answer,
+   * halved by a 429), so a server whose burst is unknown never meets a full one at once. */
+  int slow_start;
+  double ss_cap;
+  double ceiling; /* the factor that met the last firm 429, 0: none yet */
+  /* Delivery: when the latest 2xx answers arrived (a ring), and the first one ever. */
+  double ok_t[CG_DELIVERY_RING];
+  unsigned ok_n;
+  double t_first_ok;
   double last;          /* time of the last refill */
   double paused_until;  /* nothing is admitted before this */
   double factor;        /* AIMD multiplier of every refill rate, in [factor_min, 1] */
@@ -39,8 +49,9 @@ void cg_limit_init(cg_limiter *l, const cg_limits *lim, double now);
 /* Changes the limits keeping the current levels (clamped to the new capacities). */
 void cg_limit_set(cg_limiter *l, const cg_limits *lim, double now);
 /* Takes 1 request and `tokens` tokens from every bucket, or nothing. Returns CG_ADMIT,
- * CG_WAIT with *wait = seconds until it would fit, or CG_TOO_LARGE with *which naming the
- * bucket ("requests/day" etc.) that can never hold it. */
+ * CG_WAIT with *wait = seconds until it would fit (and *which = "requests/day" when the
+ * day's quota is what it waits for), or CG_TOO_LARGE with *which naming the bucket
+ * ("requests/day" etc.) that can never hold it. */
 int cg_limit_reserve(cg_limiter *l, double tokens, double now, double *wait, const char **which);
 /* Gives back `tokens` (a failed attempt's reservation). */
 void cg_limit_refund(cg_limiter *l, double tokens, double now);
@@ -55,6 +66,11 @@ void cg_limit_pause(cg_limiter *l, double until, int decrease, int provisional, 
  * state), charging the buckets like any admission (into debt if need be). Returns 1 when
  * it did; 0 when no provisional pause holds admission or the daily quota is spent. */
 int cg_limit_probe(cg_limiter *l, double tokens, double now);
+/* Turns slow start on (the engine does; a bare core.limiter does when asked): the
+ * request bucket restarts from one request. */
+void cg_limit_slow_start(cg_limiter *l);
+/* Records a 2xx answer: grows the slow-start capacity and feeds the delivery rate. */
+void cg_limit_delivered(cg_limiter *l, double now);
 /* Makes a running provisional pause firm: nothing is taken back any more. */
 void cg_limit_confirm(cg_limiter *l);
 /* Takes back the running provisional pause (admission resumes now, the drained levels and
@@ -67,12 +83,5 @@ int cg_limit_binding(const cg_limiter *l, double now);
 void cg_limit_advance(cg_limiter *l, double now);
 /* Largest token count a request may ask for, or 0 when unlimited. */
 double cg_limit_max_tokens(const cg_limiter *l);
-
-/* Lua side (cg_limit.c): read the limit fields / the AIMD fields of the options table at
- * `idx` into *lim / *l, raising on a bad value; absent fields keep the values there. */
-void cg_limit_read(lua_State *L, int idx, cg_limits *lim);
-/* The limit fields' names (what set_limits takes), NULL-terminated. */
-extern const char *const cg_limit_keys[];
-void cg_limit_read_aimd(lua_State *L, int idx, cg_limiter *l);
 
 #endif

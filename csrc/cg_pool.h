@@ -58,6 +58,10 @@ typedef struct cg_job {
   int net_kind, too_large;
   int sends; /* times libcurl sent it: more than 1 when a reused connection died first */
   int early; /* in backoff, and may go at once when the server proves healthy */
+  int held;  /* in backoff only until an outage's next probe (cg_pool.c: outages) */
+  /* Attempts that do not count against max_attempts: sent during an outage, or a rate 429
+   * while other requests succeeded. The retry budget (time) still bounds them. */
+  int free_attempts;
   cg_buf resp, hdrs;
   cg_hints hints;
   char errbuf[CURL_ERROR_SIZE];
@@ -113,6 +117,11 @@ double cg_engine_backoff(cg_engine *e, int retry);
 const cg_config *cg_engine_config(const cg_engine *e);
 /* Stops every transfer, joins every worker, frees every job it still owns. */
 void cg_engine_destroy(cg_engine *e);
+
+/* Attempts that count against max_attempts. */
+static inline int cg_job_spent(const cg_job *j) {
+  return j->attempts - j->free_attempts;
+}
 
 cg_job *cg_job_new(void);
 void cg_job_free(cg_job *j);

@@ -34,6 +34,12 @@ void cg_classify_http(long status, const cg_hints *h, const char *body, size_t l
 /* Classifies a transport failure; `detail` is the library's message. */
 void cg_classify_net(int kind, const char *detail, cg_verdict *v);
 
+/* Whether a failed attempt, transport, HTTP or rejected by validate alike, may go again
+ * after `delay`: attempts that count (`spent`) against `max_attempts`, and the time from
+ * submission to the retry against the retry budget. The one rule for every retry. */
+enum { CG_RETRY_GO = 0, CG_RETRY_NO_ATTEMPTS, CG_RETRY_NO_BUDGET };
+int cg_retry_decide(int spent, int max_attempts, double since_submit, double delay, double budget);
+
 /* splitmix64: small, seedable, good enough for jitter. */
 typedef struct cg_rng {
   uint64_t s;

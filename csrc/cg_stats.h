@@ -3,13 +3,12 @@
 #ifndef CG_STATS_H
 #define CG_STATS_H
 
-#include <lua.h>
-
 #define CG_STATUS_MAX 600
 #define CG_LAT_BUCKETS 320
 
 typedef struct cg_stats {
   double requests, retries, network_errors, completed, failed, early_retries, pauses_lifted;
+  double outages, free_retries; /* outages weathered; attempts max_attempts did not count */
   double limiter_wait_s, tokens_reserved, tokens_used;
   int in_flight, max_in_flight, queued, backoff;
   double rate_factor, paused_until_s;
@@ -20,7 +19,7 @@ typedef struct cg_stats {
 
 void cg_stats_init(cg_stats *s);
 void cg_stats_latency(cg_stats *s, double ms);
-/* Pushes the table described in the README's statistics section. */
-void cg_stats_push(lua_State *L, const cg_stats *s);
+/* The q-quantile (0..1) of the latencies, in ms: its bucket's upper edge, at most the max. */
+double cg_stats_percentile(const cg_stats *s, double q);
 
 #endif

@@ -254,9 +254,9 @@ describe("coursegen.core", function()
         concurrency = 8, backoff_base = 0.01,
         on_attempt = function(ev) if ev.status == 429 then t429 = t429 or core.now() end end,
       }
-      -- Alone in flight, the first 429 is provisional; the probe sent through it meets
-      -- the second one, and the pause stands.
-      eng:submit(req("[[mock:429:1s,429:1s]] hinted"))
+      -- Alone in flight, the first 429 is provisional; the probe sent through it (another
+      -- request: the hinted one waits for its own time) meets a 429 too, and the pause stands.
+      eng:submit(req("[[mock:429:1s]] hinted"))
       local t0 = core.now()
       while not t429 and core.now() - t0 < 10 * SLOW do assert.is_nil((eng:next(0.02))) end
       assert.is_number(t429)
@@ -264,11 +264,13 @@ describe("coursegen.core", function()
       assert.is_true(st.paused_until_s > 0 and st.paused_until_s <= 1)
       assert.is_true(st.rate_factor < 1)
       local subs = {}
+      subs[eng:submit(req("[[mock:429:1s]] probe"))] = core.now()
       for i = 1, 5 do subs[eng:submit(req("after " .. i))] = core.now() end
       local out = drain(eng)
-      assert.equal(6, #out)
-      assert.equal(3, out[1].attempts)
-      for i = 2, 6 do
+      assert.equal(7, #out)
+      assert.equal(2, out[1].attempts)
+      assert.equal(2, out[2].attempts)
+      for i = 3, 7 do
         local done = subs[out[i].id] + out[i].elapsed
         assert.is_true(done >= t429 + 0.85, ("request %d done %.3f s after the 429"):format(i, done - t429))
       end
@@ -288,27 +290,53 @@ describe("coursegen.core", function()
       return out[1], eng:stats()
     end
 
-    it("takes back a lone 429's pause when a request sent after it succeeds", function()
-      local r, st = lone_fault("[[mock:429:20s]]", 20, 8)
-      assert.equal(2, r.attempts)
+    it("takes back a lone 429's pause for the others, while the 429's own retry waits for its hint", function()
+      local eng <close> = core.engine { concurrency = 8, backoff_base = 0.01 }
+      local t0 = core.now()
+      local lone = eng:submit(req("[[mock:429:2s]] lone"))
+      local done = {}
+      for i = 1, 20 do eng:submit(req("healthy " .. i)) end
+      local n = 0
+      while n < 21 do
+        local r = assert(eng:poll(10 * SLOW))
+        assert.equal(200, r.status)
+        done[r.id] = core.now() - t0
+        n = n + 1
+      end
+      local st = eng:stats()
       assert.is_true(st.pauses_lifted >= 1)
-      assert.is_true(st.early_retries >= 1)
       assert.near(1, st.rate_factor, 0.05)
+      for id, t in pairs(done) do
+        if id == lone then
+          assert.is_true(t >= 2, ("the hinted request came back %.3f s after its 429"):format(t))
+        else
+          assert.is_true(t < 1.5 * SLOW, ("a healthy request waited %.3f s"):format(t))
+        end
+      end
+      assert.equal(0, st.early_retries)
     end)
 
     it("retries an isolated failure at once while the server answers the others", function()
-      local r, st = lone_fault("[[mock:503,500]]", 12, 4)
-      assert.equal(3, r.attempts)
-      assert.is_true(st.early_retries >= 2)
+      local r, st = lone_fault("[[mock:503]]", 40, 4)
+      assert.equal(2, r.attempts)
+      assert.is_true(st.early_retries >= 1)
     end)
 
-    it("keeps the full backoff when most requests fail", function()
-      local eng <close> = core.engine { concurrency = 40, backoff_base = 0.05, max_attempts = 5 }
+    it("weathers failures of every request as one outage: one probe at a time, attempts not counted", function()
+      -- Each request fails twice; to the engine that is a server failing everything, so
+      -- after the first few it sends one probe at a time, and those attempts are free.
+      local eng <close> = core.engine { concurrency = 40, backoff_base = 0.02, backoff_cap = 0.04, max_attempts = 2 }
       for i = 1, 40 do eng:submit(req("[[mock:503,503]] storm " .. i)) end
       local out = drain(eng)
       assert.equal(40, #out)
-      for _, r in ipairs(out) do assert.equal(3, r.attempts) end
-      assert.equal(0, eng:stats().early_retries)
+      for _, r in ipairs(out) do
+        assert.equal(200, r.status, r.error)
+        assert.equal(3, r.attempts)
+      end
+      local st = eng:stats()
+      assert.equal(0, st.early_retries)
+      assert.is_true(st.outages >= 1)
+      assert.is_true(st.free_retries >= 40)
     end)
 
     it("takes a 429 at its word while the client sends as fast as its own limit allows", function()
@@ -339,6 +367,37 @@ describe("coursegen.core", function()
       assert.is_true(dt > 1.5 and dt < 10 * SLOW, "took " .. dt)
       assert.is_true(s.limiter_wait_s > 1)
       limited:close()
+    end)
+
+    it("fails what is left at once, saying when, once the client's own requests/day are spent", function()
+      local eng <close> = core.engine { rpd = 3, concurrency = 2 }
+      for i = 1, 6 do eng:submit(req("day " .. i)) end
+      local t0 = core.now()
+      local out = drain(eng, 10)
+      assert.equal(6, #out)
+      for i = 1, 3 do assert.equal(200, out[i].status) end
+      for i = 4, 6 do
+        assert.equal("quota", out[i].error_code)
+        assert.matches("requests/day limit %(rpd 3%) is spent; the next request fits in %d+ min", out[i].error)
+        assert.equal(0, out[i].attempts)
+      end
+      assert.is_true(core.now() - t0 < 5 * SLOW, "it waited for the day's quota")
+      assert.equal(3, eng:stats().requests)
+    end)
+
+    it("charges a request without tokens its body's bytes / 4 when a token limit is set", function()
+      local eng <close> = core.engine { tpm = 600000 }
+      local r1 = req(("x"):rep(396)) -- a body of 400 + the JSON around the text
+      eng:submit(r1)
+      local r = eng:next(10)
+      assert.equal(math.ceil(#r1.body / 4), r.tokens_reserved)
+      local free <close> = core.engine {}
+      free:submit(req("no limit"))
+      assert.equal(0, free:next(10).tokens_reserved)
+      -- A body larger than the bucket fails as too large, like a stated estimate would.
+      local small <close> = core.engine { tpm = 600, burst_tokens = 50 }
+      small:submit(req(("y"):rep(400)))
+      assert.equal("too_large", small:next(10).error_code)
     end)
 
     it("fails a request larger than the token bucket at once", function()

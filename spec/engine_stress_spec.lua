@@ -27,6 +27,28 @@ describe("coursegen.core engine #stress", function()
     end
   end)
 
+  it("weathers outages across threads: probes, held jobs, cancels and closes", function()
+    for round = 1, 6 do
+      local eng = core.engine { concurrency = 48, threads = 2, backoff_base = 0.005, backoff_cap = 0.02,
+                                max_attempts = 2, rpm = (round % 2 == 0) and 60000 or nil }
+      local ids = {}
+      for i = 1, 120 do
+        ids[i] = eng:submit { url = url, body = body(("[[mock:503,503,503]] out%d q%d"):format(round, i)) }
+      end
+      for i = 1, 120, 7 do eng:cancel(ids[i]) end
+      if round % 3 == 0 then
+        for _ = 1, 3 do eng:poll(0.02) end
+        eng:close()
+      else
+        local n = 0
+        while eng:poll(10) do n = n + 1 end
+        assert.equal(120, n)
+        assert.is_true(eng:stats().outages >= 1)
+        eng:close()
+      end
+    end
+  end)
+
   it("drains everything with retries, validate re-asks and limit changes", function()
     local eng <close> = core.engine {
       concurrency = 64, threads = 2, backoff_base = 0.005, backoff_cap = 0.05, rpm = 60000, tpm = 1e7, aimd_min = 0.5,

@@ -224,6 +224,50 @@ describe("coursegen.core", function()
       assert.is_true(lim:reserve(1e9, 0))
     end)
 
+    it("opens with one request and grows the burst by one per clean answer (slow start)", function()
+      local lim = core.limiter { rpm = 6000, burst_requests = 4, slow_start = true } -- 100/s
+      assert.is_true(lim:reserve(0, 0))
+      assert.is_false(lim:reserve(0, 0))
+      assert.near(1, lim:levels(1).requests, 1e-9) -- a second later: still one, not four
+      lim:delivered(1)
+      lim:delivered(1)
+      assert.near(3, lim:levels(2).requests, 1e-9)
+      for _ = 1, 10 do lim:delivered(2) end
+      assert.near(4, lim:levels(3).requests, 1e-9) -- never past the configured burst
+      -- A 429 ends slow start: the burst stays at one request from then on.
+      lim:pause_until(3, 3)
+      for _ = 1, 10 do lim:delivered(4) end
+      assert.near(1, lim:levels(10).requests, 1e-9)
+    end)
+
+    it("sets the rate after a 429 from what the server delivered, not by halving", function()
+      local lim = core.limiter { rpm = 6000, aimd_increase = 0 } -- told 100/s
+      -- The server delivered 80 answers a second for two seconds.
+      for k = 0, 159 do lim:delivered(k / 80) end
+      lim:pause_until(2, 2)
+      assert.near(0.8 * 0.97, lim:levels(2).factor, 1e-9)
+      -- Never more than the old cut, whatever the delivery: 2 answers in 2 s.
+      local lim2 = core.limiter { rpm = 6000, aimd_increase = 0, aimd_decrease = 0.5 }
+      lim2:delivered(0)
+      for k = 1, 4 do lim2:delivered(1 + k / 4) end
+      lim2:pause_until(2, 2)
+      assert.near(0.5, lim2:levels(2).factor, 1e-9)
+      -- Before two seconds of answers, a small step.
+      local lim3 = core.limiter { rpm = 6000, aimd_increase = 0 }
+      lim3:delivered(0)
+      lim3:pause_until(0.1, 0.1)
+      assert.near(0.97, lim3:levels(0.1).factor, 1e-9)
+    end)
+
+    it("climbs back fast to just under the rate that met the 429, then slowly", function()
+      local lim = core.limiter { rpm = 6000, aimd_increase = 0.1 }
+      for k = 0, 159 do lim:delivered(k / 80) end
+      lim:pause_until(2, 2) -- met at factor 1: ceiling 1, cut to 0.776
+      assert.near(0.776 + 0.1, lim:levels(3).factor, 1e-9)
+      -- 0.98 is reached after 2.04 s; past it the climb is a tenth as steep.
+      assert.near(0.98 + 0.1 * 0.08 / 10, lim:levels(2 + 2.04 + 0.08).factor, 1e-6)
+    end)
+
     it("has no limit when none is configured", function()
       local lim = core.limiter {}
       for _ = 1, 1000 do assert.is_true(lim:reserve(1e6, 0)) end

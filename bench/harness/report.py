@@ -81,7 +81,11 @@ def table(scenario, rows, baseline_name):
 
 def _limits(s):
     parts = []
-    if s.server_rps:
+    if s.server_rps and getattr(s, "server", "mock") == "gateway":
+        parts.append("nginx limit_req %g req/s burst %d" % (s.server_rps, s.server_burst))
+        if s.client_rps != s.server_rps:
+            parts.append("clients told %g req/s" % s.client_rps)
+    elif s.server_rps:
         parts.append("server %g req/s" % s.server_rps)
         if s.client_rps != s.server_rps:
             parts.append("clients told %g req/s" % s.client_rps)
@@ -125,6 +129,10 @@ def document(meta, done, baseline):
 - Software: {software}
 - Mock: {mock}, a fresh process for every run (every contender meets the same fault
   sequence and a full rate bucket); answers {answers}. Its CPU is not counted.
+- Gateway (the tables that name nginx limit_req): real nginx with `limit_req` (a leaky
+  bucket with the burst shown, `nodelay`) in front of a fixed Gemini answer, a fresh
+  instance for every run; the clients are not told its burst. Its answers quote request
+  ids, not prompts, so "answers" there checks presence and count only.
 
 How to read the tables:
 - makespan: the contender's wall time from start to exit, process start-up included.

@@ -20,6 +20,8 @@ class Scenario:
     client_tps: float = 0.0
     faults: str = ""
     prompt_chars: tuple = (0, 0)  # (min, max) extra characters of filler after the first line
+    server: str = "mock"          # "gateway": nginx limit_req (harness/gateway.py)
+    server_burst: int = 0         # the gateway's limit_req burst
 
     # Per-minute values, as the mock and the clients take them (whole numbers).
     @property
@@ -58,8 +60,15 @@ def scenarios(quick):
     def n(full, small):
         return small if quick else full
     tps = 60000 / 60.0
+    # The rate-bound and over-limit scenarios meet nginx's limit_req, whose burst the
+    # clients are not told: none, 5 and 50 requests.
     out = [
-        Scenario("rate-bound", n(600, 200), 32, 100, server_rps=50, client_rps=50),
+        Scenario("rate-bound", n(600, 200), 32, 100, server_rps=50, client_rps=50,
+                 server="gateway", server_burst=5),
+        Scenario("rate-bound-burst0", n(600, 200), 32, 100, server_rps=50, client_rps=50,
+                 server="gateway", server_burst=0),
+        Scenario("rate-bound-burst50", n(600, 200), 32, 100, server_rps=50, client_rps=50,
+                 server="gateway", server_burst=50),
         Scenario("latency-bound", n(2000, 500), 64, 50),
     ]
     for size in ((20000, 100000) if not quick else (5000,)):
@@ -72,6 +81,7 @@ def scenarios(quick):
         Scenario("tokens", n(600, 100), 32, 100,
                  server_tps=tps * (10 if quick else 1), client_tps=tps * (10 if quick else 1),
                  prompt_chars=(200, 1000)),
-        Scenario("over-limit", n(600, 200), 32, 100, server_rps=50, client_rps=60),
+        Scenario("over-limit", n(600, 200), 32, 100, server_rps=50, client_rps=60,
+                 server="gateway", server_burst=5),
     ]
     return out

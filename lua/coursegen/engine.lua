@@ -22,7 +22,8 @@
 -- `aimd_min` (1/16); `max_attempts` (5), `backoff_base` (1), `backoff_cap` (60),
 -- `retry_budget` (300), `max_hint_wait` (120); `ca_file` (PEM CA certificates to trust
 -- for https); `timeout` (600, per attempt),
--- `connect_timeout` (10), `idle_timeout` (60; no byte for that long), `max_response_bytes`
+-- `connect_timeout` (10), `idle_timeout` (the timeout; no byte for that long, counted from the start, so
+-- it includes a model's thinking before its first byte), `max_response_bytes`
 -- (32 MiB); `validate(result) -> ok, info`; `on_attempt(ev)`; `seed` (jitter RNG);
 -- `limiter` ("redis://HOST:PORT/DB?key=NAME": the limits are shared through Redis with
 -- every engine naming the key; see HACKING.md).
@@ -55,7 +56,7 @@
 local core = require "coursegen.core"
 
 local type, error, pairs, setmetatable, pcall = type, error, pairs, setmetatable, pcall
-local getmetatable, tostring, max = getmetatable, tostring, math.max
+local getmetatable, tostring, max, min = getmetatable, tostring, math.max, math.min
 
 local M = {}
 
@@ -81,7 +82,9 @@ end
 -- @tparam function|table source an iterator returning request tables (nil at the end), or
 --   an array of request tables
 -- @tparam[opt] table|function opts `{window = n, timeout = s, on_stats = fn}` (window
---   default 4 x concurrency, at least 64; `on_stats(stats)` is called once with the
+--   default 32 x concurrency up to 1024, at least 4 x concurrency and 64: a request that
+--   waits out a server's hinted time, a second or more, holds the head of the order, and
+--   the others must go on being sent meanwhile; `on_stats(stats)` is called once with the
 --   engine's final statistics, `eng:stats()`, when the requests are all done); a function
 --   here is taken as `handler`
 -- @tparam[opt] function handler if given, called as `handler(result, request, eng)` for
@@ -121,7 +124,7 @@ function M.map(eng_or_opts, source, opts, handler)
     error("bad argument #2 to 'map' (function or table expected, got " .. type(source) .. ")", 2)
   end
   local conc = type(eng_or_opts) == "table" and not is_engine(eng_or_opts) and eng_or_opts.concurrency or 8
-  local window = opts.window or max(64, 4 * conc)
+  local window = opts.window or max(64, 4 * conc, min(32 * conc, 1024))
   if type(window) ~= "number" or window < 1 then error("bad option 'window' (expected a number >= 1)", 2) end
   local timeout = opts.timeout
   local on_stats = opts.on_stats

@@ -166,6 +166,10 @@ function Run:handle(r)
   -- The shared limiter failed: the engine sends nothing more, and the run stops once
   -- what was already sent has come back.
   if r.error_code == "limiter" and not self.limiter_error then self.limiter_error = r.error end
+  -- The client's own requests/day are spent: the engine fails what is left at once.
+  if r.error_code == "quota" and not self.day_error and r.error:find("requests/day limit", 1, true) then
+    self.day_error = r.error
+  end
   job.attempts = r.attempts or 1
   local err = self:failure(r, job)
   if err then
@@ -634,6 +638,12 @@ function Run:finish()
     fail.raise("limiter", "%s; the run stopped: %d of %d chapters are written in %s (run again "
       .. "when the limiter is back to write the rest)", self.limiter_error,
       ch.written + ch.skipped, ch.total, self.s.out)
+  end
+  if self.day_error then
+    local ch = snap.chapters
+    fail.raise("quota", "%s; the run stopped: %d of %d chapters are written in %s, %d are left "
+      .. "(the same command writes only those)", self.day_error, ch.written + ch.skipped, ch.total,
+      self.s.out, ch.total - ch.written - ch.skipped)
   end
   return snap
 end

@@ -1,0 +1,78 @@
+"""Starts the rate-limiting gateway (real nginx `limit_req` in front of a Gemini-shaped
+answer, a server nobody here wrote) for one run, and reads its statistics in the mock's
+shape. The gateway's script is named by COURSEGEN_BENCH_GATEWAY, or found at
+../shared/gateway/gateway.sh beside the checkout; without it the scenarios that need it
+are skipped with the reason.
+"""
+import json
+import os
+import socket
+import subprocess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def script():
+    path = os.environ.get("COURSEGEN_BENCH_GATEWAY") or os.path.join(
+        os.path.dirname(ROOT), "shared", "gateway", "gateway.sh")
+    return path if os.path.isfile(path) else None
+
+
+def unavailable():
+    """None, or why the gateway cannot run here."""
+    if not script():
+        return "no gateway script (set COURSEGEN_BENCH_GATEWAY to gateway.sh)"
+    return None
+
+
+def _free_port():
+    # The gateway takes a port number: ask the system for a free one.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gateway:
+    def __init__(self, work, log_path, latency_ms, rps, burst):
+        self.port = _free_port()
+        self.env = dict(os.environ, GW_DIR=os.path.join(work, "gw-%d" % self.port))
+        self.log_path = log_path
+        out = self._run("start", str(int(rps)), str(int(burst)), str(int(latency_ms)))
+        with open(log_path, "w") as f:
+            f.write(out)
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def _run(self, *args):
+        r = subprocess.run(["bash", script(), args[0], str(self.port)] + list(args[1:]),
+                           capture_output=True, text=True, timeout=120, env=self.env)
+        if r.returncode != 0:
+            raise RuntimeError("gateway %s failed: %s" % (args[0], (r.stderr or r.stdout)[-300:]))
+        return r.stdout
+
+    def stats(self):
+        s = json.loads(self._run("stats"))
+        status = {"200": s.get("s200", 0), "429": s.get("s429", 0)}
+        return {"requests": s.get("requests", 0), "status": status, "faults": {}}
+
+    def reset_stats(self):
+        """A fresh gateway serves each run: nothing to reset."""
+
+    def log_tail(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()[-300:]
+
+    def close(self):
+        try:
+            self._run("stop")
+        except (RuntimeError, subprocess.TimeoutExpired):
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# How every answer of the gateway begins (it quotes request ids, not the prompt).
+ANSWER = "reply to "
