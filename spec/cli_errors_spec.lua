@@ -39,6 +39,17 @@ describe("command-line errors", function()
     end
   end)
 
+  it("exits 3 when the day's request quota (--rpd) is spent, saying what is left", function()
+    local srv = require("coursegen.mock").start { port = 0 }
+    local six = rel.course_file(dir .. "/six.json", 6, "Quota")
+    local r = rel.run(dir, { "generate", six, "--out", "q", "--base-url", srv.url, "--rpd", "3",
+                             "--concurrency", "1", "--no-progress" }, { GEMINI_API_KEY = "k" })
+    srv:close()
+    assert.equal(3, r.code, r.err)
+    assert.matches("requests/day limit (rpd 3) is spent", r.err, 1, true)
+    assert.truthy(r.err:find("are left", 1, true), r.err)
+  end)
+
   it("reports a redirect with its Location, and does not follow it", function()
     local url = raw_server(dir, "HTTP/1.1 302 Found\r\nLocation: https://elsewhere.example/v1beta/x\r\n"
       .. "Content-Length: 0\r\nConnection: close\r\n\r\n", 1)

@@ -3,7 +3,8 @@
 -- "io" (a file could not be written), "request" (the outline could not be generated),
 -- "limiter" (the shared limiter in Redis is unreachable or failed: the run stopped, and
 -- what finished was kept), "hook" (a hook given to `generate` raised: the run stopped, and
--- what finished was kept), "busy" (another run holds the output folder's lock).
+-- what finished was kept), "busy" (another run holds the output folder's lock), "quota" (the
+-- day's request quota is spent: the run stopped, what finished was kept).
 -- @module coursegen.fail
 local M = {}
 

@@ -9,6 +9,9 @@
 -- @module coursegen.cli.generate
 local M = {}
 
+--- Exit status of a run stopped because the day's request quota (`--rpd`) is spent.
+M.EXIT_QUOTA = 3
+
 local cli_course = require "coursegen.cli.course"
 local settings = require "coursegen.cli.settings"
 local progress = require "coursegen.cli.progress"
@@ -185,6 +188,8 @@ function M.run(args, ctx)
   if not stats then
     if kind == "auth" then return nil, M.explain(gerr, s), 2 end
     if kind == "input" or kind == "busy" then return nil, gerr, 2 end
+    -- the day's quota (--rpd) is spent: a status of its own, so a script can wait and rerun
+    if kind == "quota" then return nil, gerr, M.EXIT_QUOTA end
     return nil, M.explain(gerr, s), 1
   end
 

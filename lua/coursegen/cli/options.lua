@@ -161,6 +161,7 @@ function M.parser(prog, version)
     "Write a whole course with an LLM: an outline, then every chapter as a Markdown file.")
     :epilog("Run '" .. (prog or "coursegen") .. " <command> --help' for a command's options.\n"
       .. "Exit codes: 0 done, 1 some chapters failed (or the shared limiter did), 2 bad input or usage,"
+      .. " 3 the day's request quota (--rpd) is spent,"
       .. " 130 interrupted.\n\n" .. M.environment())
     :usage(M.usage(prog or "coursegen"))
     :help_max_width(100)
