@@ -19,13 +19,7 @@ local function fault_server(tmp, mode, param, max_seconds)
   local port_file, log_file = tmp .. "/fault.port", tmp .. "/fault.log"
   assert(os.execute(("cd %s && lua5.4 spec/support/fault_server.lua %s %s %d %s %s >/dev/null 2>&1 &"):format(
     rel.q(helpers.root), rel.q(port_file), rel.q(log_file), max_seconds, mode, tostring(param))))
-  local port
-  for _ = 1, 250 do
-    port = tonumber(helpers.readfile(port_file))
-    if port then break end
-    helpers.sleep(0.02)
-  end
-  assert.truthy(port, "the fault server did not start")
+  local port = require("support.loopback").wait_port(port_file, "the fault server")
   local function read_log()
     local out = {}
     for line in (helpers.readfile(log_file) or ""):gmatch("[^\n]+") do

@@ -19,13 +19,7 @@ function M.start(dir, status, ctype, body, max)
   assert(os.execute(("cd %s && lua5.4 -e \"package.path='lua/?.lua;lua/?/init.lua;'..package.path\" "
     .. "spec/support/canned_server.lua %s %d %s %s %s %d 20 >/dev/null 2>&1 &"):format(q(helpers.root),
       q(port_file), status, q(ctype), q(body_file), q(record), max or 4)))
-  local port
-  for _ = 1, 250 do
-    port = tonumber(helpers.readfile(port_file))
-    if port then break end
-    helpers.sleep(0.02)
-  end
-  assert(port, "the canned server did not start")
+  local port = require("support.loopback").wait_port(port_file, "the canned server")
   return {
     url = "http://127.0.0.1:" .. port,
     requests = function()

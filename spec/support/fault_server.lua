@@ -16,7 +16,7 @@ local socket = require "socket"
 
 local port_file, log_file, max_seconds, mode, param = arg[1], arg[2], tonumber(arg[3]), arg[4], tonumber(arg[5])
 
-local server = require("spec.support.listener")(port_file)
+local server = require("spec.support.loopback").listen(port_file)
 local log = assert(io.open(log_file, "w"))
 log:setvbuf("line")
 

@@ -3,18 +3,38 @@
 -- shared by the servers in this folder, and `start` for the spec that runs one.
 local M = {}
 
---- Server side: listens on a free loopback port, writes it to `port_file` (whole or not at
--- all), and calls `handle(conn, head_lines, body)` for each request, until `max_requests`
--- were served or `max_seconds` passed.
-function M.serve(port_file, max_requests, max_seconds, handle)
+--- Server side: binds a loopback port the system chooses and publishes it in `port_file`,
+-- which appears whole or not at all.
+-- @treturn the listening LuaSocket server (0.2 s accept timeout)
+function M.listen(port_file)
   local socket = require "socket"
-  local server = assert(socket.bind("127.0.0.1", 0))
+  local server = assert(socket.bind("127.0.0.1", 0, 64))
   server:settimeout(0.2)
   local _, port = server:getsockname()
   local f = assert(io.open(port_file .. ".part", "w"))
   f:write(port, "\n")
   f:close()
   assert(os.rename(port_file .. ".part", port_file))
+  return server
+end
+
+--- Spec side: waits (5 s at most) for a server process to publish its port in `port_file`.
+-- @treturn integer the port; raises "WHAT did not start" otherwise
+function M.wait_port(port_file, what)
+  local helpers = require "helpers"
+  for _ = 1, 250 do
+    local port = tonumber(helpers.readfile(port_file))
+    if port then return port end
+    helpers.sleep(0.02)
+  end
+  error((what or "the server") .. " did not start")
+end
+
+--- Server side: listens (`listen`), and calls `handle(conn, head_lines, body)` for each
+-- request, until `max_requests` were served or `max_seconds` passed.
+function M.serve(port_file, max_requests, max_seconds, handle)
+  local socket = require "socket"
+  local server = M.listen(port_file)
   local deadline = socket.gettime() + max_seconds
   local served = 0
   while served < max_requests and socket.gettime() < deadline do
@@ -50,12 +70,7 @@ function M.start(dir, script, ...)
   for _, a in ipairs { ... } do args[#args + 1] = q(a) end
   assert(os.execute(("cd %s && lua5.4 -e \"package.path='lua/?.lua;lua/?/init.lua;spec/?.lua;'..package.path\" "
     .. "spec/support/%s.lua %s >/dev/null 2>&1 &"):format(q(helpers.root), script, table.concat(args, " "))))
-  for _ = 1, 250 do
-    local port = tonumber(helpers.readfile(port_file))
-    if port then return "http://127.0.0.1:" .. port end
-    os.execute("sleep 0.02")
-  end
-  error(script .. " did not start")
+  return "http://127.0.0.1:" .. M.wait_port(port_file, script)
 end
 
 return M
