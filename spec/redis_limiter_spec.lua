@@ -493,7 +493,10 @@ describe("coursegen redis limiter", function()
       print(("  most sent in any 1 s window: %d (buckets allow %d, %d with lease time)"):format(
         worst, 20 + 20, 20 + 30))
       assert.is_true(total <= bound + 1, ("granted %d > bound %.1f"):format(total, bound))
-      assert.is_true(total >= 0.95 * bound, ("granted %d < 95%% of %.1f"):format(total, bound))
+      -- A floor against starving, not a speed target (those live in make bench): the shared
+      -- buckets refill at 98% of the limits, a fresh key's burst may be spent by one process
+      -- before the others' first lease, and a loaded machine delays the hammers' sleeps.
+      assert.is_true(total >= 0.85 * bound, ("granted %d < 85%% of %.1f"):format(total, bound))
       assert.is_true(worst <= 20 + 30, "window " .. worst)
     end)
 
