@@ -34,12 +34,7 @@ describe("what coursegen writes", function()
     helpers.rmtree(tmp)
   end)
 
-  local function gen(dir, args)
-    local full = { "generate" }
-    for _, a in ipairs(args) do full[#full + 1] = a end
-    for _, a in ipairs { "--base-url", srv.url, "--no-progress" } do full[#full + 1] = a end
-    return rel.run(dir, full)
-  end
+  local function gen(dir, args) return rel.generate(dir, srv.url, args) end
 
   describe("only into a folder it owns", function()
     it("refuses a folder holding the user's files before any request, naming the file and a sub-folder", function()

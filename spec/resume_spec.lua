@@ -33,12 +33,7 @@ describe("resuming", function()
     helpers.rmtree(tmp)
   end)
 
-  local function gen(args, env)
-    local full = { "generate" }
-    for _, a in ipairs(args) do full[#full + 1] = a end
-    for _, a in ipairs { "--base-url", srv.url, "--no-progress" } do full[#full + 1] = a end
-    return rel.run(tmp, full, env)
-  end
+  local function gen(args, env) return rel.generate(tmp, srv.url, args, env) end
 
   it("recognises a chapter file written just before a kill, and asks for it no more", function()
     local c = rel.course_file(tmp .. "/c.json", 6)

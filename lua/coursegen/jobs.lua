@@ -153,7 +153,7 @@ end
 function M.with_larger_output(req)
   local out = {}
   for k, v in pairs(req) do out[k] = v end
-  out.max_output_tokens = math.min((req.max_output_tokens or settings.DEFAULT_MAX_OUTPUT) * 2, settings.MAX_OUTPUT_CAP)
+  out.max_output_tokens = settings.larger_output(req.max_output_tokens)
   return out
 end
 

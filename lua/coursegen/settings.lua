@@ -39,6 +39,14 @@ M.DEFAULT_MAX_OUTPUT = M.DEFAULTS.max_output_tokens
 --- Largest output budget a truncated answer is re-asked with.
 M.MAX_OUTPUT_CAP = 65536
 
+--- The output budget a truncated answer is asked again with: twice `n`, at most `cap`.
+-- @tparam ?number n the budget it was cut at (default `DEFAULT_MAX_OUTPUT`)
+-- @tparam[opt] number cap default `MAX_OUTPUT_CAP`
+-- @treturn number
+function M.larger_output(n, cap)
+  return math.min((n or M.DEFAULT_MAX_OUTPUT) * 2, cap or M.MAX_OUTPUT_CAP)
+end
+
 --- Default number of chapters when a course names none.
 M.DEFAULT_CHAPTERS = M.DEFAULTS.chapters
 

@@ -16,7 +16,7 @@ local settings = require "coursegen.settings"
 
 local M = {}
 
-local type, min, require, format = type, math.min, require, string.format
+local type, require, format = type, require, string.format
 
 local function provider_of(p)
   if type(p) == "table" and type(p.parse) == "function" then return p end
@@ -55,7 +55,7 @@ function M.larger_budget(body, cap)
   local slot, key = budget_slot(t)
   local now = type(slot[key]) == "number" and slot[key] or settings.DEFAULT_MAX_OUTPUT
   if now >= cap then return nil end
-  slot[key] = min(now * 2, cap)
+  slot[key] = settings.larger_output(now, cap)
   return json.encode(t)
 end
 

@@ -174,6 +174,14 @@ function M.run(dir, args, env)
   return r
 end
 
+--- Runs `coursegen generate ARGS --base-url URL --no-progress` in `dir`: `{ code, out, err }`.
+function M.generate(dir, url, args, env)
+  local full = { "generate" }
+  for _, a in ipairs(args) do full[#full + 1] = a end
+  for _, a in ipairs { "--base-url", url, "--no-progress" } do full[#full + 1] = a end
+  return M.run(dir, full, env)
+end
+
 --- Runs the command in `dir` and sends it SIGKILL after `after_s` seconds (unless it ended
 -- first). Returns `{ code, killed, out, err }`.
 function M.run_killed(dir, args, env, after_s)
