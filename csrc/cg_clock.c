@@ -34,6 +34,15 @@ struct timespec cg_deadline(double s) {
   return ts;
 }
 
+void cg_sleep(double s) {
+  if (!(s > 0)) return;
+  struct timespec ts;
+  ts.tv_sec = (time_t)floor(s);
+  ts.tv_nsec = (long)((s - floor(s)) * 1e9);
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
 /*** core.now() -> seconds on the monotonic clock. */
 static int l_now(lua_State *L) {
   lua_pushnumber(L, cg_now());
@@ -45,11 +54,7 @@ static int l_now(lua_State *L) {
 static int l_sleep(lua_State *L) {
   double s = luaL_checknumber(L, 1);
   luaL_argcheck(L, s >= 0 && s <= 1e6, 1, "expected 0 <= seconds <= 1e6");
-  struct timespec ts;
-  ts.tv_sec = (time_t)floor(s);
-  ts.tv_nsec = (long)((s - floor(s)) * 1e9);
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
+  cg_sleep(s);
   return 0;
 }
 

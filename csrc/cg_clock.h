@@ -11,5 +11,7 @@ double cg_now(void);
 double cg_wall_now(void);
 /* Absolute CLOCK_MONOTONIC deadline `s` seconds from now, for pthread_cond_timedwait. */
 struct timespec cg_deadline(double s);
+/* Sleeps `s` seconds (the rest of it again after a signal). */
+void cg_sleep(double s);
 
 #endif

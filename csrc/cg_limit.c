@@ -14,8 +14,19 @@
 #define EPS 1e-9
 /* After a 429 the rate is set this far under what the server delivered. */
 #define DELIVERY_MARGIN 0.97
+/* A 429 while the server delivers at least this share of the pace we send at says the
+ * requests came too close together (a server with no burst, jitter on the way), not that
+ * the rate is too high: the pace only steps back by JITTER_CUT. */
+#define JITTER_SHARE 0.97
+#define JITTER_CUT 0.995
+/* After a 429, consecutive requests leave at least this many request intervals apart:
+ * what reaches the server is the send time plus jitter of a tenth of a millisecond or
+ * so, and at the server's exact interval half the arrivals would land early. */
+#define GAP_MARGIN 1.005
+/* Credit a slow-started request bucket keeps after a 429, in requests. */
+#define CARRY 0.5
 /* The cut of a 429 that comes before the delivery rate can be measured. */
-#define EARLY_CUT 0.97
+#define EARLY_CUT 0.995
 /* Where the rate slows its climb back, as a share of the rate that met the last 429. */
 #define CEILING_NEAR 0.98
 
@@ -63,6 +74,7 @@ void cg_limit_init(cg_limiter *l, const cg_limits *lim, double now) {
   l->increase = 0.05;
   l->last_decrease = -1e300;
   l->t_bucket_wait = -1e300;
+  l->t_admit = -1e300;
   apply(l, lim, 0);
 }
 
@@ -111,7 +123,10 @@ void cg_limit_advance(cg_limiter *l, double now) {
   if (now <= l->last) return; /* `last` may lie in the future during a pause */
   double dt = now - l->last;
   bucket_fill(&l->req, dt, l->factor);
-  if (l->slow_start && l->req.level > l->ss_cap) l->req.level = l->ss_cap;
+  /* After a 429 the bucket keeps half a request of credit: a late wake-up is made up on
+   * the next request instead of lost, while min_gap keeps the two apart. */
+  double cap = l->ss_cap + (l->ceiling > 0 ? CARRY : 0);
+  if (l->slow_start && l->req.level > cap) l->req.level = cap;
   bucket_fill(&l->tok, dt, l->factor);
   bucket_fill(&l->day, dt, 1.0); /* a daily quota is not what a 429 storm is about */
   /* Back up to just under the rate that met the last 429 at the AIMD pace, then a tenth
@@ -152,6 +167,10 @@ int cg_limit_reserve(cg_limiter *l, double tokens, double now, double *wait, con
   }
   cg_limit_advance(l, now);
   double w = fmax(bucket_wait(&l->req, 1, l->factor), bucket_wait(&l->tok, tokens, l->factor));
+  /* A server that refused a request once may have no burst at all: from then on no two
+   * requests leave closer together than its rate allows, whatever credit the bucket has. */
+  if (l->slow_start && l->ceiling > 0 && l->req.rate > 0)
+    w = fmax(w, l->t_admit + GAP_MARGIN / l->req.rate - now);
   if (now < l->paused_until) w = fmax(w, l->paused_until - now);
   else if (w > 0) l->t_bucket_wait = now; /* a pause's drained buckets say nothing of pace */
   double wd = bucket_wait(&l->day, 1, 1.0);
@@ -164,6 +183,7 @@ int cg_limit_reserve(cg_limiter *l, double tokens, double now, double *wait, con
   if (l->req.rate > 0) l->req.level -= 1;
   if (l->tok.rate > 0) l->tok.level -= tokens;
   if (l->day.rate > 0) l->day.level -= 1;
+  l->t_admit = now;
   return CG_ADMIT;
 }
 
@@ -201,9 +221,13 @@ void cg_limit_pause(cg_limiter *l, double until, int decrease, int provisional, 
      * estimate, the plain cut. */
     double got = l->req.rate > 0 ? delivery_rate(l, now) : -1;
     if (!provisional) l->ceiling = l->factor;
-    if (got >= 0)
+    if (got >= 0 && got >= l->req.rate * l->factor * JITTER_SHARE)
+      l->factor *= JITTER_CUT;
+    else if (got >= 0)
       l->factor = fmax(l->factor * l->decrease, fmin(l->factor, got / l->req.rate) * DELIVERY_MARGIN);
-    else if (l->req.rate > 0 && l->ok_n) /* too early to know: a small step, not a halving */
+    else if (l->req.rate > 0 && (l->ok_n || l->slow_start))
+      /* Too early to know: a small step. A slow-started opening sends at most the rate
+       * with a burst of one, so a 429 before any answer speaks of the burst, not the rate. */
       l->factor *= fmax(l->decrease, EARLY_CUT);
     else /* no rate to measure against (a token limit, or none): the plain cut */
       l->factor *= l->decrease;

@@ -22,6 +22,7 @@ typedef struct cg_limiter {
   int slow_start;
   double ss_cap;
   double ceiling; /* the factor that met the last firm 429, 0: none yet */
+  double t_admit; /* when the last request was let through */
   /* Delivery: when the latest 2xx answers arrived (a ring), and the first one ever. */
   double ok_t[CG_DELIVERY_RING];
   unsigned ok_n;

@@ -234,10 +234,22 @@ describe("coursegen.core", function()
       assert.near(3, lim:levels(2).requests, 1e-9)
       for _ = 1, 10 do lim:delivered(2) end
       assert.near(4, lim:levels(3).requests, 1e-9) -- never past the configured burst
-      -- A 429 ends slow start: the burst stays at one request from then on.
+      -- A 429 ends slow start: the burst stays at one request from then on, with half a
+      -- request of credit so that a late wake-up is made up rather than lost.
       lim:pause_until(3, 3)
       for _ = 1, 10 do lim:delivered(4) end
-      assert.near(1, lim:levels(10).requests, 1e-9)
+      assert.near(1.5, lim:levels(10).requests, 1e-9)
+    end)
+
+    it("after a 429 keeps requests a little more than the rate's interval apart, credit or not", function()
+      local lim = core.limiter { rpm = 3000, burst_requests = 10, slow_start = true } -- 50/s
+      for k = 1, 8 do lim:delivered(k / 100) end
+      lim:pause_until(0.1, 0.1) -- a 429 with no hint: burst ends, the gap rule starts
+      assert.is_true(lim:reserve(0, 1)) -- a second later the bucket holds its 1.5 requests
+      local ok, wait = lim:reserve(0, 1)
+      assert.is_false(ok) -- credit is there, but not 20 ms since the last one
+      assert.near(0.02 * 1.005, wait, 1e-9)
+      assert.is_true(lim:reserve(0, 1 + 0.02 * 1.005))
     end)
 
     it("sets the rate after a 429 from what the server delivered, not by halving", function()
@@ -256,7 +268,12 @@ describe("coursegen.core", function()
       local lim3 = core.limiter { rpm = 6000, aimd_increase = 0 }
       lim3:delivered(0)
       lim3:pause_until(0.1, 0.1)
-      assert.near(0.97, lim3:levels(0.1).factor, 1e-9)
+      assert.near(0.995, lim3:levels(0.1).factor, 1e-9)
+      -- A 429 while the server takes all that is sent is about spacing: the same small step.
+      local lim4 = core.limiter { rpm = 6000, aimd_increase = 0 }
+      for k = 0, 199 do lim4:delivered(k / 100) end
+      lim4:pause_until(2, 2)
+      assert.near(0.995, lim4:levels(2).factor, 1e-9)
     end)
 
     it("climbs back fast to just under the rate that met the 429, then slowly", function()
