@@ -11,7 +11,7 @@ runtime=(build-essential pkg-config ca-certificates lua5.4 liblua5.4-dev libcurl
          luarocks)
 export_=(pandoc poppler-utils unzip)
 test_=(curl lua-busted lua-check lua-socket cppcheck valgrind libclang-rt-14-dev clang-14
-       wrk redis-server socat chromium fonts-liberation procps util-linux bsdutils strace)
+       wrk redis-server socat chromium fonts-liberation procps util-linux bsdutils strace nginx)
 groups=("$@")
 [ ${#groups[@]} -gt 0 ] || groups=(runtime export test)
 pkgs=()

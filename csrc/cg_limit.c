@@ -214,12 +214,15 @@ void cg_limit_pause(cg_limiter *l, double until, int decrease, int provisional, 
   }
   /* Evidence against a hintless 429 still counts for a second: its cut can come back. */
   if (l->provisional) l->undo_until = fmax(l->undo_until, fmax(until, now + 1.0));
-  if (decrease && now - l->last_decrease >= 1.0) {
+  /* One cut a second, so that the 429s of one burst count once; but a cut made before
+   * the delivery rate could be measured gives way to a measured one as soon as it can. */
+  double got = decrease && l->req.rate > 0 ? delivery_rate(l, now) : -1;
+  if (decrease && (now - l->last_decrease >= 1.0 || (!l->cut_measured && got >= 0))) {
     /* The rate goes to what the server just delivered (TCP BBR's estimate), a little under
      * it so the server's bucket refills, but never below the old cut (`decrease`): a
      * sending gap before the 429 must not read as the server's limit. Without an
      * estimate, the plain cut. */
-    double got = l->req.rate > 0 ? delivery_rate(l, now) : -1;
+    l->cut_measured = got >= 0;
     if (!provisional) l->ceiling = l->factor;
     if (got >= 0 && got >= l->req.rate * l->factor * JITTER_SHARE)
       l->factor *= JITTER_CUT;

@@ -23,6 +23,7 @@ typedef struct cg_limiter {
   double ss_cap;
   double ceiling; /* the factor that met the last firm 429, 0: none yet */
   double t_admit; /* when the last request was let through */
+  int cut_measured; /* the last cut came from a delivery-rate estimate */
   /* Delivery: when the latest 2xx answers arrived (a ring), and the first one ever. */
   double ok_t[CG_DELIVERY_RING];
   unsigned ok_n;
