@@ -99,20 +99,98 @@ describe("batch mode", function()
     same_folders(tmp .. "/live", out, 30)
   end)
 
-  it("splits the chapters over several jobs above the size limit for one", function()
-    local gemini = require "coursegen.providers.gemini"
-    local limit = gemini.BATCH_LIMIT
-    gemini.BATCH_LIMIT = 6000 -- a few chapters a job
+  it("splits the chapters over several jobs above the size limit for one file (openai)", function()
+    local openai = require "coursegen.providers.openai"
+    local limit = openai.BATCH_LIMIT
+    openai.BATCH_LIMIT = 6000 -- a few chapters a job
+    local function opts(out, more)
+      local o = run.opts(srv, { out = out, provider = "openai", base_url = srv.url .. "/v1", batch_poll_s = 0.05 })
+      for k, v in pairs(more or {}) do o[k] = v end
+      return o
+    end
     local ok, err = pcall(function()
-      local stats = run.generate(course(12),
-        run.opts(srv, { out = tmp .. "/batch", batch = true, batch_poll_s = 0.05 }))
+      local stats = run.generate(course(12), opts(tmp .. "/batch", { batch = true }))
       assert.equal(12, stats.chapters.written)
       assert.truthy(srv:stats().batches_created >= 3)
     end)
-    gemini.BATCH_LIMIT = limit
+    openai.BATCH_LIMIT = limit
     assert(ok, err)
-    run.generate(course(12), run.opts(srv, { out = tmp .. "/live" }))
+    run.generate(course(12), opts(tmp .. "/live"))
     same_folders(tmp .. "/live", tmp .. "/batch", 12)
+  end)
+
+  describe("above the inline limit (gemini)", function()
+    -- The mock refuses inline jobs above 4,000 bytes, as Gemini does above 20 MB.
+    before_each(function()
+      srv:close()
+      srv = run.mock { batch_delay_ms = 300, jitter_ms = 0, batch_inline_limit = 4000 }
+    end)
+
+    local function opts(out, more)
+      local o = run.opts(srv, { out = out, batch_poll_s = 0.05, batch_inline_bytes = 4000 })
+      for k, v in pairs(more or {}) do o[k] = v end
+      return o
+    end
+
+    it("sends one JSONL file and one job, and writes what a live run writes", function()
+      run.generate(course(12), opts(tmp .. "/live"))
+      srv:reset_stats()
+      local stats = run.generate(course(12), opts(tmp .. "/batch", { batch = true }))
+      assert.same({ total = 12, written = 12, skipped = 0, failed = 0 }, stats.chapters)
+      local ms = srv:stats()
+      assert.equal(1, ms.uploads_started)
+      assert.equal(1, ms.batches_created)
+      assert.equal(1, ms.files_downloaded)
+      assert.is_nil(ms.status["400"]) -- no inline job was tried
+      assert.equal(1, stats.requests) -- only the course summary went live
+      same_folders(tmp .. "/live", tmp .. "/batch", 12)
+    end)
+
+    it("picks the file job up after Ctrl-C without uploading or submitting twice", function()
+      srv:close()
+      srv = run.mock { batch_delay_ms = 1500, jitter_ms = 0, batch_inline_limit = 4000 }
+      local out = tmp .. "/out"
+      local stats = run.generate_interrupted(course(12), opts(out, { batch = true }), 0.5)
+      assert.is_true(stats.interrupted)
+      assert.truthy(run.manifest(out).batch.jobs[1].name:match("^batches/"))
+      local stats2 = run.generate(course(12), opts(out, { batch = true }))
+      assert.equal(12, stats2.chapters.written)
+      local ms = srv:stats()
+      assert.equal(1, ms.uploads_started)
+      assert.equal(1, ms.batches_created)
+      run.generate(course(12), opts(tmp .. "/live"))
+      same_folders(tmp .. "/live", out, 12)
+    end)
+
+    it("sends the chapters live when the upload is refused", function()
+      local stats, events = run.generate(course(12, { "[[mock-batch:upload-refused]]" }),
+        opts(tmp .. "/out", { batch = true }))
+      assert.equal(12, stats.chapters.written)
+      assert.equal(0, srv:stats().batches_created)
+      local w = run.of_type(events, "warning")[1]
+      assert.truthy(w and w.message:find("uploading the batch file: .*The file was refused.*sending 12 chapters live"),
+        w and w.message)
+    end)
+
+    it("uploads a file of tens of MB", function()
+      local big = tmp .. "/source.md"
+      -- about 1.2 MB of source, sent with each of 24 chapters: some 29 MB of JSONL
+      local para = ("Lua tables are the one data structure; arrays, records and modules are tables. "):rep(12)
+      helpers.writefile(big, (para .. "\n\n"):rep(1200))
+      local c = assert(coursegen.course { title = "Big source", source = big,
+        chapters = (function()
+          local t = {}
+          for i = 1, 24 do t[i] = { title = "Topic " .. i } end
+          return t
+        end)() })
+      local stats = run.generate(c, opts(tmp .. "/out", { batch = true, source_max_tokens = 1000000, cache = false,
+                                                          timeout = 120 }))
+      assert.equal(24, stats.chapters.written)
+      local ms = srv:stats()
+      assert.equal(1, ms.uploads_started)
+      assert.equal(1, ms.batches_created)
+      assert.truthy(ms.request_bytes > 24 * 1000 * 1000, ms.request_bytes)
+    end)
   end)
 
   it("tries the job's creation again after a 429", function()

@@ -20,6 +20,9 @@ M.TTL_S = 900
 --- Longest wait for a cache call at the start or the end of a run, seconds.
 M.CALL_TIMEOUT_S = 30
 
+--- Largest answer to a control call: a batch job's results file holds every chapter.
+M.MAX_RESPONSE_BYTES = 512 * 1024 * 1024
+
 local format = string.format
 
 --- The run's engine for control calls (caches, batch jobs): apart from the chapters' so
@@ -33,6 +36,7 @@ function M.control(run)
     run.ctl = require("coursegen.core").engine {
       concurrency = 2, max_attempts = 3, timeout = s.timeout, connect_timeout = s.connect_timeout,
       backoff_base = s.backoff_base, backoff_cap = s.backoff_cap, ca_file = s.ca_file,
+      max_response_bytes = M.MAX_RESPONSE_BYTES,
     }
   end
   return run.ctl
