@@ -270,6 +270,82 @@ describe("batch mode", function()
   end)
 end)
 
+-- Gemini's resumable upload against a server written from Google's pages, not the mock.
+describe("batch file upload (independent server)", function()
+  local loopback = require "support.loopback"
+  local upload = require "coursegen.upload"
+  local json = require "coursegen.json"
+  local tmp
+  before_each(function() tmp = helpers.tmpdir() end)
+  after_each(function() helpers.rmtree(tmp) end)
+
+  local function records(path)
+    local out = {}
+    for line in (helpers.readfile(path) or ""):gmatch("[^\n]+") do out[#out + 1] = json.decode(line) end
+    return out
+  end
+
+  local function fake_run(base_url)
+    return { p = require "coursegen.providers.gemini", s = { timeout = 10, connect_timeout = 5 },
+             cfg = { base_url = base_url, model = "gemini-2.5-flash", api_key = "k-upload-secret" },
+             scrub = function(_, x) return x end }
+  end
+
+  it("declares the file, then sends its bytes to the address the server names", function()
+    local url = loopback.start(tmp, "upload_server", tmp .. "/rec", "self", 10)
+    if not url then return pending("LuaSocket is not installed") end
+    local data = '{"key":"chapter-1","request":{"contents":[]}}\n'
+    local r = fake_run(url)
+    local name = upload.jsonl(r, data, "coursegen: a course")
+    r.ctl:close()
+    assert.equal("files/abc-123", name)
+    local rec = records(tmp .. "/rec")
+    assert.equal(2, #rec)
+    assert.equal("POST /upload/v1beta/files HTTP/1.1", rec[1].request)
+    local h = rec[1].headers
+    assert.equal("resumable", h["x-goog-upload-protocol"])
+    assert.equal("start", h["x-goog-upload-command"])
+    assert.equal(tostring(#data), h["x-goog-upload-header-content-length"])
+    assert.equal("application/jsonl", h["x-goog-upload-header-content-type"])
+    assert.equal("k-upload-secret", h["x-goog-api-key"])
+    assert.same({ file = { display_name = "coursegen: a course" } }, json.decode(rec[1].body))
+    assert.equal("POST /upload/v1beta/files?upload_id=ABC-123&upload_protocol=resumable HTTP/1.1", rec[2].request)
+    assert.equal("upload, finalize", rec[2].headers["x-goog-upload-command"])
+    assert.equal("0", rec[2].headers["x-goog-upload-offset"])
+    assert.equal(data, rec[2].body)
+    for _, x in ipairs(rec) do assert.is_nil(x.request:find("k-upload-secret", 1, true)) end -- the key: headers only
+  end)
+
+  it("refuses an upload address on another server: the key never goes there", function()
+    local other = loopback.start(tmp, "canned_server", 200, "application/json", (function()
+      helpers.writefile(tmp .. "/answer", "{}")
+      return tmp .. "/answer"
+    end)(), tmp .. "/other-rec", 5, 5)
+    if not other then return pending("LuaSocket is not installed") end
+    local url = loopback.start(tmp, "upload_server", tmp .. "/rec", other, 10)
+    local r = fake_run(url)
+    local ok, err = pcall(upload.jsonl, r, "{}\n", "x")
+    r.ctl:close()
+    assert.is_false(ok)
+    assert.equal("request", err.kind)
+    assert.equal("batch file upload refused: the server named an upload address on " .. other .. ", not on "
+      .. "the configured server " .. url .. "; the API key goes only to the configured server", err.msg)
+    assert.equal(1, #records(tmp .. "/rec")) -- the start only
+    assert.is_nil(helpers.readfile(tmp .. "/other-rec")) -- nothing reached the other server
+  end)
+
+  it("reads an upload address's origin", function()
+    assert.equal("https://generativelanguage.googleapis.com:443",
+      upload.origin("https://generativelanguage.googleapis.com/upload/v1beta/files?upload_id=x"))
+    assert.equal("http://127.0.0.1:8080", upload.origin("HTTP://127.0.0.1:8080"))
+    assert.equal("http://[::1]:80", upload.origin("http://[::1]/x"))
+    assert.is_nil(upload.origin("http://127.0.0.1:8080@evil.example/x")) -- user information: refused
+    assert.is_nil(upload.origin("ftp://host/x"))
+    assert.is_nil(upload.origin("/upload/v1beta/files"))
+    assert.is_nil(upload.origin("http://host:80x/"))
+  end)
+end)
+
 -- The providers' own examples (docs/wire-caching-batch.md), not the mock's output: the two
 -- must not share a mistake.
 describe("batch and cache shapes as documented", function()
@@ -298,6 +374,32 @@ describe("batch and cache shapes as documented", function()
     assert.equal("ok", parsed.kind)
     assert.equal("Photosynthesis is the process...", parsed.text)
     assert.equal("error 400: Request contains an invalid argument.", job.results[2].error)
+  end)
+
+  it("reads a finished Gemini file job and its responses file", function()
+    local job = gemini.batch_parse([[{"name": "batches/123456", "done": true,
+      "metadata": {"state": "BATCH_STATE_SUCCEEDED", "name": "batches/123456"},
+      "response": {"@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput",
+        "responsesFile": "files/batch-abc123"}}]])
+    assert.same({ "files/batch-abc123" }, job.files)
+    assert.is_nil(job.results)
+    local rs = gemini.batch_results(table.concat({
+      '{"key": "request-1", "response": {"candidates": [{"content": {"parts": [{"text": "A big letter A"}], '
+        .. '"role": "model"}, "finishReason": "STOP"}], "usageMetadata": {"promptTokenCount": 12}}}',
+      '{"key": "request-2", "error": {"code": 400, "message": "Request contains an invalid argument."}}',
+      "",
+    }, "\n"))
+    assert.equal(2, #rs)
+    assert.equal("request-1", rs[1].key)
+    assert.equal("A big letter A", gemini.parse(rs[1].body).text)
+    assert.equal("error 400: Request contains an invalid argument.", rs[2].error)
+    local create = gemini.batch_create_file({ base_url = "https://g.example/", model = "gemini-2.5-flash" },
+      "files/123456", "my-batch-requests")
+    assert.equal("https://g.example/v1beta/models/gemini-2.5-flash:batchGenerateContent", create.url)
+    assert.same({ batch = { display_name = "my-batch-requests", input_config = { file_name = "files/123456" } } },
+      require("coursegen.json").decode(create.body))
+    assert.equal("https://g.example/download/v1beta/files/batch-abc123:download?alt=media",
+      gemini.file_content({ base_url = "https://g.example" }, "files/batch-abc123").url)
   end)
 
   it("reads the SDKs' state names and a failed Gemini job", function()

@@ -26,14 +26,14 @@ while socket.gettime() < deadline do
   if c then
     c:settimeout(5)
     local line = c:receive("*l") or ""
-    local headers, length = {}, 0
+    local headers = {}
     while true do
       local h = c:receive("*l")
       if not h or h == "" then break end
       local k, v = h:match("^([^:]+):%s*(.-)%s*$")
       if k then headers[k:lower()] = v end
     end
-    length = tonumber(headers["content-length"] or "0") or 0
+    local length = tonumber(headers["content-length"] or "0") or 0
     local body = length > 0 and c:receive(length) or ""
     local rec = assert(io.open(record_file, "ab"))
     rec:write(json.encode { request = line, headers = headers, body = body }, "\n")
