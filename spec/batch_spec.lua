@@ -75,6 +75,7 @@ describe("batch mode", function()
       local ms = srv:stats()
       assert.equal(1, ms.batches_created)
       assert.equal(1, stats.requests) -- only the course summary went live
+      assert.equal(ms.requests, stats.requests + stats.batch_requests) -- every call counted
       local states = {}
       for _, ev in ipairs(run.of_type(events, "batch")) do states[#states + 1] = ev.state end
       assert.equal("succeeded", states[#states])
@@ -143,6 +144,9 @@ describe("batch mode", function()
       assert.equal(1, ms.files_downloaded)
       assert.is_nil(ms.status["400"]) -- no inline job was tried
       assert.equal(1, stats.requests) -- only the course summary went live
+      -- the rest is counted apart: 2 for the upload, the create, the looks, the download
+      assert.truthy(stats.batch_requests >= 5, stats.batch_requests)
+      assert.equal(ms.requests, stats.requests + stats.batch_requests)
       same_folders(tmp .. "/live", tmp .. "/batch", 12)
     end)
 
@@ -201,6 +205,7 @@ describe("batch mode", function()
     assert.equal(1, ms.batches_created)
     assert.equal(1, ms.status["429"])
     assert.equal(1, stats.requests) -- the summary: the chapters went in the job
+    assert.equal(ms.requests, stats.requests + stats.batch_requests) -- the refused create counted too
   end)
 
   it("cancels an earlier job whose prompts the changed course no longer sends, and submits anew", function()

@@ -56,6 +56,11 @@ describe("context caching", function()
     local ms = srv:stats()
     assert.equal(1, ms.caches_created)
     assert.equal(1, ms.caches_deleted)
+    -- every call the server saw is counted: the chapters' and the summary's in `requests`,
+    -- the cache's create and delete in `cache_requests`
+    assert.equal(21, stats.requests)
+    assert.equal(2, stats.cache_requests)
+    assert.equal(ms.requests, stats.requests + stats.cache_requests)
     -- once in the cache, never again: 20 chapters plus the summary fit in a second copy's room
     assert.truthy(ms.request_bytes > src_bytes, "the source went out once")
     assert.truthy(ms.request_bytes < 2 * src_bytes, "bytes sent: " .. ms.request_bytes)

@@ -25,21 +25,41 @@ M.MAX_RESPONSE_BYTES = 512 * 1024 * 1024
 
 local format = string.format
 
---- The run's engine for control calls (caches, batch jobs): apart from the chapters' so
--- a renewal never waits behind a queue of chapters, and its few calls stay out of the
--- chapters' rate limits (the APIs meter these calls apart). Made on first use.
+-- One more attempt of a control call in the run's statistics.
+local function count(run, field)
+  if field and run.st then run.st[field] = (run.st[field] or 0) + 1 end
+end
+
+--- The run's engine for control calls (caches, batch jobs, files): apart from the
+-- chapters' so a renewal never waits behind a queue of chapters, and its few calls stay
+-- out of the chapters' rate limits (the APIs meter these calls apart). Made on first use.
+-- Its attempts are counted in the run's statistics apart from the chapters' `requests`:
+-- `cache_requests` (cached contents) and `batch_requests` (batch jobs and their files).
 -- @param run the pipeline's run
 -- @treturn userdata a `coursegen.core` engine
 function M.control(run)
   if not run.ctl then
     local s = run.s
+    run.ctl_kind = {}
     run.ctl = require("coursegen.core").engine {
       concurrency = 2, max_attempts = 3, timeout = s.timeout, connect_timeout = s.connect_timeout,
       backoff_base = s.backoff_base, backoff_cap = s.backoff_cap, ca_file = s.ca_file,
       max_response_bytes = M.MAX_RESPONSE_BYTES,
+      -- heard of only for an attempt that failed and is sent again: that is one more request
+      on_attempt = function(ev) if ev.retry then count(run, run.ctl_kind[ev.id]) end end,
     }
   end
   return run.ctl
+end
+
+-- Submits a control call, noting which statistic its attempts count in.
+local function submit(run, http)
+  local ctl = M.control(run)
+  local id = ctl:submit { url = http.url, method = http.method, headers = http.headers, body = http.body }
+  local field = http.url:find("/cachedContents", 1, true) and "cache_requests" or "batch_requests"
+  run.ctl_kind[id] = field
+  count(run, field)
+  return id
 end
 
 --- One control call, waited for. Returns the result, or nil and why.
@@ -50,7 +70,7 @@ end
 -- @treturn ?string why there is none
 function M.call(run, http, timeout)
   local ctl = M.control(run)
-  local id = ctl:submit { url = http.url, method = http.method, headers = http.headers, body = http.body }
+  local id = submit(run, http)
   local deadline = system.monotime() + (timeout or M.CALL_TIMEOUT_S)
   while system.monotime() < deadline do
     local r, err = ctl:poll(0.25)
@@ -167,8 +187,7 @@ function M.tick(run, c)
   c.renewed_at = now
   local ctl = M.control(run)
   while ctl:poll(0) do end -- earlier renewals' answers: nothing to do with them
-  local http = run.p.cache_renew(run.cfg, c.name, c.ttl)
-  ctl:submit { url = http.url, method = http.method, headers = http.headers, body = http.body }
+  submit(run, run.p.cache_renew(run.cfg, c.name, c.ttl))
 end
 
 --- A chapter refused because its cache is gone (expired while the machine slept, deleted
