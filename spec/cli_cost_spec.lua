@@ -80,6 +80,8 @@ describe("coursegen generate: --no-cache, --batch, --cancel", function()
     assert.truthy(r.out:find("cost by mode: plain %$[%d.]+; with context caching %(the default here%) %$[%d.]+; "
       .. "with %-%-batch %$[%d.]+"), r.out)
     assert.truthy(r.out:find("===== shared part, sent first with every chapter prompt =====", 1, true))
+    assert.truthy(r.out:find("===== source document: [%d,]+ bytes, sent first %(not shown%) =====\n"), r.out)
+    assert.is_nil(r.out:find("Paragraph 17 of the notes", 1, true)) -- the source itself is not printed
   end)
 
   it("takes the cached-input price from --price-cached", function()

@@ -44,23 +44,27 @@ local function user_turn(text)
   return { role = "user", parts = json.array { { text = text } } }
 end
 
---- The `contents` of a request: the shared part first (its own user turn, byte-identical
--- for every chapter, so the implicit prefix cache can serve it), then the prompt; without
--- the shared part when `req.cached` names a cached content that holds it.
+--- The `contents` of a request: the source document's part first, then the shared part
+-- (each its own user turn, byte-identical for every chapter, so the implicit prefix cache
+-- can serve them), then the prompt. A request naming a cached content (`req.cached`) leaves
+-- out what the cache holds: the source always, the shared part when `req.cached_shared`.
 -- @tparam table req
 -- @treturn table JSON array
 function M.contents(req)
   local c = json.array {}
-  if req.shared and not req.cached then c[1] = user_turn(req.shared) end
+  if req.source and not req.cached then c[#c + 1] = user_turn(req.source) end
+  if req.shared and not (req.cached and (req.cached_shared or not req.source)) then
+    c[#c + 1] = user_turn(req.shared)
+  end
   c[#c + 1] = user_turn(req.prompt)
   return c
 end
 
 --- Builds the HTTP request for one prompt.
 -- @tparam table cfg `{base_url, model, api_key}`
--- @tparam table req `{prompt, shared, cached, system, max_output_tokens, temperature,
---   thinking_budget, schema}`: `shared` goes first; `cached` names a cached content
---   (`cachedContents/ID`) holding `system` and `shared`
+-- @tparam table req `{prompt, source, shared, cached, cached_shared, system, max_output_tokens,
+--   temperature, thinking_budget, schema}`: `source`, then `shared`, go first; `cached` names a
+--   cached content (`cachedContents/ID`) holding `system`, `source` and (`cached_shared`) `shared`
 -- @treturn table `{url, method, headers, body}` (the key is in a header, never in the URL)
 function M.request(cfg, req)
   local gen = {}
@@ -154,7 +158,8 @@ local function key_headers(cfg)
   return h
 end
 
---- The request that creates a cached content holding `req.system` and `req.shared`.
+--- The request that creates a cached content holding `req.system`, `req.source` and
+-- `req.shared` (those it has).
 -- @tparam table cfg `{base_url, model, api_key}`
 -- @tparam table req a chapter request (`system`, `shared`)
 -- @tparam number ttl_s seconds it lives unless renewed or deleted
@@ -162,8 +167,10 @@ end
 function M.cache_create(cfg, req, ttl_s)
   local body = {
     model = "models/" .. cfg.model, ttl = string.format("%ds", math.ceil(ttl_s)),
-    displayName = "coursegen", contents = json.array { user_turn(req.shared) },
+    displayName = "coursegen", contents = json.array {},
   }
+  if req.source then body.contents[#body.contents + 1] = user_turn(req.source) end
+  if req.shared then body.contents[#body.contents + 1] = user_turn(req.shared) end
   if req.system and req.system ~= "" then body.systemInstruction = M.system_instruction(req.system) end
   return common.post(cfg, "/v1beta/cachedContents", "x-goog-api-key: ", body)
 end
