@@ -176,6 +176,15 @@ describe("batch mode", function()
         w and w.message)
     end)
 
+    it("uploads a file for a single chapter larger than the inline limit", function()
+      local stats = run.generate(course(1, { ("a long brief. "):rep(400) }), opts(tmp .. "/out", { batch = true }))
+      assert.equal(1, stats.chapters.written)
+      local ms = srv:stats()
+      assert.equal(1, ms.uploads_started)
+      assert.equal(1, ms.batches_created)
+      assert.is_nil(ms.status["400"])
+    end)
+
     it("uploads a file of tens of MB", function()
       local big = tmp .. "/source.md"
       -- about 1.2 MB of source, sent with each of 24 chapters: some 29 MB of JSONL

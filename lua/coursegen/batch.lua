@@ -80,8 +80,12 @@ end
 local function groups(run, todo)
   local p = run.p
   if not p.batch_line then return pack(run, todo, p.batch_item, p.BATCH_LIMIT) end
-  local inline = pack(run, todo, p.batch_item, run.s.batch_inline_bytes or p.BATCH_LIMIT)
-  if #inline <= 1 then return inline end
+  local limit = run.s.batch_inline_bytes or p.BATCH_LIMIT
+  local inline = pack(run, todo, p.batch_item, limit)
+  local size = 256
+  for _, item in ipairs(inline[1] and inline[1].items or {}) do size = size + #item + 1 end
+  -- one job's worth (a single chapter larger than the limit is no exception)
+  if #inline <= 1 and size <= limit then return inline end
   return pack(run, todo, p.batch_line, p.BATCH_FILE_LIMIT, true)
 end
 
