@@ -348,6 +348,21 @@ describe("batch file upload (independent server)", function()
     assert.is_nil(helpers.readfile(tmp .. "/other-rec")) -- nothing reached the other server
   end)
 
+  it("stops a batch run whose server names a foreign upload address, with a clear error", function()
+    helpers.writefile(tmp .. "/answer", "{}")
+    local other = loopback.start(tmp, "canned_server", 200, "application/json", tmp .. "/answer",
+      tmp .. "/other-rec", 5, 5)
+    if not other then return pending("LuaSocket is not installed") end
+    local url = loopback.start(tmp, "upload_server", tmp .. "/rec", other, 10)
+    local stats, err, kind = coursegen.generate(course(2), { base_url = url, api_key = "k-upload-secret", env = {},
+      out = tmp .. "/out", batch = true, batch_inline_bytes = 100, max_attempts = 1 })
+    assert.is_nil(stats)
+    assert.equal("request", kind)
+    assert.truthy(err:find("batch file upload refused: the server named an upload address on " .. other, 1, true), err)
+    assert.is_nil(helpers.readfile(tmp .. "/other-rec"))
+    assert.is_nil(run.all_text(tmp .. "/out"):find("k-upload-secret", 1, true)) -- nor in any file
+  end)
+
   it("reads an upload address's origin", function()
     assert.equal("https://generativelanguage.googleapis.com:443",
       upload.origin("https://generativelanguage.googleapis.com/upload/v1beta/files?upload_id=x"))
