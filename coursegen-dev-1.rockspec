@@ -162,6 +162,7 @@ build = {
     ["coursegen.template"] = "lua/coursegen/template.lua",
     ["coursegen.text"] = "lua/coursegen/text.lua",
     ["coursegen.title"] = "lua/coursegen/title.lua",
+    ["coursegen.upload"] = "lua/coursegen/upload.lua",
     ["coursegen.validator"] = "lua/coursegen/validator.lua",
     ["coursegen.version"] = "lua/coursegen/version.lua",
   },

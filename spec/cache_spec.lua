@@ -56,6 +56,11 @@ describe("context caching", function()
     local ms = srv:stats()
     assert.equal(1, ms.caches_created)
     assert.equal(1, ms.caches_deleted)
+    -- every call the server saw is counted: the chapters' and the summary's in `requests`,
+    -- the cache's create and delete in `cache_requests`
+    assert.equal(21, stats.requests)
+    assert.equal(2, stats.cache_requests)
+    assert.equal(ms.requests, stats.requests + stats.cache_requests)
     -- once in the cache, never again: 20 chapters plus the summary fit in a second copy's room
     assert.truthy(ms.request_bytes > src_bytes, "the source went out once")
     assert.truthy(ms.request_bytes < 2 * src_bytes, "bytes sent: " .. ms.request_bytes)
@@ -86,6 +91,57 @@ describe("context caching", function()
       if e.tokens.cached > 0 then hits = hits + 1 end
     end
     assert.truthy(hits >= 4, "prefix cache hits: " .. hits)
+  end)
+
+  it("sends the source once when the outline is generated too: the outline request uses the cache", function()
+    src_bytes = write_source(src, 200)
+    local c = assert(coursegen.course { title = "Sourced", source = src, chapters = 20 })
+    local seen = {}
+    local opts = run.opts(srv, { tpm = 1e9, out = dir })
+    opts.on_event = function(ev)
+      if ev.type == "outline" then seen.after_outline = srv:stats() end
+      if ev.type == "cache" then seen.cache = ev end
+    end
+    local stats = assert(coursegen.generate(c, opts))
+    assert.same({ total = 20, written = 20, skipped = 0, failed = 0 }, stats.chapters)
+    -- the cache (system instruction and source) was made first, and the outline request named it
+    local a = seen.after_outline
+    assert.equal(1, a.caches_created)
+    assert.equal(2, a.requests)
+    assert.truthy(a.request_bytes < src_bytes + 8 * 1024, "bytes before the chapters: " .. a.request_bytes)
+    local ms = srv:stats()
+    assert.equal(1, ms.caches_created) -- the chapters use the same one
+    assert.equal(1, ms.caches_deleted)
+    assert.truthy(ms.request_bytes < 1.5 * src_bytes, "bytes sent: " .. ms.request_bytes .. " for a source of "
+      .. src_bytes)
+    local m = run.manifest(dir)
+    for i = 1, 20 do assert.truthy(m.chapters[i].tokens.cached >= src_bytes // 4, "chapter " .. i) end
+    assert.truthy(seen.cache.name:match("^cachedContents/"))
+  end)
+
+  it("makes the chapters their own cache when their shared parts add up to more than the source", function()
+    -- a 40 KiB source, 20 chapters whose shared part (outline, structure) is a few KiB each
+    local c = assert(coursegen.course { title = "Sourced", source = src, chapters = 20 })
+    local stats = run.generate(c, run.opts(srv, { tpm = 1e9, out = dir }))
+    assert.equal(20, stats.chapters.written)
+    local ms = srv:stats()
+    assert.equal(2, ms.caches_created) -- the outline's, then the chapters' (source and shared part)
+    assert.equal(2, ms.caches_deleted)
+    assert.truthy(ms.request_bytes < 2.5 * src_bytes, "bytes sent: " .. ms.request_bytes)
+  end)
+
+  it("leaves the source where a course's own template puts it", function()
+    local jobs = require "coursegen.jobs"
+    local settings = require "coursegen.settings"
+    local c = assert(coursegen.course { title = "T", source = src, chapters = 3,
+                                        prompts = { outline = "Outline from: {{source}}" } })
+    local s = settings.resolve(c, { out = dir, env = {} })
+    local req = jobs.outline(c, s, "NOTES", "sys")
+    assert.is_nil(req.source)
+    assert.equal("Outline from: NOTES", req.prompt)
+    local own = jobs.outline(assert(coursegen.course { title = "T", source = src, chapters = 3 }), s, "NOTES", "sys")
+    assert.equal(require("coursegen.prompts").source_turn("NOTES"), own.source)
+    assert.is_nil(own.prompt:find("NOTES", 1, true))
   end)
 
   it("falls back to plain requests with a one-line notice when creating the cache fails", function()

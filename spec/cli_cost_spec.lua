@@ -40,6 +40,8 @@ describe("coursegen generate: --no-cache, --batch, --cancel", function()
     assert.equal(1, srv:stats().caches_created)
     assert.equal(1, srv:stats().caches_deleted)
     assert.truthy(r.err:match("tokens [%d,]+ prompt %(([%d,]+) of them cached%)"), r.err)
+    -- the cache's own calls (create, delete) are shown apart from the chapters'
+    assert.truthy(r.err:find("requests 5, retries 0, 429s 0; and 2 for the context cache", 1, true), r.err)
   end)
 
   it("sends plain requests with --no-cache", function()
@@ -57,6 +59,10 @@ describe("coursegen generate: --no-cache, --batch, --cancel", function()
     assert.truthy(r.err:find("batch job batches/[%w]+: succeeded"), r.err)
     assert.equal(1, srv:stats().batches_created)
     assert.truthy(helpers.readfile(dir .. "/out/04-iteration.md"))
+    local n = tonumber(r.err:match("requests 1, retries 0, 429s 0; and (%d+) for batch jobs"))
+    assert.truthy(n and n >= 2, r.err) -- the create and at least one look
+    local stats = json.decode(helpers.readfile(dir .. "/out/course.json")).stats
+    assert.equal(srv:stats().requests, stats.requests + stats.batch_requests)
   end)
 
   it("refuses --cancel without --batch, and says when there is nothing to cancel", function()
@@ -74,6 +80,8 @@ describe("coursegen generate: --no-cache, --batch, --cancel", function()
     assert.truthy(r.out:find("cost by mode: plain %$[%d.]+; with context caching %(the default here%) %$[%d.]+; "
       .. "with %-%-batch %$[%d.]+"), r.out)
     assert.truthy(r.out:find("===== shared part, sent first with every chapter prompt =====", 1, true))
+    assert.truthy(r.out:find("===== source document: [%d,]+ bytes, sent first %(not shown%) =====\n"), r.out)
+    assert.is_nil(r.out:find("Paragraph 17 of the notes", 1, true)) -- the source itself is not printed
   end)
 
   it("takes the cached-input price from --price-cached", function()

@@ -23,6 +23,8 @@
 
 #define MOCK_MAX_HEADER (16 * 1024)
 #define MOCK_MAX_BODY (8 * 1024 * 1024)
+/* A file's bytes (POST /upload/...) may be larger: a batch input file of tens of MB. */
+#define MOCK_MAX_UPLOAD (96 * 1024 * 1024)
 
 /* ---- growable buffer (mock_json.c) ---- */
 typedef struct mbuf {
@@ -190,6 +192,7 @@ typedef struct mconfig {
   int has_key;
   int answer_words;
   long batch_delay_ms;   /* a batch job's time from created to done (mock_batch.c) */
+  long batch_inline_limit; /* largest inline batchGenerateContent body; 0: 20 MB */
   long cache_min_tokens; /* smallest cached content; 0: the model's documented minimum */
   int implicit_cache;    /* report a repeated prefix as cached (both APIs do); 0 turns it off */
 } mconfig;
@@ -206,6 +209,12 @@ typedef struct mreq {
   size_t goog_keylen;
   const char *auth;
   size_t authlen;
+  const char *host; /* the Host header, for absolute addresses in answers */
+  size_t hostlen;
+  const char *upload_cmd; /* X-Goog-Upload-Command */
+  size_t upload_cmdlen;
+  long long upload_len;    /* X-Goog-Upload-Header-Content-Length, -1 when absent */
+  long long upload_offset; /* X-Goog-Upload-Offset, -1 when absent */
   int http10, keepalive;
 } mreq;
 
@@ -329,7 +338,7 @@ void stats_inflight(mstats *s, int delta);
 void stats_conn(mstats *s, int delta);
 /* Counters of the caching and batch routes, and the request bytes received. */
 enum { ST_REQUEST_BYTES, ST_CACHES_CREATED, ST_CACHES_RENEWED, ST_CACHES_DELETED, ST_BATCHES_CREATED,
-       ST_BATCHES_CANCELLED, ST_FILES_CREATED, ST_EXTRA_N };
+       ST_BATCHES_CANCELLED, ST_FILES_CREATED, ST_UPLOADS_STARTED, ST_FILES_DOWNLOADED, ST_EXTRA_N };
 void stats_add(mstats *s, int which, uint64_t n);
 extern const char *const stats_extra_names[ST_EXTRA_N];
 void stats_json(mstats *s, mbuf *out, double now);

@@ -1,10 +1,15 @@
 /*
  * Batch jobs in both dialects, and the files OpenAI's batches read and write.
  *
- * Gemini: POST /v1beta/models/M:batchGenerateContent (inline requests) returns an
+ * Gemini: POST /v1beta/models/M:batchGenerateContent (inline requests up to
+ * `batch_inline_limit`, or `input_config.file_name` naming an uploaded JSONL file) returns an
  * Operation; GET /v1beta/batches/ID shows metadata.state moving PENDING, RUNNING,
- * SUCCEEDED over `batch_delay_ms`, then `done` and response.inlinedResponses;
- * POST /v1beta/batches/ID:cancel, DELETE /v1beta/batches/ID.
+ * SUCCEEDED over `batch_delay_ms`, then `done` and response.inlinedResponses (or
+ * response.responsesFile, a JSONL file of keyed answers, for a file job);
+ * POST /v1beta/batches/ID:cancel, DELETE /v1beta/batches/ID. Files: the resumable upload
+ * (POST /upload/v1beta/files with X-Goog-Upload-Command "start", answered with an
+ * X-Goog-Upload-URL on this server; then "upload, finalize" with the bytes at offset 0)
+ * and GET /download/v1beta/files/ID:download?alt=media.
  * OpenAI: POST /v1/files (multipart, purpose=batch), GET /v1/files/ID/content,
  * POST /v1/batches, GET /v1/batches/ID (validating, in_progress, finalizing, completed
  * with output_file_id and error_file_id), POST /v1/batches/ID/cancel.
@@ -13,7 +18,9 @@
  * live request goes to (no rate limit: the batch quota is separate), so directives pick
  * per-request faults and blocked answers as they do live. The job's own faults are markers
  * in any of its prompts: `[[mock-batch:fail]]` (the job fails), `[[mock-batch:expire]]`
- * (it expires), `[[mock-batch:429]]` (the first create of that input is refused with 429). Shapes: docs/wire-caching-batch.md. Server thread only, so no lock.
+ * (it expires), `[[mock-batch:429]]` (the first create of that input is refused with 429),
+ * `[[mock-batch:upload-refused]]` in an uploaded file (its finalize is refused with 400).
+ * Shapes: docs/wire-caching-batch.md. Server thread only, so no lock.
  */
 #include "mock.h"
 
@@ -35,13 +42,16 @@ typedef struct bjob {
   char model[128];
   long total, failed;
   mbuf results; /* Gemini: inlinedResponses array; OpenAI: unused (files) */
-  char input_file[40], output_file[40], error_file[40];
+  char input_file[40], output_file[40], error_file[40]; /* Gemini: output_file is responsesFile */
 } bjob;
 
 typedef struct bfile {
   char id[40];
   char name[128];
   int live;
+  int pending;         /* a resumable upload started, its bytes not yet in */
+  long long declared;  /* the length the upload's start announced, -1 when none */
+  char upload_id[24];  /* the upload session's id, in its X-Goog-Upload-URL */
   time_t wall;
   mbuf data;
 } bfile;
@@ -186,6 +196,33 @@ static void json_ok(mresp *r, mbuf *t, int pretty) {
   r->ctype = pretty ? "application/json; charset=UTF-8" : "application/json";
 }
 
+/* ---- files (both dialects) ---- */
+
+static bfile *new_file(mctx *c, const char *prefix, const char *name, size_t nl) {
+  bfile *f = NULL;
+  for (int i = 0; i < MAX_FILES && !f; i++)
+    if (!c->batches->files[i].live) f = &c->batches->files[i];
+  if (!f) return NULL;
+  f->data.len = 0;
+  f->live = 1;
+  f->pending = 0;
+  f->declared = -1;
+  f->upload_id[0] = '\0';
+  f->wall = time(NULL);
+  new_id(c, f->id, sizeof f->id, prefix);
+  snprintf(f->name, sizeof f->name, "%.*s", (int)(nl > 100 ? 100 : nl), name);
+  stats_add(c->stats, ST_FILES_CREATED, 1);
+  return f;
+}
+
+static bfile *find_file(mctx *c, const char *id, size_t n) {
+  for (int i = 0; i < MAX_FILES; i++) {
+    bfile *f = &c->batches->files[i];
+    if (f->live && strlen(f->id) == n && memcmp(f->id, id, n) == 0) return f;
+  }
+  return NULL;
+}
+
 /* ---- Gemini ---- */
 
 static void gemini_op(mctx *c, const bjob *j, mresp *r) {
@@ -212,7 +249,11 @@ static void gemini_op(mctx *c, const bjob *j, mresp *r) {
   mb_printf(&t, "},\"state\":\"%s\",\"name\":\"%s\"}", state, j->id);
   if (ph == 3) {
     mb_puts(&t, ",\"done\":true");
-    if (j->fate == JOB_ACTIVE) {
+    if (j->fate == JOB_ACTIVE && j->output_file[0]) {
+      mb_printf(&t, ",\"response\":{\"@type\":\"type.googleapis.com/google.ai.generativelanguage.v1main."
+                    "GenerateContentBatchOutput\",\"responsesFile\":\"%s\"}",
+                j->output_file);
+    } else if (j->fate == JOB_ACTIVE) {
       mb_puts(&t, ",\"response\":{\"@type\":\"type.googleapis.com/google.ai.generativelanguage.v1main."
                   "GenerateContentBatchOutput\",\"inlinedResponses\":{\"inlinedResponses\":");
       mb_put(&t, j->results.p, j->results.len);
@@ -226,19 +267,104 @@ static void gemini_op(mctx *c, const bjob *j, mresp *r) {
   mb_free(&t);
 }
 
+/* Answers one request of a job into `out`: an inline item (`{"response"|"error", "metadata"}`,
+ * comma-separated) or a file line (`{"key", "response"|"error"}` and a newline). */
+static void gemini_item(mctx *c, const mreq *q, bjob *j, const jnode *one, const jnode *key, const jnode *meta,
+                        const char *model, size_t mlen, mbuf *out, int file) {
+  mbuf req;
+  mb_init(&req);
+  jwrite(&req, one);
+  mresp sub;
+  answer_one(c, q, req.p, req.len, model, mlen, &sub);
+  mb_free(&req);
+  if (!file && j->total) mb_putc(out, ',');
+  j->total++;
+  mb_putc(out, '{');
+  if (file) {
+    mb_puts(out, "\"key\":");
+    if (key) jwrite(out, key);
+    else mb_puts(out, "null");
+    mb_putc(out, ',');
+  }
+  jnode *ar;
+  jdoc *ad = json_parse(sub.body.p ? sub.body.p : "", sub.body.len, &ar);
+  if (sub.status == 200 && ar) {
+    mb_puts(out, "\"response\":");
+    jwrite(out, ar);
+  } else {
+    j->failed++;
+    mb_puts(out, "\"error\":");
+    const jnode *e = ar ? json_get(ar, "error") : NULL;
+    if (e) jwrite(out, e);
+    else mb_printf(out, "{\"code\":%d,\"message\":\"request failed\"}", sub.status);
+  }
+  if (meta) {
+    mb_puts(out, ",\"metadata\":");
+    jwrite(out, meta);
+  }
+  mb_putc(out, '}');
+  if (file) mb_putc(out, '\n');
+  json_free(ad);
+  mb_free(&sub.body);
+}
+
+/* The requests of an uploaded JSONL file, one `{"key", "request"}` a line, answered into
+ * a new file that becomes the job's responsesFile. */
+static void gemini_file_job(mctx *c, const mreq *q, bjob *j, const bfile *in, const char *model, size_t mlen) {
+  mbuf out;
+  mb_init(&out);
+  const char *p = in->data.p ? in->data.p : "", *end = p + in->data.len;
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *le = nl ? nl : end;
+    jnode *line;
+    jdoc *ld = json_parse(p, (size_t)(le - p), &line);
+    p = le + 1;
+    const jnode *one = line ? json_get(line, "request") : NULL;
+    if (one) gemini_item(c, q, j, one, json_get(line, "key"), NULL, model, mlen, &out, 1);
+    json_free(ld);
+  }
+  bfile *f = new_file(c, "files/", "batch-responses", 15);
+  if (f) {
+    mb_put(&f->data, out.p ? out.p : "", out.len);
+    snprintf(j->output_file, sizeof j->output_file, "%s", f->id);
+  }
+  mb_free(&out);
+}
+
 void gemini_batch_create(mctx *c, const mreq *q, const char *model, size_t mlen, mresp *r) {
   jnode *root;
   jdoc *doc = json_parse(q->body, q->bodylen, &root);
-  const jnode *list = json_get(json_get(json_get2(json_get(root, "batch"), "inputConfig", "input_config"), "requests"),
-                               "requests");
-  if (!list || list->type != JARR) {
+  const jnode *cfg = json_get2(json_get(root, "batch"), "inputConfig", "input_config");
+  const jnode *list = json_get(json_get(cfg, "requests"), "requests");
+  const jnode *fname = json_get2(cfg, "fileName", "file_name");
+  const bfile *in = NULL;
+  if (fname && fname->type == JSTR) {
+    in = find_file(c, fname->str, fname->len);
+    if (!in || in->pending) {
+      gemini_error(r, 404, "NOT_FOUND", "Requested entity was not found.", NULL);
+      json_free(doc);
+      return;
+    }
+  } else if (!list || list->type != JARR) {
     gemini_error(r, 400, "INVALID_ARGUMENT",
                  "* BatchGenerateContentRequest.batch.input_config: input_config.requests or file_name is required\n",
                  NULL);
     json_free(doc);
     return;
+  } else {
+    long limit = c->cfg->batch_inline_limit ? c->cfg->batch_inline_limit : 20 * 1000 * 1000;
+    if (q->bodylen > (size_t)limit) {
+      char msg[120];
+      snprintf(msg, sizeof msg, "Request payload size exceeds the limit: %ld bytes.", limit);
+      gemini_error(r, 400, "INVALID_ARGUMENT", msg, NULL);
+      json_free(doc);
+      return;
+    }
   }
-  bjob *j = create_refused(c, q->body, q->bodylen) ? NULL : new_job(c, 0);
+  const char *input = in ? (in->data.p ? in->data.p : "") : q->body;
+  size_t ilen = in ? in->data.len : q->bodylen;
+  bjob *j = create_refused(c, input, ilen) ? NULL : new_job(c, 0);
   if (!j) {
     gemini_error(r, 429, "RESOURCE_EXHAUSTED", "Too many concurrent batch jobs.", NULL);
     json_free(doc);
@@ -246,44 +372,100 @@ void gemini_batch_create(mctx *c, const mreq *q, const char *model, size_t mlen,
   }
   new_id(c, j->id, sizeof j->id, "batches/");
   snprintf(j->model, sizeof j->model, "models/%.*s", (int)(mlen > 100 ? 100 : mlen), model);
-  j->fate = job_fate(q->body, q->bodylen);
-  mbuf req;
-  mb_init(&req);
-  mb_putc(&j->results, '[');
-  for (const jnode *x = list->child; x; x = x->next) {
-    const jnode *one = json_get(x, "request");
-    if (!one) continue;
-    req.len = 0;
-    jwrite(&req, one);
-    mresp sub;
-    answer_one(c, q, req.p, req.len, model, mlen, &sub);
-    if (j->total) mb_putc(&j->results, ',');
-    j->total++;
-    jnode *ar;
-    jdoc *ad = json_parse(sub.body.p ? sub.body.p : "", sub.body.len, &ar);
-    if (sub.status == 200 && ar) {
-      mb_puts(&j->results, "{\"response\":");
-      jwrite(&j->results, ar);
-    } else {
-      j->failed++;
-      mb_puts(&j->results, "{\"error\":");
-      const jnode *e = ar ? json_get(ar, "error") : NULL;
-      if (e) jwrite(&j->results, e);
-      else mb_printf(&j->results, "{\"code\":%d,\"message\":\"request failed\"}", sub.status);
+  j->fate = job_fate(input, ilen);
+  if (in) {
+    snprintf(j->input_file, sizeof j->input_file, "%s", in->id);
+    gemini_file_job(c, q, j, in, model, mlen);
+  } else {
+    mb_putc(&j->results, '[');
+    for (const jnode *x = list->child; x; x = x->next) {
+      const jnode *one = json_get(x, "request");
+      if (one) gemini_item(c, q, j, one, NULL, json_get(x, "metadata"), model, mlen, &j->results, 0);
     }
-    const jnode *meta = json_get(x, "metadata");
-    if (meta) {
-      mb_puts(&j->results, ",\"metadata\":");
-      jwrite(&j->results, meta);
-    }
-    mb_putc(&j->results, '}');
-    json_free(ad);
-    mb_free(&sub.body);
+    mb_putc(&j->results, ']');
   }
-  mb_putc(&j->results, ']');
-  mb_free(&req);
   json_free(doc);
   gemini_op(c, j, r);
+}
+
+/* POST /upload/v1beta/files: the resumable upload's start (metadata) and its one
+ * "upload, finalize" request (every byte at offset 0). */
+static void gemini_upload(mctx *c, const mreq *q, mresp *r) {
+  int start = q->upload_cmd && q->upload_cmdlen == 5 && memcmp(q->upload_cmd, "start", 5) == 0;
+  int finalize = q->upload_cmd && memmem(q->upload_cmd, q->upload_cmdlen, "finalize", 8) != NULL;
+  if (start) {
+    jnode *root;
+    jdoc *doc = json_parse(q->body, q->bodylen, &root);
+    const jnode *dn = json_get2(json_get(root, "file"), "displayName", "display_name");
+    bfile *f = new_file(c, "files/", dn && dn->type == JSTR ? dn->str : "", dn && dn->type == JSTR ? dn->len : 0);
+    json_free(doc);
+    if (!f) {
+      gemini_error(r, 429, "RESOURCE_EXHAUSTED", "Too many files.", NULL);
+      return;
+    }
+    stats_add(c->stats, ST_UPLOADS_STARTED, 1);
+    f->pending = 1;
+    f->declared = q->upload_len;
+    new_id(c, f->upload_id, sizeof f->upload_id, "u");
+    mb_printf(&r->extra_headers, "X-Goog-Upload-URL: http://%.*s/upload/v1beta/files?upload_id=%s"
+                                 "&upload_protocol=resumable\r\nX-Goog-Upload-Status: active\r\n",
+              (int)(q->hostlen > 200 ? 200 : q->hostlen), q->host ? q->host : "", f->upload_id);
+    r->status = 200;
+    r->ctype = "text/plain; charset=utf-8";
+    return;
+  }
+  size_t il = 0;
+  const char *id = query_param(q, "upload_id", &il);
+  bfile *f = NULL;
+  for (int i = 0; id && i < MAX_FILES && !f; i++) {
+    bfile *x = &c->batches->files[i];
+    if (x->live && x->pending && strlen(x->upload_id) == il && memcmp(x->upload_id, id, il) == 0) f = x;
+  }
+  if (!finalize || !f) {
+    gemini_error(r, 400, "INVALID_ARGUMENT", f ? "Unsupported X-Goog-Upload-Command." : "No such upload session.",
+                 NULL);
+    return;
+  }
+  if (q->upload_offset != 0 || (f->declared >= 0 && (size_t)f->declared != q->bodylen)) {
+    gemini_error(r, 400, "INVALID_ARGUMENT", "The upload's offset or length does not match its start.", NULL);
+    return;
+  }
+  if (memmem(q->body, q->bodylen, "[[mock-batch:upload-refused]]", 29)) {
+    f->live = 0;
+    gemini_error(r, 400, "INVALID_ARGUMENT", "The file was refused.", NULL);
+    return;
+  }
+  f->pending = 0;
+  mb_put(&f->data, q->body, q->bodylen);
+  mbuf t;
+  mb_init(&t);
+  mb_printf(&t, "{\"file\":{\"name\":\"%s\",\"displayName\":", f->id);
+  mb_jstr(&t, f->name, strlen(f->name));
+  mb_printf(&t, ",\"mimeType\":\"application/jsonl\",\"sizeBytes\":\"%zu\",\"createTime\":", f->data.len);
+  ts(&t, f->wall);
+  mb_puts(&t, ",\"updateTime\":");
+  ts(&t, f->wall);
+  mb_puts(&t, ",\"expirationTime\":");
+  ts(&t, f->wall + 48 * 3600);
+  mb_printf(&t, ",\"uri\":\"http://%.*s/v1beta/%s\",\"state\":\"ACTIVE\",\"source\":\"UPLOADED\"}}",
+            (int)(q->hostlen > 200 ? 200 : q->hostlen), q->host ? q->host : "", f->id);
+  json_ok(r, &t, 1);
+  mb_free(&t);
+}
+
+/* GET /download/v1beta/files/ID:download?alt=media: a file's bytes. */
+static void gemini_download(mctx *c, const mreq *q, mresp *r) {
+  const char *id = q->path + 17; /* after "/download/v1beta/": "files/ID:download" */
+  size_t il = q->pathlen - 17 - 9;
+  const bfile *f = find_file(c, id, il);
+  if (!f || f->pending) {
+    gemini_error(r, 404, "NOT_FOUND", "Requested entity was not found.", NULL);
+    return;
+  }
+  stats_add(c->stats, ST_FILES_DOWNLOADED, 1);
+  r->status = 200;
+  r->ctype = "application/octet-stream";
+  mb_put(&r->body, f->data.p ? f->data.p : "", f->data.len);
 }
 
 /* ---- OpenAI ---- */
@@ -295,28 +477,6 @@ static void oa_err(mresp *r, int status, const char *msg) {
   mb_puts(&r->body, ",\"type\":\"invalid_request_error\",\"param\":null,\"code\":null}}\n");
   r->status = status;
   r->ctype = "application/json";
-}
-
-static bfile *new_file(mctx *c, const char *name, size_t nl) {
-  bfile *f = NULL;
-  for (int i = 0; i < MAX_FILES && !f; i++)
-    if (!c->batches->files[i].live) f = &c->batches->files[i];
-  if (!f) return NULL;
-  f->data.len = 0;
-  f->live = 1;
-  f->wall = time(NULL);
-  new_id(c, f->id, sizeof f->id, "file-");
-  snprintf(f->name, sizeof f->name, "%.*s", (int)(nl > 100 ? 100 : nl), name);
-  stats_add(c->stats, ST_FILES_CREATED, 1);
-  return f;
-}
-
-static bfile *find_file(mctx *c, const char *id, size_t n) {
-  for (int i = 0; i < MAX_FILES; i++) {
-    bfile *f = &c->batches->files[i];
-    if (f->live && strlen(f->id) == n && memcmp(f->id, id, n) == 0) return f;
-  }
-  return NULL;
 }
 
 static void file_json(mresp *r, const bfile *f, const char *purpose) {
@@ -366,7 +526,7 @@ static void file_upload(mctx *c, const mreq *q, mresp *r) {
     oa_err(r, 400, "Invalid purpose: this server takes 'batch' files only.");
     return;
   }
-  bfile *f = new_file(c, fname, fnl);
+  bfile *f = new_file(c, "file-", fname, fnl);
   if (!f) {
     oa_err(r, 429, "Too many files.");
     return;
@@ -480,14 +640,14 @@ static void oa_batch_create(mctx *c, const mreq *q, mresp *r) {
     json_free(ld);
   }
   if (out.len) {
-    bfile *f = new_file(c, "batch_output.jsonl", 18);
+    bfile *f = new_file(c, "file-", "batch_output.jsonl", 18);
     if (f) {
       mb_put(&f->data, out.p, out.len);
       snprintf(j->output_file, sizeof j->output_file, "%s", f->id);
     }
   }
   if (err.len) {
-    bfile *f = new_file(c, "batch_errors.jsonl", 18);
+    bfile *f = new_file(c, "file-", "batch_errors.jsonl", 18);
     if (f) {
       mb_put(&f->data, err.p, err.len);
       snprintf(j->error_file, sizeof j->error_file, "%s", f->id);
@@ -518,6 +678,14 @@ static void cancel(mctx *c, bjob *j) {
 }
 
 int batch_route(mctx *c, const mreq *q, mresp *r) {
+  if (q->pathlen == 20 && memcmp(q->path, "/upload/v1beta/files", 20) == 0 && q->method == MPOST) {
+    gemini_upload(c, q, r);
+    return 1;
+  }
+  if (starts(q, "/download/v1beta/files/") && ends(q->path, q->pathlen, ":download") && q->method == MGET) {
+    gemini_download(c, q, r);
+    return 1;
+  }
   if (starts(q, "/v1beta/batches/")) {
     const char *id = q->path + 8; /* "batches/..." */
     size_t il = q->pathlen - 8;

@@ -60,6 +60,7 @@ static void read_config(lua_State *L, int t, mconfig *c) {
   c->seed = (uint64_t)(int64_t)opt_num(L, t, "seed", 1, -9e15, 9e15);
   c->answer_words = (int)opt_num(L, t, "answer_words", 300, 1, 1e6);
   c->batch_delay_ms = (long)opt_num(L, t, "batch_delay_ms", 300, 0, 864e5);
+  c->batch_inline_limit = (long)opt_num(L, t, "batch_inline_limit", 0, 0, 1e9);
   c->cache_min_tokens = (long)opt_num(L, t, "cache_min_tokens", 0, 0, 1e9);
   c->implicit_cache = (int)opt_num(L, t, "implicit_cache", 1, 0, 1);
   const char *f = opt_str(L, t, "faults");

@@ -43,6 +43,17 @@ static int has_token(const char *v, size_t vl, const char *tok) {
   return 0;
 }
 
+/* A header's non-negative decimal value, or -1. */
+static long long decimal(const char *v, size_t n) {
+  if (n == 0 || n > 18) return -1;
+  long long x = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (v[i] < '0' || v[i] > '9') return -1;
+    x = x * 10 + (v[i] - '0');
+  }
+  return x;
+}
+
 static const char *trim(const char *a, const char *b, size_t *len) {
   while (a < b && (*a == ' ' || *a == '\t')) a++;
   while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
@@ -60,7 +71,7 @@ static long chunk_line(const char *s, size_t n, size_t *size) {
   for (; p < e; p++, digits++) {
     int h = *p >= '0' && *p <= '9' ? *p - '0' : (*p | 32) >= 'a' && (*p | 32) <= 'f' ? (*p | 32) - 'a' + 10 : -1;
     if (h < 0) break;
-    if (v > MOCK_MAX_BODY) return -1;
+    if (v > MOCK_MAX_UPLOAD) return -1;
     v = v * 16 + (size_t)h;
   }
   if (digits == 0 || (p < e && *p != ';' && *p != ' ' && *p != '\t')) return -1;
@@ -70,7 +81,7 @@ static long chunk_line(const char *s, size_t n, size_t *size) {
 
 /* A first pass only walks the chunk sizes, so a body arriving in many reads is not
  * copied again on every read; the copy happens once the last chunk is in. */
-static int dechunk(const char *s, size_t n, mbuf *out, size_t *consumed) {
+static int dechunk(const char *s, size_t n, mbuf *out, size_t *consumed, size_t max_body) {
   for (int copy = 0; copy < 2; copy++) {
     size_t at = 0, total = 0;
     out->len = 0;
@@ -91,7 +102,7 @@ static int dechunk(const char *s, size_t n, mbuf *out, size_t *consumed) {
         break;
       }
       total += sz;
-      if (total > MOCK_MAX_BODY) return HP_TOO_BIG_BODY;
+      if (total > max_body) return HP_TOO_BIG_BODY;
       if (n - at < sz + 2) return HP_NEED_MORE;
       if (s[at + sz] != '\r' || s[at + sz + 1] != '\n') return HP_BAD;
       if (copy) mb_put(out, s + at, sz);
@@ -139,6 +150,9 @@ int http_parse(const char *buf, size_t len, mreq *q, size_t *consumed, int *expe
   }
 
   q->keepalive = !q->http10;
+  q->upload_len = q->upload_offset = -1;
+  /* only an upload's bytes may pass the ordinary body limit */
+  size_t max_body = q->pathlen >= 8 && memcmp(q->path, "/upload/", 8) == 0 ? MOCK_MAX_UPLOAD : MOCK_MAX_BODY;
   long long clen = -1;
   int chunked = 0;
   p = le + 2;
@@ -173,6 +187,16 @@ int http_parse(const char *buf, size_t len, mreq *q, size_t *consumed, int *expe
     } else if (hdr_is(p, nl, "authorization")) {
       q->auth = v;
       q->authlen = vlen;
+    } else if (hdr_is(p, nl, "host")) {
+      q->host = v;
+      q->hostlen = vlen;
+    } else if (hdr_is(p, nl, "x-goog-upload-command")) {
+      q->upload_cmd = v;
+      q->upload_cmdlen = vlen;
+    } else if (hdr_is(p, nl, "x-goog-upload-header-content-length")) {
+      q->upload_len = decimal(v, vlen);
+    } else if (hdr_is(p, nl, "x-goog-upload-offset")) {
+      q->upload_offset = decimal(v, vlen);
     } else if (hdr_is(p, nl, "expect")) {
       if (has_token(v, vlen, "100-continue")) *expect_continue = 1;
     }
@@ -180,7 +204,7 @@ int http_parse(const char *buf, size_t len, mreq *q, size_t *consumed, int *expe
   }
   if (chunked) {
     if (clen >= 0) return HP_BAD; /* both framings: a smuggling attempt, refuse */
-    int rc = dechunk(buf + hlen, len - hlen, scratch, consumed);
+    int rc = dechunk(buf + hlen, len - hlen, scratch, consumed, max_body);
     if (rc == HP_OK) {
       *expect_continue = 0;
       q->body = scratch->p ? scratch->p : "";
@@ -190,7 +214,7 @@ int http_parse(const char *buf, size_t len, mreq *q, size_t *consumed, int *expe
     return rc;
   }
   if (clen < 0) clen = 0;
-  if (clen > MOCK_MAX_BODY) return HP_TOO_BIG_BODY;
+  if (clen > (long long)max_body) return HP_TOO_BIG_BODY;
   if (len - hlen < (size_t)clen) return HP_NEED_MORE;
   *expect_continue = 0;
   q->body = buf + hlen;

@@ -389,7 +389,7 @@ static int conn_read(mserver *s, conn *c) {
       if (c->state == C_DRAIN) {
         /* keep draining while the peer makes progress, up to a bound */
         c->drained += (size_t)n;
-        if (c->drained > 2 * (size_t)MOCK_MAX_BODY) {
+        if (c->drained > 2 * (size_t)MOCK_MAX_UPLOAD) {
           conn_close(s, c, 0);
           return -1;
         }
@@ -400,7 +400,7 @@ static int conn_read(mserver *s, conn *c) {
       }
       mb_put(&c->in, s->rbuf, (size_t)n);
       /* bound what a peer can make us hold: one maximal request and change */
-      if (c->in.len > MOCK_MAX_HEADER + MOCK_MAX_BODY + 65536) {
+      if (c->in.len > MOCK_MAX_HEADER + MOCK_MAX_UPLOAD + 65536) {
         conn_close(s, c, 0);
         return -1;
       }

@@ -10,8 +10,10 @@
 -- answer goes through the same classification as a live one; answers that are empty,
 -- blocked, cut short or failed inside the job, and the chapters of a job that failed or
 -- expired, are re-asked live (with the live run's retries and re-asking), so the folder
--- ends up as a live run would leave it. Above the provider's size limit for one job
--- (Gemini 20 MB inline, OpenAI 200 MB of file) the chapters are split over several jobs.
+-- ends up as a live run would leave it. Gemini takes the requests inline up to 20 MB
+-- (`batch_inline_bytes`); above that they go in one JSONL file uploaded through the Files
+-- API (`coursegen.upload`), and the answers come back as a file. Above the limit for one
+-- file (Gemini 2 GB, OpenAI 200 MB) the chapters are split over several jobs.
 -- @module coursegen.batch
 local cache = require "coursegen.cache"
 local fail = require "coursegen.fail"
@@ -19,6 +21,7 @@ local jobs = require "coursegen.jobs"
 local manifest = require "coursegen.manifest"
 local runstats = require "coursegen.runstats"
 local system = require "system"
+local upload = require "coursegen.upload"
 
 local M = {}
 
@@ -55,13 +58,13 @@ local function why(run, r, err)
   return run:scrub(r.error or "an answer that is not a batch job")
 end
 
--- Items in groups no larger than the provider's limit for one job.
-local function groups(run, todo)
-  local p, out, cur, size = run.p, {}, nil, 0
+-- Items made by `make` in groups no larger than `limit` bytes each.
+local function pack(run, todo, make, limit, file)
+  local out, cur, size = {}, nil, 0
   for _, job in ipairs(todo) do
-    local item = p.batch_item(run.cfg, key_of(job), job.req)
-    if not cur or size + #item + 1 > p.BATCH_LIMIT then
-      cur = { items = {}, chapters = {} }
+    local item = make(run.cfg, key_of(job), job.req)
+    if not cur or size + #item + 1 > limit then
+      cur = { items = {}, chapters = {}, file = file }
       out[#out + 1] = cur
       size = 256
     end
@@ -72,17 +75,36 @@ local function groups(run, todo)
   return out
 end
 
+-- The jobs to create. Gemini: one job of inline requests when they fit its inline limit,
+-- else a JSONL file uploaded first (one job per file). OpenAI: always a file.
+local function groups(run, todo)
+  local p = run.p
+  if not p.batch_line then return pack(run, todo, p.batch_item, p.BATCH_LIMIT) end
+  local limit = run.s.batch_inline_bytes or p.BATCH_LIMIT
+  local inline = pack(run, todo, p.batch_item, limit)
+  local size = 256
+  for _, item in ipairs(inline[1] and inline[1].items or {}) do size = size + #item + 1 end
+  -- one job's worth (a single chapter larger than the limit is no exception)
+  if #inline <= 1 and size <= limit then return inline end
+  return pack(run, todo, p.batch_line, p.BATCH_FILE_LIMIT, true)
+end
+
 -- Creates one job; its parsed answer, or nil and why.
 local function create(run, g)
   local p = run.p
+  local title = "coursegen: " .. tostring(run.course.title)
   local http
   if p.batch_upload then
     local r, err = cache.call(run, p.batch_upload(run.cfg, g.items), 300)
     local id = r and r.status == 200 and p.file_id(r.body)
     if not id then return nil, "uploading the batch file: " .. why(run, r, err) end
     http = p.batch_create(run.cfg, id)
+  elseif g.file then
+    local name, r, err = upload.jsonl(run, table.concat(g.items, "\n") .. "\n", title)
+    if not name then return nil, "uploading the batch file: " .. why(run, r, err) end
+    http = p.batch_create_file(run.cfg, name, title)
   else
-    http = p.batch_create(run.cfg, g.items, "coursegen: " .. tostring(run.course.title))
+    http = p.batch_create(run.cfg, g.items, title)
   end
   local r, err = cache.call(run, http, 300)
   local job = r and r.status == 200 and p.batch_parse(r.body)

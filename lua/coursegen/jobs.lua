@@ -40,10 +40,25 @@ end
 -- @tparam string system
 -- @tparam string prompt
 -- @tparam[opt] string shared the part sent before the prompt (chapters' shared context)
+-- @tparam[opt] string source the source document's part, sent first (`source_part`)
 -- @treturn string hex SHA-256
-function M.prompt_sha(system, prompt, shared)
+function M.prompt_sha(system, prompt, shared, source)
+  if source then
+    return sha256.hex("source\0" .. system .. "\0" .. source .. "\0" .. (shared or "") .. "\0" .. prompt)
+  end
   if shared and shared ~= "" then return sha256.hex(system .. "\0" .. shared .. "\0" .. prompt) end
   return sha256.hex(system .. "\0" .. prompt)
+end
+
+--- The source document's own part of a request (`req.source`), when the template that
+-- would hold it is the default one (a course's own template places `{{source}}` itself).
+-- @tparam table course validated course
+-- @tparam string which "outline" or "context"
+-- @tparam[opt] string source_text
+-- @treturn ?string
+function M.source_part(course, which, source_text)
+  if source_text and course.templates[which].default then return prompts.source_turn(source_text) end
+  return nil
 end
 
 --- The part every chapter prompt shares (the `context` template), sent before each
@@ -82,7 +97,8 @@ function M.outline(course, s, source_text, system)
     chapter = { count = n, max = at_most, exact = not at_most }, source = source_text,
   }))
   return {
-    prompt = prompt, system = system, max_output_tokens = s.max_output_tokens,
+    prompt = prompt, system = system, source = M.source_part(course, "outline", source_text),
+    max_output_tokens = s.max_output_tokens,
     temperature = s.temperature, thinking_budget = s.thinking_budget,
     schema = outline_mod.schema(n, at_most ~= nil), schema_name = "outline",
   }, n, at_most ~= nil
@@ -112,7 +128,8 @@ end
 -- @tparam table s settings
 -- @tparam[opt] string source_text the source document's text
 -- @treturn {table,...} jobs `{index, title, brief, file, chapter (hook view), prompt, shared,
---   system, req, sha}`; `req.shared` is the part every chapter sends first (nil when empty)
+--   system, req, sha}`; `req.shared` is the part every chapter sends before its own (nil when
+--   empty), `req.source` the source document's part, sent before that
 function M.chapters(course, chapters, s, source_text)
   local n = #chapters
   local names = M.file_names(chapters)
@@ -120,6 +137,7 @@ function M.chapters(course, chapters, s, source_text)
   local system = M.system(course)
   local shared = M.shared(course, chapters, source_text)
   if shared == "" then shared = nil end
+  local source = M.source_part(course, "context", source_text)
   local out = {}
   for i, ch in ipairs(chapters) do
     local view = hook_chapter(ch, i, n, names[i])
@@ -134,13 +152,13 @@ function M.chapters(course, chapters, s, source_text)
       end
     end
     local req = {
-      prompt = prompt, shared = shared, system = system, max_output_tokens = s.max_output_tokens,
+      prompt = prompt, shared = shared, source = source, system = system, max_output_tokens = s.max_output_tokens,
       temperature = s.temperature, thinking_budget = s.thinking_budget,
     }
     out[i] = {
       kind = "chapter", index = i, title = ch.title, brief = ch.brief, file = names[i],
       chapter = view, prompt = prompt, shared = shared, system = system, req = req,
-      sha = M.prompt_sha(system, prompt, shared),
+      sha = M.prompt_sha(system, prompt, shared, source),
     }
   end
   return out

@@ -10,7 +10,9 @@
 --
 -- Options: `port` (0 = a free one), `latency_ms` and `jitter_ms` (uniform extra),
 -- `rpm`, `tpm`, `burst`, `window`, `faults`, `seed`, `api_key`, `answer_words` (default 300),
--- `batch_delay_ms` (a batch job's time to finish, default 300), `cache_min_tokens` (smallest
+-- `batch_delay_ms` (a batch job's time to finish, default 300), `batch_inline_limit` (largest
+-- inline batch request body in bytes, refused with 400 above it; default 20 MB, as Gemini's),
+-- `cache_min_tokens` (smallest
 -- cached content, default the model's documented minimum: 4096 for pro models, else 1024),
 -- `implicit_cache` (1, the default: a request whose part before its last message repeats an
 -- earlier one's, at least that minimum, reports that part as cached tokens; 0: never).
@@ -29,7 +31,8 @@
 -- `connections` (open now), `connections_total`, `key_in_url` (requests with `?key=`),
 -- `rate_limited`, `request_bytes` (request bodies received), `caches_created`,
 -- `caches_renewed`, `caches_deleted`, `batches_created`, `batches_cancelled`,
--- `files_created`. `/stats` requests themselves are not counted.
+-- `files_created`, `uploads_started` (Gemini resumable uploads begun), `files_downloaded`.
+-- `/stats` requests themselves are not counted.
 local core = require "coursegen.mockserver"
 
 local type, pairs, error, tostring, tointeger = type, pairs, error, tostring, math.tointeger
@@ -50,6 +53,7 @@ local OPTIONS = {
   api_key = "string",
   answer_words = "positive",
   batch_delay_ms = "nonneg",
+  batch_inline_limit = "nonneg",
   cache_min_tokens = "nonneg",
   implicit_cache = "nonneg",
 }

@@ -286,6 +286,12 @@ function Run:outline()
     check = function(t) return outline.parse(t, n, at_most) end,
   }
   job.done = function(parsed, err) result, reason = parsed and job.value, err end
+  if req.source then
+    -- The source goes in a cached content now, which the outline request and then every
+    -- chapter name (coursegen.cache): the document leaves this machine once.
+    self.cache = cache.start(self, { job }, { prefix = true, uses = n + 1 })
+    if self.interrupted then return nil end
+  end
   self:submit(job)
   if not self:drain() then return nil end
   if not result and self.limiter_error then fail.raise("limiter", "%s", self.limiter_error) end

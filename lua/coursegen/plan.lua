@@ -14,7 +14,8 @@ local M = {}
 -- @tparam table req a chapter request
 -- @tparam integer n chapter requests to send
 function M.shared_shape(plan, req, n)
-  plan.shared_tokens = req.shared and (#req.shared + #(req.system or "") + 3) // 4 or 0
+  plan.shared_tokens = (req.shared or req.source)
+    and (#(req.shared or "") + #(req.source or "") + #(req.system or "") + 3) // 4 or 0
   plan.shared_requests = n
 end
 
@@ -23,7 +24,8 @@ end
 -- @tparam table s settings
 -- @treturn table `{outline, outline_source, prompts = {{chapter, prompt}}, shared, requests,
 --   tokens = {prompt, output}, out, skipped, shared_tokens, shared_requests}`; `shared` is
---   the part every chapter request sends before its own prompt
+--   the part every chapter request sends before its own prompt, `source_bytes` the size of
+--   the source document's part sent before that
 function M.build(course, s)
   local p = s.provider_mod
   local source_text, warning
@@ -68,6 +70,7 @@ function M.build(course, s)
   plan.chapter_count = #chapters
   local list = jobs.chapters(course, chapters, s, source_text)
   plan.shared = list[1] and list[1].shared
+  plan.source_bytes = list[1] and list[1].req.source and #list[1].req.source
   jobs.decide(list, manifest.read(s.out .. "/" .. manifest.FILE), s)
   local stages = s.hooks.stages and #s.hooks.stages or 0
   for _, job in ipairs(list) do

@@ -29,6 +29,11 @@ M.table = {
 
 --- When the prices of `table`, `cached` and `BATCH_DISCOUNT` were last checked against the
 -- providers' pricing pages (ai.google.dev/gemini-api/docs/pricing, openai.com/api/pricing).
+-- Check of 2026-12-03: the pages' rows for these models, as transcribed word for word on
+-- 2026-09-20 and 2026-10-07 (Gemini) and 2026-11-05 (OpenAI, developers.openai.com/api/docs/
+-- pricing), and the Gemini batch guide (batch at 50% of the live price), give the same
+-- figures as this table: nothing changed. Newer models (Gemini 3.x, GPT-5.x) are not listed:
+-- give their price with `--price-in`/`--price-out`.
 M.DATE = "2026-12-03"
 
 --- Cached input, USD per 1M tokens, and (Gemini's explicit caches) storage, USD per 1M

@@ -52,10 +52,7 @@ Instructions from the author: {{instructions}}
 {{/instructions}}
 {{#source}}
 
-Base the course on this source document:
-<source>
-{{source}}
-</source>
+Base the course on the source document above.
 {{/source}}]],
 
   -- What every chapter prompt shares, sent first and byte-identical for all of them, so
@@ -88,10 +85,7 @@ Structure every chapter in Markdown like this:
 Do not start with the chapter title; it is added for you.
 {{#source}}
 
-Ground the chapters in this source document:
-<source>
-{{source}}
-</source>
+Ground the chapters in the source document above.
 {{/source}}]],
 
   chapter = [[
@@ -118,6 +112,9 @@ The chapters and their own summaries:
 }
 
 --- Compiles a course's templates (defaults overridden by `prompts`); raises on a bad one.
+-- A default template is marked `default = true`: with the default outline and context
+-- templates the source document travels as its own part, first (`source_turn`); a
+-- template of the course's own places `{{source}}` where it wants it instead.
 -- @tparam[opt] table overrides name → template text
 -- @treturn table name → compiled template
 function M.compile(overrides)
@@ -128,8 +125,18 @@ function M.compile(overrides)
     -- part would repeat what it holds, so it is left out unless the course gives one too.
     if name == "context" and overrides and overrides.chapter and not overrides.context then src = "" end
     out[name] = template.compile(name, src)
+    out[name].default = src == M.defaults[name]
   end
   return out
+end
+
+--- The source document as the part sent first, before the outline prompt or the chapters'
+-- shared part: the same bytes for the outline and every chapter, so one cached content
+-- (or a provider's prefix cache) serves them all and the document leaves once.
+-- @tparam string text the source document's text
+-- @treturn string
+function M.source_turn(text)
+  return "The source document of this course:\n<source>\n" .. text .. "\n</source>"
 end
 
 --- The outline as the prompts show it: one numbered line per chapter, with its brief.

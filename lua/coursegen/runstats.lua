@@ -10,7 +10,7 @@ local type, pairs, tostring = type, pairs, tostring
 function M.new(total)
   return {
     chapters = { total = total or 0, written = 0, skipped = 0, failed = 0 },
-    requests = 0, retries = 0, status = {}, network_errors = 0,
+    requests = 0, cache_requests = 0, batch_requests = 0, retries = 0, status = {}, network_errors = 0,
     empty_answers = 0, blocked_answers = 0, truncated_answers = 0,
     tokens = { prompt = 0, output = 0, thoughts = 0, cached = 0 },
     elapsed_s = 0, limiter_wait_s = 0, max_in_flight = 0,

@@ -83,7 +83,7 @@ local SPEC = {
   limiter = "limiter", ca_file = "file", no_backup = "boolean", inputs = "table",
   -- caching and batch mode (coursegen.cache, coursegen.batch)
   cache = "boolean", cache_ttl = "number", batch = "boolean", batch_cancel = "boolean",
-  batch_poll_s = "number",
+  batch_poll_s = "number", batch_inline_bytes = "count",
 }
 
 local function bad(field, fmt, ...)

@@ -125,6 +125,10 @@ function M.run(cg, course, s, args, ctx)
   if (plan.skipped or 0) > 0 then
     out:write(string_format("\nalready written (skipped): %s\n", fmt.plural(plan.skipped, "chapter")))
   end
+  if plan.source_bytes and #prompts > 0 then
+    out:write(string_format("\n===== source document: %s bytes, sent first (not shown) =====\n",
+      fmt.int(plan.source_bytes)))
+  end
   if plan.shared and #prompts > 0 then
     out:write("\n===== shared part, sent first with every chapter prompt =====\n")
     out:write((tostring(plan.shared):gsub("%s+$", "")), "\n")

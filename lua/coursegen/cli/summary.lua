@@ -13,8 +13,8 @@ local string_format, tostring, type, pairs = string.format, tostring, type, pair
 --- Key order of the statistics file (as the README's "Statistics" shows it), then anything else alphabetically.
 M.order = {
   "chapters", "total", "written", "skipped", "failed",
-  "requests", "retries", "status", "network_errors", "empty_answers", "blocked_answers",
-  "truncated_answers", "tokens", "prompt", "output", "thoughts", "cached",
+  "requests", "cache_requests", "batch_requests", "retries", "status", "network_errors", "empty_answers",
+  "blocked_answers", "truncated_answers", "tokens", "prompt", "output", "thoughts", "cached",
   "elapsed_s", "limiter_wait_s", "max_in_flight", "interrupted", "out",
 }
 
@@ -84,6 +84,13 @@ function M.lines(stats, o)
   if n(stats.network_errors) > 0 then
     req = req .. ", network errors " .. fmt.int(stats.network_errors)
   end
+  -- the calls around the chapters: counted apart so `requests` stays the chapters' attempts
+  local around = {}
+  if n(stats.cache_requests) > 0 then
+    around[#around + 1] = fmt.int(stats.cache_requests) .. " for the context cache"
+  end
+  if n(stats.batch_requests) > 0 then around[#around + 1] = fmt.int(stats.batch_requests) .. " for batch jobs" end
+  if #around > 0 then req = req .. "; and " .. table.concat(around, ", ") end
   lines[#lines + 1] = req
   local tok = type(stats.tokens) == "table" and stats.tokens or {}
   local t = string_format("  tokens %s prompt", fmt.int(n(tok.prompt)))

@@ -28,7 +28,7 @@ end
 -- @tparam table req `{prompt, system, max_output_tokens}`
 -- @treturn integer
 function M.estimate(req)
-  local bytes = #req.prompt + #(req.system or "") + #(req.shared or "")
+  local bytes = #req.prompt + #(req.system or "") + #(req.shared or "") + #(req.source or "")
   return (bytes + 3) // 4 + (req.max_output_tokens or require("coursegen.settings").DEFAULT_MAX_OUTPUT)
 end
 

@@ -44,23 +44,27 @@ local function user_turn(text)
   return { role = "user", parts = json.array { { text = text } } }
 end
 
---- The `contents` of a request: the shared part first (its own user turn, byte-identical
--- for every chapter, so the implicit prefix cache can serve it), then the prompt; without
--- the shared part when `req.cached` names a cached content that holds it.
+--- The `contents` of a request: the source document's part first, then the shared part
+-- (each its own user turn, byte-identical for every chapter, so the implicit prefix cache
+-- can serve them), then the prompt. A request naming a cached content (`req.cached`) leaves
+-- out what the cache holds: the source always, the shared part when `req.cached_shared`.
 -- @tparam table req
 -- @treturn table JSON array
 function M.contents(req)
   local c = json.array {}
-  if req.shared and not req.cached then c[1] = user_turn(req.shared) end
+  if req.source and not req.cached then c[#c + 1] = user_turn(req.source) end
+  if req.shared and not (req.cached and (req.cached_shared or not req.source)) then
+    c[#c + 1] = user_turn(req.shared)
+  end
   c[#c + 1] = user_turn(req.prompt)
   return c
 end
 
 --- Builds the HTTP request for one prompt.
 -- @tparam table cfg `{base_url, model, api_key}`
--- @tparam table req `{prompt, shared, cached, system, max_output_tokens, temperature,
---   thinking_budget, schema}`: `shared` goes first; `cached` names a cached content
---   (`cachedContents/ID`) holding `system` and `shared`
+-- @tparam table req `{prompt, source, shared, cached, cached_shared, system, max_output_tokens,
+--   temperature, thinking_budget, schema}`: `source`, then `shared`, go first; `cached` names a
+--   cached content (`cachedContents/ID`) holding `system`, `source` and (`cached_shared`) `shared`
 -- @treturn table `{url, method, headers, body}` (the key is in a header, never in the URL)
 function M.request(cfg, req)
   local gen = {}
@@ -154,7 +158,8 @@ local function key_headers(cfg)
   return h
 end
 
---- The request that creates a cached content holding `req.system` and `req.shared`.
+--- The request that creates a cached content holding `req.system`, `req.source` and
+-- `req.shared` (those it has).
 -- @tparam table cfg `{base_url, model, api_key}`
 -- @tparam table req a chapter request (`system`, `shared`)
 -- @tparam number ttl_s seconds it lives unless renewed or deleted
@@ -162,8 +167,10 @@ end
 function M.cache_create(cfg, req, ttl_s)
   local body = {
     model = "models/" .. cfg.model, ttl = string.format("%ds", math.ceil(ttl_s)),
-    displayName = "coursegen", contents = json.array { user_turn(req.shared) },
+    displayName = "coursegen", contents = json.array {},
   }
+  if req.source then body.contents[#body.contents + 1] = user_turn(req.source) end
+  if req.shared then body.contents[#body.contents + 1] = user_turn(req.shared) end
   if req.system and req.system ~= "" then body.systemInstruction = M.system_instruction(req.system) end
   return common.post(cfg, "/v1beta/cachedContents", "x-goog-api-key: ", body)
 end
@@ -205,11 +212,14 @@ function M.cache_parse(body)
   return v.name, num(u.totalTokenCount)
 end
 
--- ---- batch mode (batchGenerateContent, inline requests; docs/wire-caching-batch.md) ----
+-- ---- batch mode (batchGenerateContent; docs/wire-caching-batch.md) ----
 
---- Largest batch request body: the documented inline limit is 20 MB; above it the chapters
--- go in more than one job.
+--- Largest inline batch request body (documented: 20 MB; `batch_inline_bytes` overrides):
+-- above it the chapters go in a JSONL file uploaded through the Files API.
 M.BATCH_LIMIT = 20 * 1000 * 1000
+
+--- Largest batch input file (documented: 2 GB); above it the chapters go in more than one job.
+M.BATCH_FILE_LIMIT = 2 * 1000 * 1000 * 1000
 
 local STATES = {
   BATCH_STATE_PENDING = "pending", BATCH_STATE_RUNNING = "running", BATCH_STATE_SUCCEEDED = "succeeded",
@@ -219,7 +229,7 @@ local STATES = {
   JOB_STATE_FAILED = "failed", JOB_STATE_CANCELLED = "cancelled", JOB_STATE_EXPIRED = "expired",
 }
 
---- One batch item's text: the same body a live request sends, under its key.
+--- One inline batch item's text: the same body a live request sends, under its key.
 -- @tparam table cfg
 -- @tparam string key
 -- @tparam table req
@@ -228,18 +238,87 @@ function M.batch_item(cfg, key, req)
   return '{"request":' .. M.request(cfg, req).body .. ',"metadata":{"key":' .. json.encode(key) .. "}}"
 end
 
+--- One line of a batch input file (JSONL): the key, then the body a live request sends.
+-- @tparam table cfg
+-- @tparam string key
+-- @tparam table req
+-- @treturn string
+function M.batch_line(cfg, key, req)
+  return '{"key":' .. json.encode(key) .. ',"request":' .. M.request(cfg, req).body .. "}"
+end
+
+local function batch_body(title, input)
+  return '{"batch":{"display_name":' .. json.encode(title) .. ',"input_config":' .. input .. "}}"
+end
+
+local function create_url(cfg)
+  return cfg.base_url:gsub("/+$", "") .. "/v1beta/models/" .. cfg.model .. ":batchGenerateContent"
+end
+
 --- The request that creates a batch job from items made by `batch_item`.
 -- @tparam table cfg
 -- @tparam {string,...} items
 -- @tparam string title the job's display name
 -- @treturn table `{url, method, headers, body}`
 function M.batch_create(cfg, items, title)
-  return {
-    url = cfg.base_url:gsub("/+$", "") .. "/v1beta/models/" .. cfg.model .. ":batchGenerateContent",
-    method = "POST", headers = key_headers(cfg),
-    body = '{"batch":{"display_name":' .. json.encode(title) .. ',"input_config":{"requests":{"requests":['
-      .. concat(items, ",") .. "]}}}}",
-  }
+  return { url = create_url(cfg), method = "POST", headers = key_headers(cfg),
+           body = batch_body(title, '{"requests":{"requests":[' .. concat(items, ",") .. "]}}") }
+end
+
+--- The request that creates a batch job from an uploaded input file.
+-- @tparam table cfg
+-- @tparam string file `files/ID`, from `upload_file_name`
+-- @tparam string title the job's display name
+-- @treturn table `{url, method, headers, body}`
+function M.batch_create_file(cfg, file, title)
+  return { url = create_url(cfg), method = "POST", headers = key_headers(cfg),
+           body = batch_body(title, '{"file_name":' .. json.encode(file) .. "}") }
+end
+
+--- The first step of a resumable upload: declares the file; the answer's
+-- `X-Goog-Upload-URL` header says where its bytes go.
+-- @tparam table cfg
+-- @tparam integer size the file's length in bytes
+-- @tparam string display_name
+-- @treturn table `{url, method, headers, body}`
+function M.upload_start(cfg, size, display_name)
+  local h = key_headers(cfg)
+  h[#h + 1] = "X-Goog-Upload-Protocol: resumable"
+  h[#h + 1] = "X-Goog-Upload-Command: start"
+  h[#h + 1] = "X-Goog-Upload-Header-Content-Length: " .. math.tointeger(size)
+  h[#h + 1] = "X-Goog-Upload-Header-Content-Type: application/jsonl"
+  return { url = cfg.base_url:gsub("/+$", "") .. "/upload/v1beta/files", method = "POST", headers = h,
+           body = json.encode { file = { display_name = display_name } } }
+end
+
+--- The second step: all the bytes at once, ending the upload. The caller checks that
+-- `url` (from the server's answer) is on the configured server before the key goes there.
+-- @tparam table cfg
+-- @tparam string url the upload address from `upload_start`'s answer
+-- @tparam string data the file's content
+-- @treturn table `{url, method, headers, body}`
+function M.upload_bytes(cfg, url, data)
+  local h = { "X-Goog-Upload-Command: upload, finalize", "X-Goog-Upload-Offset: 0" }
+  if cfg.api_key and cfg.api_key ~= "" then h[#h + 1] = "x-goog-api-key: " .. cfg.api_key end
+  return { url = url, method = "POST", headers = h, body = data }
+end
+
+--- The name of an uploaded file, from the finalizing answer (`{"file": {"name": "files/ID"}}`).
+-- @tparam string body
+-- @treturn ?string
+function M.upload_file_name(body)
+  local v = json.decode(body or "")
+  local f = type(v) == "table" and type(v.file) == "table" and v.file or nil
+  return f and type(f.name) == "string" and f.name:match("^files/[%w%-_]+$") and f.name or nil
+end
+
+--- The request that downloads a file's bytes (a file job's `responsesFile`).
+-- @tparam table cfg
+-- @tparam string name `files/ID`
+-- @treturn table
+function M.file_content(cfg, name)
+  return { url = cfg.base_url:gsub("/+$", "") .. "/download/v1beta/" .. name .. ":download?alt=media",
+           method = "GET", headers = key_headers(cfg) }
 end
 
 --- The request that reads a batch job (`batches/ID`).
@@ -258,11 +337,24 @@ function M.batch_cancel(cfg, name)
   return { url = cache_url(cfg, name) .. ":cancel", method = "POST", headers = key_headers(cfg), body = "{}" }
 end
 
+-- One answer of a job (inline item or file line): `{key, body | error}`.
+local function result_of(item, key)
+  local r = { key = key ~= nil and tostring(key) or nil }
+  if type(item.response) == "table" then r.body = json.encode(item.response)
+  else
+    local e = type(item.error) == "table" and item.error or {}
+    r.error = string.format("%s%s", e.code and ("error " .. tostring(e.code) .. ": ") or "",
+      tostring(e.message or "the request failed in the batch"))
+  end
+  return r
+end
+
 --- A batch job's answer (create or get) in one shape.
 -- @tparam string body
 -- @treturn ?table `{name, state = "pending"|"running"|"succeeded"|"failed"|"cancelled"|"expired",
---   message, results = {{key, body = answer JSON text | nil, error = message | nil}}}`; nil when
---   the answer is not a batch job
+--   message, results = {{key, body = answer JSON text | nil, error = message | nil}},
+--   files = {"files/ID"} (a file job's results, for `file_content` and `batch_results`)}`;
+--   nil when the answer is not a batch job
 function M.batch_parse(body)
   local v = json.decode(body or "")
   if type(v) ~= "table" or type(v.name) ~= "string" or not v.name:match("^batches/[%w%-_]+$") then return nil end
@@ -273,21 +365,32 @@ function M.batch_parse(body)
     if out.state ~= "cancelled" and out.state ~= "expired" then out.state = "failed" end
   end
   local resp = type(v.response) == "table" and v.response or {}
+  if not (v.done and out.state == "succeeded") then return out end
   local inl = type(resp.inlinedResponses) == "table" and resp.inlinedResponses.inlinedResponses
-  if v.done and out.state == "succeeded" and type(inl) == "table" then
+  if type(inl) == "table" then
     out.results = {}
     for _, item in ipairs(inl) do
       if type(item) == "table" then
-        local key = type(item.metadata) == "table" and item.metadata.key or nil
-        local r = { key = key and tostring(key) }
-        if type(item.response) == "table" then r.body = json.encode(item.response)
-        else
-          local e = type(item.error) == "table" and item.error or {}
-          r.error = string.format("%s%s", e.code and ("error " .. tostring(e.code) .. ": ") or "",
-            tostring(e.message or "the request failed in the batch"))
-        end
-        out.results[#out.results + 1] = r
+        out.results[#out.results + 1] = result_of(item, type(item.metadata) == "table" and item.metadata.key or nil)
       end
+    end
+  elseif type(resp.responsesFile) == "string" and resp.responsesFile:match("^files/[%w%-_]+$") then
+    out.files = { resp.responsesFile }
+  end
+  return out
+end
+
+--- The results in a file job's responses file: one JSON line per request, keyed.
+-- @tparam string text JSONL
+-- @treturn {table,...} `{{key, body | error}}`
+function M.batch_results(text)
+  local out = {}
+  for line in (text or ""):gmatch("[^\n]+") do
+    local v = json.decode(line)
+    if type(v) == "table" then
+      local key = v.key
+      if key == nil and type(v.metadata) == "table" then key = v.metadata.key end
+      if key ~= nil then out[#out + 1] = result_of(v, key) end
     end
   end
   return out

@@ -34,8 +34,10 @@ end
 function M.request(cfg, req)
   local messages = json.array {}
   if req.system and req.system ~= "" then messages[#messages + 1] = { role = "system", content = req.system } end
-  -- The shared part first, in its own message and byte-identical for every chapter: OpenAI
-  -- bills a repeated prefix (1,024 tokens or more) at the cached rate.
+  -- The source document, then the shared part, first, each in its own message and
+  -- byte-identical for the outline and every chapter: OpenAI bills a repeated prefix
+  -- (1,024 tokens or more) at the cached rate.
+  if req.source then messages[#messages + 1] = { role = "user", content = req.source } end
   if req.shared then messages[#messages + 1] = { role = "user", content = req.shared } end
   messages[#messages + 1] = { role = "user", content = req.prompt }
   local body = { model = cfg.model, messages = messages }
