@@ -206,9 +206,7 @@ class ProcessPool(Contender):
 
 
 class Aiohttp(Contender):
-    name = "asyncio+aiohttp (cookbook)"
-    quick_only = ("rate-bound", "latency-bound", "large-5k")
-    quick_reason = "its 15 s pause after any 429 outlasts the quick budget (the full run has it)"
+    name = "asyncio+aiohttp (tuned)"
 
     def unavailable(self):
         try:
