@@ -33,7 +33,7 @@ def unavailable():
     return None
 
 
-def _free_port():
+def free_port():
     # The gateway takes a port number: ask the system for a free one.
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -42,7 +42,7 @@ def _free_port():
 
 class Gateway:
     def __init__(self, work, log_path, latency_ms, rps, burst):
-        self.port = _free_port()
+        self.port = free_port()
         self.env = dict(os.environ, GW_DIR=os.path.join(work, "gw-%d" % self.port))
         self.log_path = log_path
         out = self._run("start", str(int(rps)), str(int(burst)), str(int(latency_ms)))
