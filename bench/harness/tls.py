@@ -30,7 +30,10 @@ http {{
     fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
-    client_body_buffer_size 64k;
+    # Bodies stay in memory and stream on: nginx's workers may not write in the run's
+    # private directory, and a course summary's prompt is large.
+    client_body_buffer_size 16m;
+    client_max_body_size 64m;
     keepalive_requests 1000000;
     server_tokens off;
     upstream mock {{
@@ -47,6 +50,7 @@ http {{
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_buffering off;
+            proxy_request_buffering off;
         }}
     }}
 }}
