@@ -184,6 +184,8 @@ How to read the tables:
   429 ends no sooner than `(floor((k-1)/C)+1)*L + H + L` (its answer, the wait, the
   retry); the floor is the largest of these and the bound. "vs floor" divides the makespan
   by it: a 1 s wait landing near the end of a 1.6 s run costs a second whoever the client.
+  Each contender meets its own arrivals (its retries count), so floors differ a little; a
+  client that does not retry can end under its floor, with answers missing.
 - TLS tables (https through nginx with a certificate made by openssl at bench time, each
   contender trusting its CA through its own option): the lines under the table give each
   contender's CPU per answer through TLS next to its plain-HTTP figure from the same run,
