@@ -16,7 +16,7 @@ import sys
 import tempfile
 
 from harness import contenders as contenders_mod
-from harness import gateway, measure, mock, report, workload
+from harness import gateway, measure, mock, report, tls, workload
 from harness.scenarios import Scenario, scenarios
 
 BENCH = contenders_mod.BENCH
@@ -51,6 +51,8 @@ def run_one(c, sc, work, total_tokens, mock_kind, mock_help, quick):
         server = mock.Mock(mock_kind, mock_help, os.path.join(logs, "mock-%s.log" % tag),
                            latency_ms=sc.latency_ms, rpm=sc.server_rpm, tpm=sc.server_tpm,
                            faults=sc.faults, seed=1, answer_words=ANSWER_WORDS)
+        if sc.tls:
+            server = tls.TlsFront(work, os.path.join(logs, "tls-%s.log" % tag), server)
     with server as srv:
         srv.reset_stats()
         cmd = c.command(sc, work, srv.url, answers)
@@ -59,18 +61,21 @@ def run_one(c, sc, work, total_tokens, mock_kind, mock_help, quick):
             timeout = c.max_seconds + 30
             row.capped = True
         row.measured = measure.run(cmd, os.path.join(logs, "%s.log" % tag), timeout,
-                                   tree=c.tree, env=c.env(), cwd=contenders_mod.ROOT)
+                                   tree=c.tree, env=c.env(sc, work), cwd=contenders_mod.ROOT)
         try:
             stats = srv.stats()
         except OSError:
             stats = {}
             row.error = "the mock stopped during the run, its figures are missing: " + srv.log_tail()
+        if sc.tls:
+            row.protocols, row.connections = srv.protocols()
     c.collect(sc, work, answers)
     status = stats.get("status") or {}
     row.sent = int(stats.get("requests", 0))
     row.answered = int(status.get("200", 0))
     row.injected_429 = int((stats.get("faults") or {}).get("429", 0))
     row.limited = int(status.get("429", 0)) - row.injected_429
+    row.floor = sc.hinted_floor(row.bound, stats.get("hinted_429") or [])
     row.answers_ok, row.present = workload.check_answers(
         answers, sc.n, gateway.ANSWER if sc.server == "gateway" else None)
     m = row.measured
@@ -109,13 +114,14 @@ def run_all(a, meta, after_each):
             rows = []
             for c in pool:
                 why = c.unavailable() or c.skip(sc, a.quick) or (
-                    gateway.unavailable() if sc.server == "gateway" else None)
+                    gateway.unavailable() if sc.server == "gateway" else None) or (
+                    tls.unavailable() if sc.tls else None)
                 if why:
                     rows.append(report.Row(contender=c.name, skipped=why))
                     continue
                 print("%s: %s ..." % (sc.name, c.name), flush=True)
                 rows.append(run_one(c, sc, work, total_tokens, mock_kind, mock_help, a.quick))
-        print("\n" + report.table(sc, rows, BASELINE), flush=True)
+        print("\n" + report.table(sc, rows, BASELINE, done), flush=True)
         done.append((sc, rows))
         after_each(done)
     return done

@@ -25,6 +25,9 @@ apt_install() {
 
 command -v curl >/dev/null || apt_install curl
 type -P time >/dev/null || apt_install time    # GNU time measures each contender's peak RSS
+# The TLS scenario: nginx terminates https in front of the mock, openssl makes its certificate.
+[ -x /usr/sbin/nginx ] || apt_install nginx
+command -v openssl >/dev/null || apt_install openssl
 command -v node >/dev/null || apt_install nodejs npm
 command -v npm >/dev/null || apt_install npm
 

@@ -856,6 +856,19 @@ describe("coursegen.mock", function()
       assert.are.same({}, srv:stats().status)
     end)
 
+    it("lists the arrival and the named wait of each injected 429 that names one", function()
+      http("DELETE", srv.url .. "/stats")
+      http("POST", gen_url(srv), gemini_body("h1"))
+      http("POST", gen_url(srv), gemini_body("h2 [[mock:429:2.5s]]"))
+      http("POST", gen_url(srv), gemini_body("h3 [[mock:429bare]]"))
+      http("POST", gen_url(srv), gemini_body("h4 [[mock:429]]"))
+      local _, body = http("GET", srv.url .. "/stats")
+      assert.are.same({ { 2, 2500 }, { 4, 1000 } }, cjson.decode(body).hinted_429)
+      srv:reset_stats()
+      _, body = http("GET", srv.url .. "/stats")
+      assert.are.same({}, cjson.decode(body).hinted_429)
+    end)
+
     it("sees concurrent requests", function()
       local s <close> = mock.start { latency_ms = 300 }
       local cmd = {}

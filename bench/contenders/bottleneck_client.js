@@ -1,6 +1,10 @@
-// A Node.js client as it is commonly written: the Bottleneck limiter in front of the
-// built-in fetch, retries on 429/5xx and network errors from Bottleneck's "failed" event
-// (honouring Retry-After when the server sends it, else exponential backoff with jitter).
+// A Node.js client configured as Bottleneck's README says: the limiter in front of the
+// built-in fetch, with `maxConcurrent` and `minTime` for the told request rate ("enough for
+// the majority of use cases", README), a reservoir growing every 250 ms (the README asks
+// for multiples of 250) for the token rate, and retries from the "failed" event, which
+// returns the wait in ms: the server's Retry-After header or Google's RetryInfo
+// (error.details[].retryDelay) when it names one, else exponential backoff with full jitter.
+// A https server's CA comes from NODE_EXTRA_CA_CERTS (Node's documented way to add one).
 //
 // Usage: node bottleneck_client.js --url U --requests FILE --out FILE --concurrency C
 //                                  --rpm R --tpm T        (0: no limit)
@@ -9,7 +13,7 @@ const fs = require("fs");
 const Bottleneck = require("bottleneck");
 
 const PATH = "/v1beta/models/gemini-2.5-flash:generateContent";
-const MAX_RETRIES = 4;
+const MAX_RETRIES = 9;    // ten attempts in all: every answer is delivered
 
 function parseArgs(argv) {
   const a = {};
@@ -29,7 +33,7 @@ const requests = fs.readFileSync(args.requests, "utf8").split("\n").filter(Boole
 // Requests per second: minTime spaces the starts; maxConcurrent caps the transfers.
 const requestLimiter = new Bottleneck({ maxConcurrent: concurrency, minTime: rps ? 1000 / rps : 0 });
 
-// Tokens per second: a reservoir that drips back every 100 ms, holding one second's worth
+// Tokens per second: a reservoir that drips back every 250 ms, holding one second's worth
 // (at least the largest request, which could never start otherwise). The job's weight is
 // its token estimate; this limiter has no concurrency cap, the one above does that.
 let tokenLimiter = null;
@@ -38,8 +42,8 @@ if (tps) {
   const maximum = Math.max(Math.ceil(tps), largest);
   tokenLimiter = new Bottleneck({
     reservoir: maximum,
-    reservoirIncreaseInterval: 100,
-    reservoirIncreaseAmount: Math.ceil(tps / 10),
+    reservoirIncreaseInterval: 250,
+    reservoirIncreaseAmount: Math.ceil(tps / 4),
     reservoirIncreaseMaximum: maximum,
   });
 }
@@ -49,6 +53,19 @@ class RetryableError extends Error {
     super(message);
     this.retryAfterMs = retryAfterMs;
   }
+}
+
+// Google's RetryInfo in an error body: {"error": {"details": [{"@type": ".../google.rpc.RetryInfo",
+// "retryDelay": "1.5s"}]}}; null when the body names no wait.
+function retryInfoMs(text) {
+  try {
+    for (const d of JSON.parse(text).error.details || []) {
+      if (String(d["@type"]).endsWith("google.rpc.RetryInfo")) return parseFloat(d.retryDelay) * 1000;
+    }
+  } catch (e) {
+    // not a JSON error body: no hint
+  }
+  return null;
 }
 
 async function send(req) {
@@ -65,7 +82,7 @@ async function send(req) {
   const text = await res.text();
   if (res.status === 429 || res.status >= 500) {
     const after = Number(res.headers.get("retry-after"));
-    throw new RetryableError(`HTTP ${res.status}`, after > 0 ? after * 1000 : null);
+    throw new RetryableError(`HTTP ${res.status}`, after > 0 ? after * 1000 : retryInfoMs(text));
   }
   const doc = JSON.parse(text);
   const answer = doc.candidates[0].content.parts[0].text;

@@ -3,7 +3,7 @@
 -- results in submission order, so each answer is written as soon as its turn comes.
 --
 -- Usage: lua5.4 coursegen_api.lua --url U --requests FILE --out FILE --concurrency C
---                                 --rpm R --tpm T        (0: no limit)
+--                                 --rpm R --tpm T [--ca-file PEM]    (0: no limit)
 local engine = require "coursegen.engine"
 local cjson = require "cjson.safe"
 
@@ -37,7 +37,8 @@ end
 
 local out = assert(io.open(args.out, "w"))
 local options = { concurrency = tonumber(args.concurrency),
-                  rpm = rpm > 0 and rpm or nil, tpm = tpm > 0 and tpm or nil }
+                  rpm = rpm > 0 and rpm or nil, tpm = tpm > 0 and tpm or nil,
+                  ca_file = args["ca-file"] }
 for r, req in engine.map(options, requests) do
   local text = r.status == 200 and first_line(r.body)
   out:write(rids[req], "\t", text or ("error: " .. tostring(r.error or r.status)), "\n")

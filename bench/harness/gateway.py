@@ -1,8 +1,9 @@
 """Starts the rate-limiting gateway (real nginx `limit_req` in front of a Gemini-shaped
 answer, a server nobody here wrote) for one run, and reads its statistics in the mock's
 shape. The gateway's script is named by COURSEGEN_BENCH_GATEWAY, or found at
-../shared/gateway/gateway.sh beside the checkout; without it the scenarios that need it
-are skipped with the reason.
+shared/gateway/gateway.sh beside the checkout (or beside one of its parent directories,
+so that a second working tree of the same checkout finds it too); without it the
+scenarios that need it are skipped with the reason.
 """
 import json
 import os
@@ -13,9 +14,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def script():
-    path = os.environ.get("COURSEGEN_BENCH_GATEWAY") or os.path.join(
-        os.path.dirname(ROOT), "shared", "gateway", "gateway.sh")
-    return path if os.path.isfile(path) else None
+    path = os.environ.get("COURSEGEN_BENCH_GATEWAY")
+    if path:
+        return path if os.path.isfile(path) else None
+    here = ROOT
+    while os.path.dirname(here) != here:
+        here = os.path.dirname(here)
+        path = os.path.join(here, "shared", "gateway", "gateway.sh")
+        if os.path.isfile(path):
+            return path
+    return None
 
 
 def unavailable():
@@ -25,7 +33,7 @@ def unavailable():
     return None
 
 
-def _free_port():
+def free_port():
     # The gateway takes a port number: ask the system for a free one.
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -34,7 +42,7 @@ def _free_port():
 
 class Gateway:
     def __init__(self, work, log_path, latency_ms, rps, burst):
-        self.port = _free_port()
+        self.port = free_port()
         self.env = dict(os.environ, GW_DIR=os.path.join(work, "gw-%d" % self.port))
         self.log_path = log_path
         out = self._run("start", str(int(rps)), str(int(burst)), str(int(latency_ms)))

@@ -23,11 +23,16 @@ class Row:
     n: int = 0
     capped: bool = False                # stopped early on purpose (process pool)
     error: Optional[str] = None         # what went wrong around the run (the mock died)
+    floor: float = 0.0                  # the bound raised by the hinted 429s (hinted_floor)
+    protocols: Optional[dict] = None    # over TLS: requests per negotiated protocol
+    connections: int = 0                # over TLS: connections the front saw
 
 
 HEADER = ("| contender | makespan s | bound s | ratio | sent | 429 | answers | CPU s "
           "| CPU/answer ms | peak RSS MB | time vs cg | CPU vs cg | RSS vs cg |")
 RULE = "|" + "---|" * 13
+# Scenarios whose faults name waits get the hinted floor and the ratio against it.
+FLOOR_HEADER = HEADER.replace("| ratio |", "| ratio | floor s | vs floor |")
 
 
 def _cpu_per_answer(row):
@@ -49,12 +54,19 @@ def _makespan(row):
     return "%.2f" % m.wall, m.wall
 
 
-def table(scenario, rows, baseline_name):
+def _hinted(scenario):
+    return "429" in scenario.faults
+
+
+def table(scenario, rows, baseline_name, done=()):
+    """One scenario's table; `done`: the [(scenario, rows)] measured before it, where a TLS
+    scenario finds its plain-HTTP twin for the CPU comparison."""
     base = next((r for r in rows if r.contender == baseline_name and r.measured
                  and not r.measured.timed_out), None)
+    hinted = _hinted(scenario)
     lines = ["### %s: N=%d, concurrency %d, latency %d ms%s" % (
         scenario.name, scenario.n, scenario.concurrency, scenario.latency_ms, _limits(scenario)),
-        "", HEADER, RULE]
+        "", FLOOR_HEADER if hinted else HEADER, RULE + ("---|---|" if hinted else "")]
     skipped = []
     for r in rows:
         if r.skipped:
@@ -73,10 +85,33 @@ def table(scenario, rows, baseline_name):
             vs = (_ratio(span, bm.wall), _ratio(cpu_req, _cpu_per_answer(base)),
                   _ratio(rss, bm.peak_rss_kb / 1024))
         limited = "%d" % r.limited + (" (+%d injected)" % r.injected_429 if r.injected_429 else "")
+        ratio = _ratio(span, r.bound) if span else "-"
+        if hinted:
+            floor = r.floor or r.bound
+            ratio += " | %.2f | %s" % (floor, _ratio(span, floor) if span else "-")
         lines.append("| %s | %s | %.2f | %s | %d | %s | %s | %.2f | %.3f | %.1f | %s | %s | %s |" % (
-            r.contender, span_text, r.bound, _ratio(span, r.bound) if span else "-", r.sent,
+            r.contender, span_text, r.bound, ratio, r.sent,
             limited, answers, m.cpu, cpu_req, rss, *vs))
-    return "\n".join(lines + [""] + skipped + [""])
+    notes = _tls_notes(scenario, rows, done) if scenario.tls else []
+    return "\n".join(lines + [""] + notes + skipped + [""])
+
+
+def _tls_notes(scenario, rows, done):
+    """Per contender: CPU per answer through TLS against the same scenario in plain HTTP
+    (when it ran in this run), and the protocol it negotiated."""
+    plain = next((r for sc, r in done if sc.name == scenario.name[:-len("-tls")]), [])
+    plain_cpu = {r.contender: _cpu_per_answer(r) for r in plain if r.measured and r.answered}
+    notes = []
+    for r in rows:
+        if r.skipped or not r.measured:
+            continue
+        cpu = _cpu_per_answer(r)
+        vs = ("%.3f ms plain, TLS costs %.2f ×" % (plain_cpu[r.contender], cpu / plain_cpu[r.contender])
+              if r.contender in plain_cpu and plain_cpu[r.contender] else "no plain-HTTP figure in this run")
+        protos = ", ".join("%s %d" % kv for kv in sorted((r.protocols or {}).items())) or "none logged"
+        notes.append("- %s: CPU/answer %.3f ms through TLS (%s); %s on %d connection%s" % (
+            r.contender, cpu, vs, protos, r.connections, "" if r.connections == 1 else "s"))
+    return notes + [""] if notes else []
 
 
 def _limits(s):
@@ -93,6 +128,8 @@ def _limits(s):
         parts.append("%g tokens/min" % (s.server_tps * 60))
     if s.faults:
         parts.append("faults %s" % s.faults)
+    if getattr(s, "tls", False):
+        parts.append("https through nginx (self-signed CA, HTTP/2 offered)")
     return (", " + ", ".join(parts)) if parts else ", no rate limit"
 
 
@@ -140,6 +177,20 @@ How to read the tables:
   estimates (prompt characters / 4 + output budget) over TR the server's token rate, C the
   concurrency and L the server latency. The server's bucket starts full (one second's
   worth), so a run can end slightly under it.
+- floor (tables whose faults include 429s that name a wait): the bound no client that
+  honours the wait can beat. The mock's faults follow arrival order from a fixed seed, the
+  same for every contender, and it reports at which arrival k each hinted 429 went out and
+  the wait H it named. The k-th request cannot arrive before `floor((k-1)/C)*L`, so that
+  429 ends no sooner than `(floor((k-1)/C)+1)*L + H + L` (its answer, the wait, the
+  retry); the floor is the largest of these and the bound. "vs floor" divides the makespan
+  by it: a 1 s wait landing near the end of a 1.6 s run costs a second whoever the client.
+  Each contender meets its own arrivals (its retries count), so floors differ a little; a
+  client that does not retry can end under its floor, with answers missing.
+- TLS tables (https through nginx with a certificate made by openssl at bench time, each
+  contender trusting its CA through its own option): the lines under the table give each
+  contender's CPU per answer through TLS next to its plain-HTTP figure from the same run,
+  and the protocol and connections nginx logged for it (HTTP/2 where the client asked for
+  it). nginx's CPU, like the mock's, is not counted.
 - sent: requests the mock received, retries included. 429: the mock's rate-limit answers
   (injected faults shown apart).
 - answers: "yes" when every answer is present and in submission order (the mock quotes
@@ -154,4 +205,4 @@ How to read the tables:
   within a table; on a busy machine the absolute figures move from run to run.
 
 """.format(mode=" (quick mode: smaller N)" if meta.get("quick") else "", **meta)
-    return head + "\n".join(table(sc, rows, baseline) for sc, rows in done)
+    return head + "\n".join(table(sc, rows, baseline, done[:i]) for i, (sc, rows) in enumerate(done))

@@ -126,6 +126,8 @@ const char *fault_name(int kind);
 /* Whether the fault is answered by an HTTP error status instead of a rendered answer;
  * both dialects must agree, so the list lives here and not in each of them. */
 int fault_is_http_error(int kind);
+/* The wait an injected 429 names (RetryInfo / Retry-After), in ms: its argument, else 1 s. */
+long fault_hint_ms(const fault *f);
 /* 0 on success; on failure writes a message naming the bad item into err. */
 int fault_parse_one(const char *s, size_t n, fault *out, char *err, size_t errlen);
 int fault_parse_spec(const char *spec, fault_spec *out, char *err, size_t errlen);
@@ -334,6 +336,8 @@ void stats_request(mstats *s, double now, int key_in_url);
 void stats_answered(mstats *s, int status);
 void stats_fault(mstats *s, int kind);
 void stats_rate_limited(mstats *s);
+/* An injected 429 naming a wait of wait_ms, at the request counted last (its arrival). */
+void stats_hinted(mstats *s, long wait_ms);
 void stats_inflight(mstats *s, int delta);
 void stats_conn(mstats *s, int delta);
 /* Counters of the caching and batch routes, and the request bytes received. */

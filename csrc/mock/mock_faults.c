@@ -23,6 +23,8 @@ const char *fault_name(int kind) { return kind >= 0 && kind < F_COUNT ? names[ki
 /* The HTTP errors are contiguous in enum fault_kind; a new one must go inside the range. */
 int fault_is_http_error(int kind) { return kind >= F_429 && kind <= F_504; }
 
+long fault_hint_ms(const fault *f) { return f->param_ms >= 0 ? f->param_ms : 1000; }
+
 /* Durations: "2s", "1.5s", "500ms", or a bare number of ms for slow / seconds for 429. */
 static int parse_duration_ms(const char *s, size_t n, int bare_is_seconds, long *out) {
   char tmp[32];

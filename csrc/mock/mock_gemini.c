@@ -251,7 +251,7 @@ static void fault_error(mresp *r, const fault *f, const char *model, size_t mlen
   switch (f->kind) {
   case F_429:
     quota_429(r, model, mlen, "GenerateRequestsPerMinutePerProjectPerModel", "generate_content_requests", 60,
-              f->param_ms >= 0 ? (double)f->param_ms / 1000.0 : 1.0, 0);
+              (double)fault_hint_ms(f) / 1000.0, 0);
     break;
   case F_429BARE:
     gemini_error(r, 429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).", NULL);

@@ -177,7 +177,7 @@ static void fault_error(mctx *c, mresp *r, const fault *f, const char *model, si
   char msg[400];
   switch (f->kind) {
   case F_429: {
-    double s = f->param_ms >= 0 ? (double)f->param_ms / 1000.0 : 1.0;
+    double s = (double)fault_hint_ms(f) / 1000.0;
     char d[32];
     fmt_duration_go(d, sizeof d, s);
     snprintf(msg, sizeof msg,

@@ -168,6 +168,7 @@ void decide(mctx *c, const prompt_info *pi, size_t alen, decision *d) {
     }
   }
   if (d->f.kind != F_NONE) stats_fault(c->stats, d->f.kind);
+  if (d->f.kind == F_429) stats_hinted(c->stats, fault_hint_ms(&d->f));
 }
 
 /* protobuf Duration text: "2s", "1.250s" */

@@ -10,6 +10,9 @@
 #include <string.h>
 
 #define MINUTE_SLOTS 60
+/* Hinted 429s remembered for /stats: enough for a benchmark run (2% of a few thousand
+ * requests); later ones are only counted. */
+#define HINTED_MAX 1024
 
 struct mstats {
   pthread_mutex_t mu;
@@ -17,6 +20,12 @@ struct mstats {
   /* requests per one-second slot, for requests_last_minute */
   uint64_t slot_count[MINUTE_SLOTS];
   int64_t slot_sec[MINUTE_SLOTS];
+  /* each injected 429 that named a wait: its arrival number (1-based, since the last
+   * reset) and the wait in ms, so that a benchmark can tell the earliest any client could
+   * have finished (the fault sequence follows arrival order, the same for every client) */
+  uint64_t hinted_at[HINTED_MAX];
+  long hinted_ms[HINTED_MAX];
+  size_t hinted_n;
 };
 
 mstats *stats_new(void) {
@@ -45,6 +54,7 @@ void stats_reset(mstats *s) {
     s->slot_count[i] = 0;
     s->slot_sec[i] = -1;
   }
+  s->hinted_n = 0;
   pthread_mutex_unlock(&s->mu);
 }
 
@@ -84,6 +94,16 @@ void stats_fault(mstats *s, int kind) {
   if (kind <= F_NONE || kind >= F_COUNT) return;
   pthread_mutex_lock(&s->mu);
   s->c.faults[kind]++;
+  pthread_mutex_unlock(&s->mu);
+}
+
+void stats_hinted(mstats *s, long wait_ms) {
+  pthread_mutex_lock(&s->mu);
+  if (s->hinted_n < HINTED_MAX) {
+    s->hinted_at[s->hinted_n] = s->c.requests; /* this request was the last one counted */
+    s->hinted_ms[s->hinted_n] = wait_ms;
+    s->hinted_n++;
+  }
   pthread_mutex_unlock(&s->mu);
 }
 
@@ -147,6 +167,11 @@ void stats_json(mstats *s, mbuf *o, double now) {
   o->len--; /* reopen the object for the extra counters */
   for (int i = 0; i < ST_EXTRA_N; i++)
     mb_printf(o, ",\"%s\":%llu", stats_extra_names[i], (unsigned long long)c->extra[i]);
-  mb_putc(o, '}');
+  mb_puts(o, ",\"hinted_429\":[");
+  pthread_mutex_lock(&s->mu);
+  for (size_t i = 0; i < s->hinted_n; i++)
+    mb_printf(o, "%s[%llu,%ld]", i ? "," : "", (unsigned long long)s->hinted_at[i], s->hinted_ms[i]);
+  pthread_mutex_unlock(&s->mu);
+  mb_puts(o, "]}");
   free(c);
 }
