@@ -65,6 +65,31 @@ describe("backoff", function()
     assert.is_true(last_healthy < lone[2].t, "the healthy requests waited for the hinted one")
   end)
 
+  it("keeps sending behind a head that waits out its RetryInfo (engine.map's window grows)", function()
+    local url, read_log = fault_server(tmp, "retryinfo", 1.5, 30 * SLOW)
+    local engine = require "coursegen.engine"
+    local n = 0
+    local function source()
+      n = n + 1
+      if n > 600 then return nil end
+      return { url = url, body = body(n == 1 and "[lone] chapter" or ("[h" .. n .. "] chapter")) }
+    end
+    -- concurrency 4: a default window of 128 requests
+    local count = engine.map({ concurrency = 4, backoff_base = 0.01 }, source, { timeout = 20 * SLOW },
+      function(r) assert.equal(200, r.status) end)
+    assert.equal(600, count)
+    local before, retry_t = 0, nil
+    local log = read_log()
+    for _, e in ipairs(log) do
+      if e.tag == "lone" and e.status == 200 then retry_t = e.t end
+    end
+    for _, e in ipairs(log) do
+      if e.tag ~= "lone" and e.t < retry_t then before = before + 1 end
+    end
+    -- A fixed window would have sent 127 others, then waited with the engine idle.
+    assert.is_true(before > 128, before .. " others answered while the head waited")
+  end)
+
   it("asks a lone failing request again only after the backoff it announced", function()
     local url, read_log = fault_server(tmp, "fail503", 3, 30 * SLOW)
     local waits = {}

@@ -60,6 +60,9 @@ local getmetatable, tostring, max, min = getmetatable, tostring, math.max, math.
 
 local M = {}
 
+-- Seconds `map` waits on a held head before it looks whether the window should grow.
+local GROW_SLICE = 0.05
+
 --- Creates an engine (same as `core.engine`).
 -- @tparam table opts engine options (see the module comment)
 -- @return the engine; raises on a bad option
@@ -84,7 +87,9 @@ end
 -- @tparam[opt] table|function opts `{window = n, timeout = s, on_stats = fn}` (window
 --   default 32 x concurrency up to 1024, at least 4 x concurrency and 64: a request that
 --   waits out a server's hinted time, a second or more, holds the head of the order, and
---   the others must go on being sent meanwhile; `on_stats(stats)` is called once with the
+--   the others must go on being sent meanwhile. The default window doubles, up to 16
+--   times its size, whenever the engine would otherwise sit idle behind a held head; a
+--   window given here is kept as given. `on_stats(stats)` is called once with the
 --   engine's final statistics, `eng:stats()`, when the requests are all done); a function
 --   here is taken as `handler`
 -- @tparam[opt] function handler if given, called as `handler(result, request, eng)` for
@@ -126,6 +131,7 @@ function M.map(eng_or_opts, source, opts, handler)
   local conc = type(eng_or_opts) == "table" and not is_engine(eng_or_opts) and eng_or_opts.concurrency or 8
   local window = opts.window or max(64, 4 * conc, min(32 * conc, 1024))
   if type(window) ~= "number" or window < 1 then error("bad option 'window' (expected a number >= 1)", 2) end
+  local max_window = opts.window or 16 * window
   local timeout = opts.timeout
   local on_stats = opts.on_stats
   if on_stats ~= nil and type(on_stats) ~= "function" then error("bad option 'on_stats' (expected a function)", 2) end
@@ -143,9 +149,30 @@ function M.map(eng_or_opts, source, opts, handler)
     end
   end
 
+  -- Waits for the next result in order. While the window may still grow, it waits in
+  -- short slices and grows the window when the head is held and the engine has capacity
+  -- to spare: the answers behind the head are done and waiting, and nothing new is sent.
+  local function next_result()
+    if exhausted or window >= max_window then return eng:next(timeout) end
+    local deadline = timeout and core.now() + timeout
+    while true do
+      local slice = deadline and min(GROW_SLICE, deadline - core.now()) or GROW_SLICE
+      local r, err = eng:next(max(0, slice))
+      if r or err ~= "timeout" or (deadline and core.now() >= deadline) then return r, err end
+      local st = eng:stats()
+      if not exhausted and window < max_window and st.in_flight + st.queued < conc then
+        window = min(2 * window, max_window)
+        fill()
+      end
+      if exhausted or window >= max_window then
+        return eng:next(deadline and max(0, deadline - core.now()) or nil)
+      end
+    end
+  end
+
   local function step()
     fill()
-    local r, err = eng:next(timeout)
+    local r, err = next_result()
     if r then
       local req = reqs[r.id]
       reqs[r.id] = nil
