@@ -88,20 +88,9 @@ static void schedule_retry(cg_engine *e, cg_job *j, const char *code, const char
                            double delay, int kind, double now) {
   char buf[512];
   int d = cg_retry_decide(cg_job_spent(j), j->max_attempts, now - j->t_submit, delay, e->cfg.retry_budget);
-  if (d == CG_RETRY_NO_ATTEMPTS) {
-    if (j->max_attempts > 1) {
-      snprintf(buf, sizeof buf, "%s (after %d attempts)", msg, j->attempts);
-      msg = buf;
-    }
-    cg_job_fail(j, code, msg);
-    push_event(e, j, msg, 0, 0);
-    push_done(e, j, CG_JOB_DONE);
-    return;
-  }
-  if (d == CG_RETRY_NO_BUDGET) {
-    snprintf(buf, sizeof buf, "budget: retry budget of %g s spent after %d attempts; last error: %s",
-             e->cfg.retry_budget, j->attempts, msg);
-    cg_job_fail(j, "budget", buf);
+  if (d != CG_RETRY_GO) {
+    cg_retry_final(buf, sizeof buf, d, msg, j->attempts, e->cfg.retry_budget);
+    cg_job_fail(j, d == CG_RETRY_NO_BUDGET ? "budget" : code, buf);
     push_event(e, j, buf, 0, 0);
     push_done(e, j, CG_JOB_DONE);
     return;
@@ -207,10 +196,9 @@ void outage_expire(cg_engine *e, double now) {
       if (e->retryq.tail == j) e->retryq.tail = prev;
       e->retryq.n--;
       j->next = NULL;
-      char buf[512];
-      snprintf(buf, sizeof buf,
-               "budget: retry budget of %g s spent after %d attempts; the server has failed every request for %.0f s",
-               e->cfg.retry_budget, j->attempts, now - e->outage_since);
+      char last[128], buf[512];
+      snprintf(last, sizeof last, "the server has failed every request for %.0f s", now - e->outage_since);
+      cg_retry_final(buf, sizeof buf, CG_RETRY_NO_BUDGET, last, j->attempts, e->cfg.retry_budget);
       cg_job_fail(j, "budget", buf);
       push_event(e, j, buf, 0, 0);
       push_done(e, j, CG_JOB_DONE);
