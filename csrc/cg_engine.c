@@ -533,7 +533,7 @@ static void run_validate(lua_State *L, eng_ud *u, cg_job *j) {
   const cg_config *c = cg_engine_config(u->e);
   char msg[512];
   double delay = cg_engine_backoff(u->e, j->attempts);
-  int d = cg_retry_decide(cg_job_spent(j), j->max_attempts, cg_now() - j->t_submit, delay, c->retry_budget);
+  int d = cg_retry_decide(cg_job_spent(j), j->max_attempts, j->waited, delay, c->retry_budget);
   char last[400];
   snprintf(last, sizeof last, "rejected: %s", reason);
   if (d != CG_RETRY_GO) cg_retry_final(msg, sizeof msg, d, last, j->attempts, c->retry_budget);

@@ -107,9 +107,9 @@ void cg_classify_net(int kind, const char *detail, cg_verdict *v) {
   else snprintf(v->msg, sizeof v->msg, "%s: %s", v->code, detail ? detail : "");
 }
 
-int cg_retry_decide(int spent, int max_attempts, double since_submit, double delay, double budget) {
+int cg_retry_decide(int spent, int max_attempts, double waited, double delay, double budget) {
   if (spent >= max_attempts) return CG_RETRY_NO_ATTEMPTS;
-  if (since_submit + delay > budget) return CG_RETRY_NO_BUDGET;
+  if (waited + delay > budget) return CG_RETRY_NO_BUDGET;
   return CG_RETRY_GO;
 }
 

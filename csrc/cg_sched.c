@@ -63,6 +63,7 @@ static void push_event(cg_engine *e, const cg_job *j, const char *err, double wa
 
 /* Parks a job in the backoff heap until `delay` from now. */
 void to_backoff(cg_engine *e, cg_job *j, double delay, int kind, double now) {
+  if (j->t_failed < 0) j->t_failed = now;
   j->t_due = now + delay;
   j->state = CG_JOB_BACKOFF;
   j->early = kind == WAIT_EARLY;
@@ -87,7 +88,7 @@ static void give_back(cg_engine *e, cg_job *j, double now) {
 static void schedule_retry(cg_engine *e, cg_job *j, const char *code, const char *msg,
                            double delay, int kind, double now) {
   char buf[512];
-  int d = cg_retry_decide(cg_job_spent(j), j->max_attempts, now - j->t_submit, delay, e->cfg.retry_budget);
+  int d = cg_retry_decide(cg_job_spent(j), j->max_attempts, cg_job_waited(j, now), delay, e->cfg.retry_budget);
   if (d != CG_RETRY_GO) {
     cg_retry_final(buf, sizeof buf, d, msg, j->attempts, e->cfg.retry_budget);
     cg_job_fail(j, d == CG_RETRY_NO_BUDGET ? "budget" : code, buf);
@@ -191,7 +192,7 @@ void outage_expire(cg_engine *e, double now) {
   cg_job **p = &e->retryq.head, *prev = NULL;
   while (*p) {
     cg_job *j = *p;
-    if (j->attempts > 0 && now - j->t_submit > e->cfg.retry_budget) {
+    if (j->attempts > 0 && cg_job_waited(j, now) > e->cfg.retry_budget) {
       *p = j->next;
       if (e->retryq.tail == j) e->retryq.tail = prev;
       e->retryq.n--;
@@ -427,6 +428,8 @@ double admit(cg_engine *e, worker *w, double now, cg_job **out) {
     e->st.tokens_reserved += j->tokens;
     j->attempts++;
     j->t_attempt = now;
+    j->waited = cg_job_waited(j, now);
+    j->t_failed = -1;
     j->sent_seq = ++e->sent_seq;
     if (v == CG_HEAD_PROBE) e->probe_seq = j->sent_seq;
     if (e->outage) e->outage_probe = j->sent_seq;

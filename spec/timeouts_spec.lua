@@ -97,4 +97,28 @@ describe("timeouts", function()
     assert.matches("^timeout: no answer in time", last.error)
     assert.same({ "trickle:" .. 6 * SLOW, "ok" }, served())
   end)
+
+  it("spends the retry budget on waits for a retry, not on long attempts or the queue", function()
+    -- A model slower than the whole retry budget: its timed-out attempt is asked again,
+    -- and so is a request that queued longer than the budget before failing once.
+    local slow = 1.5 * SLOW
+    local url, served = server("trickle:" .. 6 * SLOW .. ",ok,think:" .. slow .. ",busy,ok")
+    local eng <close> = core.engine { timeout = 2 * slow, retry_budget = 1, backoff_base = 0.05, concurrency = 1 }
+    local function submit()
+      return eng:submit { url = url, headers = { "Content-Type: application/json" }, body = BODY }
+    end
+    submit()
+    local r = assert(eng:next(60 * SLOW))
+    assert.is_nil(r.error)
+    assert.equal(2, r.attempts)
+    submit() -- thinks for `slow`, while the next one queues behind it (one slot)
+    submit() -- answered 503 once, after queueing longer than the budget
+    local a, b = assert(eng:next(60 * SLOW)), assert(eng:next(60 * SLOW))
+    assert.is_nil(a.error)
+    assert.equal(1, a.attempts)
+    assert.is_nil(b.error)
+    assert.equal(2, b.attempts)
+    assert.is_true(b.elapsed > 1, "it queued past the budget: " .. b.elapsed)
+    assert.same({ "trickle:" .. 6 * SLOW, "ok", "think:" .. slow, "busy", "ok" }, served())
+  end)
 end)

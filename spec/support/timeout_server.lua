@@ -11,6 +11,7 @@
 --                 up or S seconds pass, then the rest
 --     trickle:S   sends the headers, then one byte of leading whitespace every 0.2 s for
 --                 S seconds (bytes keep flowing), then the answer
+--     busy        answers 503 UNAVAILABLE at once (Google's shape of an overloaded model)
 local socket = require "socket"
 local loopback = require "spec.support.loopback"
 
@@ -58,6 +59,11 @@ loopback.serve(port_file, 100, max_seconds, function(c, _, _, n)
       socket.sleep(0.2)
     end
     c:send(BODY)
+  elseif kind == "busy" then
+    local err = '{"error":{"code":503,"message":"The model is overloaded. Please try again later.",'
+      .. '"status":"UNAVAILABLE"}}'
+    c:send(("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=UTF-8\r\n"
+      .. "Connection: close\r\nContent-Length: %d\r\n\r\n%s"):format(#err, err))
   else
     c:send(head(#BODY) .. BODY)
   end
