@@ -87,9 +87,9 @@ static void give_back(cg_engine *e, cg_job *j, double now) {
 /* Sends a failed attempt to backoff, or finalises it when attempts or budget are spent. */
 static void schedule_retry(cg_engine *e, cg_job *j, const char *code, const char *msg,
                            double delay, int kind, double now) {
-  char buf[512];
   int d = cg_retry_decide(cg_job_spent(j), j->max_attempts, cg_job_waited(j, now), delay, e->cfg.retry_budget);
   if (d != CG_RETRY_GO) {
+    char buf[512];
     cg_retry_final(buf, sizeof buf, d, msg, j->attempts, e->cfg.retry_budget);
     cg_job_fail(j, d == CG_RETRY_NO_BUDGET ? "budget" : code, buf);
     push_event(e, j, buf, 0, 0);
