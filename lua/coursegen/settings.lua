@@ -39,7 +39,7 @@ M.DEFAULTS = {
 -- user runs. A remote API (`DEFAULTS.timeout`, 20 min) covers Gemini 2.5 Pro thinking and
 -- writing the largest re-asked chapter (65,536 output tokens) at some 55 tokens/s; a 7-8B
 -- model on a few CPU cores writes 3 to 6 tokens/s, so one 8,192-token chapter can take
--- 25 to 45 min. A request cut at its timeout is paid for and asked again, while a timeout
+-- 23 to 45 min. A request cut at its timeout is paid for and asked again, while a timeout
 -- too long only costs time when a server hangs, hence the generous values.
 M.LOCAL_TIMEOUT = 3600
 
