@@ -36,8 +36,11 @@ build = {
   modules = {
     ["coursegen.core"] = {
       sources = {
+        "csrc/cg_admit.c",
+        "csrc/cg_admit_lua.c",
         "csrc/cg_buf.c",
         "csrc/cg_clock.c",
+        "csrc/cg_clock_lua.c",
         "csrc/cg_core.c",
         "csrc/cg_engine.c",
         "csrc/cg_fs.c",

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:?usage: sanitize.sh asan|tsan|valgrind}
 busted=(lua5.4 "$(command -v busted || echo /usr/bin/busted)")
-c_specs=(spec/mock_spec.lua spec/mock_cache_spec.lua spec/engine_spec.lua spec/limiter_spec.lua spec/retry_spec.lua spec/hints_spec.lua
+c_specs=(spec/mock_spec.lua spec/mock_cache_spec.lua spec/engine_spec.lua spec/limiter_spec.lua spec/admission_spec.lua spec/retry_spec.lua spec/hints_spec.lua
          spec/redis_limiter_spec.lua spec/tls_spec.lua)
 existing=()
 for s in "${c_specs[@]}"; do [ -f "$s" ] && existing+=("$s"); done

@@ -42,7 +42,7 @@ int luaopen_coursegen_core(lua_State *L) {
   /* Before any engine thread exists: curl_global_init is not thread-safe. */
   if (cg_http_global_init() != 0) return luaL_error(L, "cannot initialise libcurl");
   static int (*const openers[])(lua_State *) = {cg_clock_open, cg_signals_open, cg_limit_open,
-                                                cg_retry_open, cg_hints_open, cg_engine_open,
+                                                cg_admit_open, cg_retry_open, cg_hints_open, cg_engine_open,
                                                 cg_redis_open, cg_sha256_open, cg_fs_open,
                                                 cg_unicode_open};
   lua_newtable(L);

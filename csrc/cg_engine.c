@@ -533,36 +533,33 @@ static void run_validate(lua_State *L, eng_ud *u, cg_job *j) {
   const cg_config *c = cg_engine_config(u->e);
   char msg[512];
   double delay = cg_engine_backoff(u->e, j->attempts);
-  int d = cg_retry_decide(cg_job_spent(j), j->max_attempts, cg_now() - j->t_submit, delay, c->retry_budget);
-  if (d == CG_RETRY_NO_ATTEMPTS) {
-    snprintf(msg, sizeof msg, "rejected: %s (after %d attempts)", reason, j->attempts);
-    cg_job_fail(j, "rejected", msg);
-    finish_job(u, j, 1);
-    return;
-  }
-  if (d == CG_RETRY_NO_BUDGET) {
-    /* Still "rejected" (the contract: a re-ask that runs out of budget is a rejection). */
-    snprintf(msg, sizeof msg, "rejected: %s (retry budget of %g s spent after %d attempts)", reason,
-             c->retry_budget, j->attempts);
-    cg_job_fail(j, "rejected", msg);
-    finish_job(u, j, 1);
-    return;
-  }
+  int d = cg_retry_decide(cg_job_spent(j), j->max_attempts, j->waited, delay, c->retry_budget);
+  char last[400];
+  snprintf(last, sizeof last, "rejected: %s", reason);
+  if (d != CG_RETRY_GO) cg_retry_final(msg, sizeof msg, d, last, j->attempts, c->retry_budget);
   if (u->on_attempt_ref != LUA_NOREF) {
+    /* The same event as an HTTP failure's: the attempt's error and the wait before the
+     * next one, or the final message when there is none. */
     cg_event ev;
     memset(&ev, 0, sizeof ev);
     ev.id = j->id;
     ev.attempt = j->attempts;
     ev.status = j->status;
-    snprintf(msg, sizeof msg, "rejected: %s", reason);
-    ev.error = msg;
-    ev.wait_s = delay;
-    ev.retry = 1;
+    ev.error = d == CG_RETRY_GO ? last : msg;
+    ev.wait_s = d == CG_RETRY_GO ? delay : 0;
+    ev.retry = d == CG_RETRY_GO;
     run_event(L, u, &ev);
     if (u->closed) {
       cg_job_free(j);
       return;
     }
+  }
+  if (d != CG_RETRY_GO) {
+    /* Still "rejected" when the budget ran out (the contract: a re-ask that cannot go
+     * again is a rejection); the words are the HTTP failures'. */
+    cg_job_fail(j, "rejected", msg);
+    finish_job(u, j, 1);
+    return;
   }
   cg_engine_retry(u->e, j, delay);
 }

@@ -1,6 +1,7 @@
 /* The shared limiter's side of the engine: what Redis must learn, and the gate, the only
  * thread that talks to Redis (the design is in cg_pool.c). */
 #include "cg_pool_impl.h"
+#include "cg_admit.h"
 #include "cg_clock.h"
 #include "cg_http.h"
 #include "cg_retry.h"
@@ -29,7 +30,7 @@ static void limiter_failed(cg_engine *e, const char *msg) {
 }
 
 int grant_covers(const cg_engine *e, const cg_job *j) {
-  return e->grant_req > 0 && (e->cfg.limits.tpm <= 0 || e->grant_tok + 1e-9 >= j->tokens);
+  return cg_admit_granted(&e->lim, e->grant_req, e->grant_tok, j->tokens);
 }
 
 /* Tokens to settle with Redis: only a token limit makes them mean anything. */

@@ -1,5 +1,7 @@
 /* core.limiter: the pure limiter of cg_limit.c as a Lua object driven by the caller's
- * clock (the specs' way in), and the option readers the engine shares with it. */
+ * clock (the specs' way in), and the option readers the engine shares with it.
+ * Admission itself (the queue's head, slots, probes) is core.admission, cg_admit_lua.c. */
+#include "cg_admit.h"
 #include "cg_limit.h"
 #include "cg_limit_lua.h"
 #include "cg_types.h"
@@ -43,6 +45,10 @@ static lim_ud *checklim(lua_State *L) {
   return (lim_ud *)luaL_checkudata(L, 1, CG_LIMITER_T);
 }
 
+cg_limiter *cg_limit_check(lua_State *L, int idx) {
+  return &((lim_ud *)luaL_checkudata(L, idx, CG_LIMITER_T))->lim;
+}
+
 /*** core.limiter{rpm=, tpm=, rpd=, burst_requests=, burst_tokens=, aimd_decrease=,
  * aimd_increase=, aimd_min=, now=, slow_start=} -> limiter. Buckets start full at time
  * `now` (0), except the request bucket with slow_start (as the engine's): one request. */
@@ -54,7 +60,7 @@ static int l_limiter(lua_State *L) {
   cg_limits lim = {0, 0, 0, 0, 0};
   cg_limit_read(L, 1, &lim);
   double now = cg_opt_number(L, 1, "now", 0);
-  lim_ud *u = (lim_ud *)lua_newuserdatauv(L, sizeof *u, 1);
+  lim_ud *u = (lim_ud *)lua_newuserdatauv(L, sizeof *u, 0);
   u->cur = lim;
   cg_limit_init(&u->lim, &lim, now);
   cg_limit_read_aimd(L, 1, &u->lim);
@@ -62,17 +68,12 @@ static int l_limiter(lua_State *L) {
   if (lua_toboolean(L, -1)) cg_limit_slow_start(&u->lim);
   lua_pop(L, 1);
   luaL_setmetatable(L, CG_LIMITER_T);
-  lua_newtable(L); /* FIFO queue: {head=, tail=, [i] = {key, tokens}} */
-  lua_setiuservalue(L, -2, 1);
   return 1;
 }
 
 static void push_too_large(lua_State *L, double tokens, const char *which, const cg_limiter *l) {
-  int is_tok = which[0] == 't';
-  double cap = is_tok ? l->tok.hard_max : which[9] == 'd' ? l->day.hard_max : l->req.hard_max;
   char buf[200];
-  snprintf(buf, sizeof buf, "too_large: request needs %.0f %s but the %s limit allows at most %.0f",
-           is_tok ? tokens : 1.0, is_tok ? "tokens" : "request", which, cap);
+  cg_admit_message(buf, sizeof buf, CG_HEAD_TOO_LARGE, l, tokens, 0, which, 0);
   lua_pushnil(L);
   lua_pushstring(L, buf);
   lua_pushliteral(L, "too_large");
@@ -191,91 +192,12 @@ static int m_set_limits(lua_State *L) {
   return 0;
 }
 
-/*** lim:enqueue(key, tokens): appends to the limiter's FIFO (see lim:admit). */
-static int m_enqueue(lua_State *L) {
-  checklim(L);
-  luaL_checkany(L, 2);
-  double tokens = luaL_optnumber(L, 3, 0);
-  lua_getiuservalue(L, 1, 1);
-  lua_getfield(L, -1, "tail");
-  lua_Integer tail = lua_tointeger(L, -1) + 1;
-  lua_pop(L, 1);
-  lua_createtable(L, 2, 0);
-  lua_pushvalue(L, 2);
-  lua_rawseti(L, -2, 1);
-  lua_pushnumber(L, tokens);
-  lua_rawseti(L, -2, 2);
-  lua_rawseti(L, -2, tail);
-  lua_pushinteger(L, tail);
-  lua_setfield(L, -2, "tail");
-  return 0;
-}
-
-/*** lim:admit(now) -> admitted, wait_s, rejected: admits from the head of the FIFO while
- * the buckets allow, never past a head that must wait (strict FIFO). `admitted` lists the
- * keys in order; `wait_s` is the head's wait, or nil when the queue emptied; `rejected`
- * lists {key, message} for requests too large for any bucket. */
-static int m_admit(lua_State *L) {
-  lim_ud *u = checklim(L);
-  double now = luaL_checknumber(L, 2);
-  lua_settop(L, 2);
-  lua_getiuservalue(L, 1, 1); /* 3: queue */
-  lua_newtable(L);            /* 4: admitted */
-  lua_newtable(L);            /* 5: rejected */
-  lua_getfield(L, 3, "head");
-  lua_Integer head = lua_tointeger(L, -1) + 1;
-  lua_pop(L, 1);
-  lua_getfield(L, 3, "tail");
-  lua_Integer tail = lua_tointeger(L, -1);
-  lua_pop(L, 1);
-  lua_Integer na = 0, nr = 0;
-  double wait = -1;
-  for (; head <= tail; head++) {
-    lua_rawgeti(L, 3, head); /* 6: item */
-    lua_rawgeti(L, 6, 2);
-    double tokens = lua_tonumber(L, -1);
-    lua_pop(L, 1);
-    double w;
-    const char *which = "";
-    int r = cg_limit_reserve(&u->lim, tokens, now, &w, &which);
-    if (r == CG_WAIT) {
-      lua_pop(L, 1);
-      wait = w;
-      break;
-    }
-    lua_rawgeti(L, 6, 1);
-    if (r == CG_ADMIT) {
-      lua_rawseti(L, 4, ++na);
-    } else {
-      lua_createtable(L, 2, 0);
-      lua_insert(L, -2);
-      lua_rawseti(L, -2, 1);
-      push_too_large(L, tokens, which, &u->lim);
-      lua_pop(L, 1);
-      lua_remove(L, -2);
-      lua_rawseti(L, -2, 2);
-      lua_rawseti(L, 5, ++nr);
-    }
-    lua_pop(L, 1);
-    lua_pushnil(L);
-    lua_rawseti(L, 3, head);
-  }
-  lua_pushinteger(L, head - 1);
-  lua_setfield(L, 3, "head");
-  lua_pushvalue(L, 4);
-  if (wait >= 0) lua_pushnumber(L, wait);
-  else lua_pushnil(L);
-  lua_pushvalue(L, 5);
-  return 3;
-}
-
 static void createmeta(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"reserve", m_reserve},     {"refund", m_refund}, {"reconcile", m_reconcile},
       {"pause_until", m_pause_until}, {"unpause", m_unpause}, {"binding", m_binding},
       {"probe", m_probe}, {"delivered", m_delivered},
-      {"levels", m_levels}, {"set_limits", m_set_limits},
-      {"enqueue", m_enqueue},     {"admit", m_admit},   {NULL, NULL}};
+      {"levels", m_levels}, {"set_limits", m_set_limits}, {NULL, NULL}};
   luaL_newmetatable(L, CG_LIMITER_T);
   luaL_newlib(L, methods);
   lua_setfield(L, -2, "__index");

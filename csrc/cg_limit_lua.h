@@ -1,4 +1,5 @@
-/* The limiter's Lua side (cg_limit_lua.c): option readers shared with the engine. */
+/* The limiter's Lua side (cg_limit_lua.c): option readers shared with the engine, and the
+ * limiter inside a core.limiter object (for core.admission). */
 #ifndef CG_LIMIT_LUA_H
 #define CG_LIMIT_LUA_H
 
@@ -12,5 +13,7 @@ void cg_limit_read(lua_State *L, int idx, cg_limits *lim);
 /* The limit fields' names (what set_limits takes), NULL-terminated. */
 extern const char *const cg_limit_keys[];
 void cg_limit_read_aimd(lua_State *L, int idx, cg_limiter *l);
+/* The limiter inside the core.limiter object at `idx`, raising when it is not one. */
+cg_limiter *cg_limit_check(lua_State *L, int idx);
 
 #endif

@@ -149,6 +149,7 @@ const cg_config *cg_engine_config(const cg_engine *e) {
 void cg_engine_submit(cg_engine *e, cg_job *j) {
   pthread_mutex_lock(&e->mu);
   j->t_submit = cg_now();
+  j->t_failed = -1;
   j->state = CG_JOB_QUEUED;
   double max = cg_limit_max_tokens(&e->lim);
   if (e->r_failed) {

@@ -50,6 +50,11 @@ typedef struct cg_job {
   int cancel;   /* cancellation asked for; guarded by the engine lock */
   int owner;    /* index of the worker running it while ACTIVE */
   double t_submit, t_attempt, t_due, t_done;
+  /* The retry budget counts the time a request is held back to be asked again (backoffs,
+   * pauses, outages), not its wait for a first slot nor its attempts: a slow model's long
+   * attempt, or a long queue, must not spend it. `waited`: seconds held back before its
+   * last attempt; `t_failed`: when its last attempt failed, -1 while none waits. */
+  double waited, t_failed;
   uint64_t sent_seq; /* order of its last attempt among all attempts (ties in time do not) */
   struct cg_job *next;  /* link in whichever engine queue holds the job */
   size_t heap_idx;
@@ -121,6 +126,11 @@ void cg_engine_destroy(cg_engine *e);
 /* Attempts that count against max_attempts. */
 static inline int cg_job_spent(const cg_job *j) {
   return j->attempts - j->free_attempts;
+}
+
+/* Seconds of the retry budget the job has used at `now`. */
+static inline double cg_job_waited(const cg_job *j, double now) {
+  return j->waited + (j->t_failed >= 0 ? now - j->t_failed : 0);
 }
 
 cg_job *cg_job_new(void);

@@ -107,10 +107,21 @@ void cg_classify_net(int kind, const char *detail, cg_verdict *v) {
   else snprintf(v->msg, sizeof v->msg, "%s: %s", v->code, detail ? detail : "");
 }
 
-int cg_retry_decide(int spent, int max_attempts, double since_submit, double delay, double budget) {
+int cg_retry_decide(int spent, int max_attempts, double waited, double delay, double budget) {
   if (spent >= max_attempts) return CG_RETRY_NO_ATTEMPTS;
-  if (since_submit + delay > budget) return CG_RETRY_NO_BUDGET;
+  if (waited + delay > budget) return CG_RETRY_NO_BUDGET;
   return CG_RETRY_GO;
+}
+
+void cg_retry_final(char *buf, size_t n, int decision, const char *last, int attempts, double budget) {
+  const char *s = attempts == 1 ? "" : "s";
+  if (decision == CG_RETRY_NO_BUDGET)
+    snprintf(buf, n, "budget: retry budget of %g s spent after %d attempt%s; last error: %s", budget,
+             attempts, s, last);
+  else if (attempts > 1)
+    snprintf(buf, n, "%s (after %d attempt%s)", last, attempts, s);
+  else
+    snprintf(buf, n, "%s", last);
 }
 
 void cg_rng_seed(cg_rng *r, uint64_t seed) {

@@ -35,10 +35,16 @@ void cg_classify_http(long status, const cg_hints *h, const char *body, size_t l
 void cg_classify_net(int kind, const char *detail, cg_verdict *v);
 
 /* Whether a failed attempt, transport, HTTP or rejected by validate alike, may go again
- * after `delay`: attempts that count (`spent`) against `max_attempts`, and the time from
- * submission to the retry against the retry budget. The one rule for every retry. */
+ * after `delay`: attempts that count (`spent`) against `max_attempts`, and the time held
+ * back for retries so far (`waited`) plus `delay` against the retry budget. The one rule
+ * for every retry. */
 enum { CG_RETRY_GO = 0, CG_RETRY_NO_ATTEMPTS, CG_RETRY_NO_BUDGET };
-int cg_retry_decide(int spent, int max_attempts, double since_submit, double delay, double budget);
+int cg_retry_decide(int spent, int max_attempts, double waited, double delay, double budget);
+/* The final message of a request whose retry cg_retry_decide refused (`decision`), from
+ * the last attempt's message `last` ("http: HTTP 503", "rejected: empty", ...): "LAST
+ * (after N attempts)" or "budget: retry budget of B s spent after N attempts; last error:
+ * LAST". HTTP failures and validate's re-asks end with the same words. */
+void cg_retry_final(char *buf, size_t n, int decision, const char *last, int attempts, double budget);
 
 /* splitmix64: small, seedable, good enough for jitter. */
 typedef struct cg_rng {

@@ -2,6 +2,7 @@
  * backoff, validate), lone faults told from limits and outages, retries, and admission
  * from the queue heads through the limiter. The design is in cg_pool.c. */
 #include "cg_pool_impl.h"
+#include "cg_admit.h"
 #include "cg_clock.h"
 #include "cg_http.h"
 #include "cg_retry.h"
@@ -62,6 +63,7 @@ static void push_event(cg_engine *e, const cg_job *j, const char *err, double wa
 
 /* Parks a job in the backoff heap until `delay` from now. */
 void to_backoff(cg_engine *e, cg_job *j, double delay, int kind, double now) {
+  if (j->t_failed < 0) j->t_failed = now;
   j->t_due = now + delay;
   j->state = CG_JOB_BACKOFF;
   j->early = kind == WAIT_EARLY;
@@ -85,22 +87,11 @@ static void give_back(cg_engine *e, cg_job *j, double now) {
 /* Sends a failed attempt to backoff, or finalises it when attempts or budget are spent. */
 static void schedule_retry(cg_engine *e, cg_job *j, const char *code, const char *msg,
                            double delay, int kind, double now) {
-  char buf[512];
-  int d = cg_retry_decide(cg_job_spent(j), j->max_attempts, now - j->t_submit, delay, e->cfg.retry_budget);
-  if (d == CG_RETRY_NO_ATTEMPTS) {
-    if (j->max_attempts > 1) {
-      snprintf(buf, sizeof buf, "%s (after %d attempts)", msg, j->attempts);
-      msg = buf;
-    }
-    cg_job_fail(j, code, msg);
-    push_event(e, j, msg, 0, 0);
-    push_done(e, j, CG_JOB_DONE);
-    return;
-  }
-  if (d == CG_RETRY_NO_BUDGET) {
-    snprintf(buf, sizeof buf, "budget: retry budget of %g s spent after %d attempts; last error: %s",
-             e->cfg.retry_budget, j->attempts, msg);
-    cg_job_fail(j, "budget", buf);
+  int d = cg_retry_decide(cg_job_spent(j), j->max_attempts, cg_job_waited(j, now), delay, e->cfg.retry_budget);
+  if (d != CG_RETRY_GO) {
+    char buf[512];
+    cg_retry_final(buf, sizeof buf, d, msg, j->attempts, e->cfg.retry_budget);
+    cg_job_fail(j, d == CG_RETRY_NO_BUDGET ? "budget" : code, buf);
     push_event(e, j, buf, 0, 0);
     push_done(e, j, CG_JOB_DONE);
     return;
@@ -201,15 +192,14 @@ void outage_expire(cg_engine *e, double now) {
   cg_job **p = &e->retryq.head, *prev = NULL;
   while (*p) {
     cg_job *j = *p;
-    if (j->attempts > 0 && now - j->t_submit > e->cfg.retry_budget) {
+    if (j->attempts > 0 && cg_job_waited(j, now) > e->cfg.retry_budget) {
       *p = j->next;
       if (e->retryq.tail == j) e->retryq.tail = prev;
       e->retryq.n--;
       j->next = NULL;
-      char buf[512];
-      snprintf(buf, sizeof buf,
-               "budget: retry budget of %g s spent after %d attempts; the server has failed every request for %.0f s",
-               e->cfg.retry_budget, j->attempts, now - e->outage_since);
+      char last[128], buf[512];
+      snprintf(last, sizeof last, "the server has failed every request for %.0f s", now - e->outage_since);
+      cg_retry_final(buf, sizeof buf, CG_RETRY_NO_BUDGET, last, j->attempts, e->cfg.retry_budget);
       cg_job_fail(j, "budget", buf);
       push_event(e, j, buf, 0, 0);
       push_done(e, j, CG_JOB_DONE);
@@ -367,78 +357,61 @@ double release_due(cg_engine *e, double now) {
 
 void fail_too_large(cg_engine *e, cg_job *j, const char *which) {
   char buf[256];
-  snprintf(buf, sizeof buf, "too_large: request needs %.0f tokens but the %s limit allows at most %.0f",
-           j->tokens, which, cg_limit_max_tokens(&e->lim));
+  cg_admit_message(buf, sizeof buf, CG_HEAD_TOO_LARGE, &e->lim, j->tokens, 0, which, e->cfg.limits.rpd);
   cg_job_fail(j, "too_large", buf);
   push_done(e, j, CG_JOB_DONE);
 }
 
-/* Admits jobs from the head into `out` while slots and the limiter allow. Returns the
- * seconds the head must wait for the limiter, or INFINITY. */
+/* Admits jobs from the head into `out` while cg_admit_head sends them (strict FIFO).
+ * Returns the seconds the head must wait, or INFINITY. */
 double admit(cg_engine *e, worker *w, double now, cg_job **out) {
   int cap = effective_concurrency(e);
-  int share = (cap + e->nw - 1) / e->nw;
+  cg_admit a = {.lim = &e->lim, .cap = cap, .in_flight = e->in_flight,
+                .share = (cap + e->nw - 1) / e->nw, .active = w->active,
+                .outage = e->outage, .outage_probe = e->outage_probe != 0,
+                .outage_next = e->outage_next, .dead = e->r_failed, .shared = e->redis != NULL,
+                .grant_req = e->grant_req, .grant_tok = e->grant_tok,
+                .quota_wait = e->cfg.max_hint_wait};
   cg_job **tail = out;
-  while (e->in_flight < cap && w->active < share) {
+  double t = INFINITY;
+  for (;;) {
     jobq *q = e->retryq.head ? &e->retryq : &e->freshq;
     cg_job *j = q->head;
     if (!j) break;
-    if (e->outage && (e->outage_probe || now < e->outage_next)) {
-      /* One probe at a time, spaced by backoff; its answer ends the outage or not. */
-      *tail = NULL;
-      return e->outage_probe ? INFINITY : e->outage_next - now;
+    double wait;
+    const char *which;
+    int v = cg_admit_head(&a, j->tokens, now, &wait, &which);
+    if (v == CG_HEAD_FULL) break;
+    if (v == CG_HEAD_OUTAGE) {
+      t = wait;
+      break;
     }
-    if (e->r_failed) {
-      q_pop(q);
+    if (v == CG_HEAD_GRANT) {
+      /* The gate wakes us when the grant arrives; until then the head waits here and
+       * the worker drives its transfers. */
+      if (e->blocked_since < 0) e->blocked_since = now;
+      if (e->gate_waiting && now >= e->gate_next) pthread_cond_signal(&e->gate_cv);
+      break;
+    }
+    if (v == CG_HEAD_WAIT) {
+      if (e->blocked_since < 0) e->blocked_since = now;
+      t = wait;
+      break;
+    }
+    q_pop(q);
+    if (v == CG_HEAD_DEAD) {
       fail_limiter(e, j);
       continue;
     }
-    double wait;
-    const char *which = "";
-    if (e->redis) {
-      /* Too large is settled locally first: the head would otherwise wait for a grant
-       * Redis can never give. */
-      double max = cg_limit_max_tokens(&e->lim);
-      if (max > 0 && j->tokens > max) {
-        q_pop(q);
-        fail_too_large(e, j, "tokens/min");
-        continue;
-      }
-      if (!grant_covers(e, j)) {
-        /* The gate wakes us when the grant arrives; until then the head waits here and
-         * the worker drives its transfers. */
-        if (e->blocked_since < 0) e->blocked_since = now;
-        if (e->gate_waiting && now >= e->gate_next) pthread_cond_signal(&e->gate_cv);
-        *tail = NULL;
-        return INFINITY;
-      }
-    }
-    int r = cg_limit_reserve(&e->lim, j->tokens, now, &wait, &which);
-    /* Only a request sent now can show whether a lone 429 was the server's limit or a
-     * passing fault: with nothing in flight, one goes through the provisional pause; its
-     * answer lifts the pause or makes it firm. */
-    int probe = r == CG_WAIT && !e->in_flight && cg_limit_probe(&e->lim, j->tokens, now);
-    if (probe) r = CG_ADMIT;
-    if (r == CG_WAIT && which[0] == 'r' && wait > e->cfg.max_hint_wait) {
-      /* The client's own daily quota is spent: waiting hours in silence helps nobody. */
-      q_pop(q);
-      char buf[320];
-      snprintf(buf, sizeof buf,
-               "quota: the requests/day limit (rpd %g) is spent; the next request fits in %.0f min "
-               "(the quota refills over 24 h); run again then to send the rest",
-               e->cfg.limits.rpd, ceil(wait / 60));
-      cg_job_fail(j, "quota", buf);
-      push_done(e, j, CG_JOB_DONE);
+    if (v == CG_HEAD_TOO_LARGE) {
+      fail_too_large(e, j, which);
       continue;
     }
-    if (r == CG_WAIT) {
-      if (e->blocked_since < 0) e->blocked_since = now;
-      *tail = NULL;
-      return wait;
-    }
-    q_pop(q);
-    if (r == CG_TOO_LARGE) {
-      fail_too_large(e, j, which);
+    if (v == CG_HEAD_QUOTA) {
+      char buf[320];
+      cg_admit_message(buf, sizeof buf, v, &e->lim, j->tokens, wait, which, e->cfg.limits.rpd);
+      cg_job_fail(j, "quota", buf);
+      push_done(e, j, CG_JOB_DONE);
       continue;
     }
     if (e->blocked_since >= 0) {
@@ -446,8 +419,8 @@ double admit(cg_engine *e, worker *w, double now, cg_job **out) {
       e->blocked_since = -1;
     }
     if (e->redis) {
-      e->grant_req--;
-      if (e->cfg.limits.tpm > 0) e->grant_tok = fmax(0, e->grant_tok - j->tokens);
+      e->grant_req = a.grant_req;
+      e->grant_tok = a.grant_tok;
       /* Ask for the next head's grant now, while this one is being sent. */
       if (e->gate_waiting) pthread_cond_signal(&e->gate_cv);
     }
@@ -455,8 +428,10 @@ double admit(cg_engine *e, worker *w, double now, cg_job **out) {
     e->st.tokens_reserved += j->tokens;
     j->attempts++;
     j->t_attempt = now;
+    j->waited = cg_job_waited(j, now);
+    j->t_failed = -1;
     j->sent_seq = ++e->sent_seq;
-    if (probe) e->probe_seq = j->sent_seq;
+    if (v == CG_HEAD_PROBE) e->probe_seq = j->sent_seq;
     if (e->outage) e->outage_probe = j->sent_seq;
     j->state = CG_JOB_ACTIVE;
     j->owner = (int)(w - e->w);
@@ -468,5 +443,5 @@ double admit(cg_engine *e, worker *w, double now, cg_job **out) {
     tail = &j->next;
   }
   *tail = NULL;
-  return INFINITY;
+  return t;
 }

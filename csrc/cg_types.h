@@ -12,12 +12,14 @@
 #define CG_ENGINE_T   "coursegen.Engine"
 #define CG_LIMITER_T  "coursegen.Limiter"
 #define CG_BACKOFF_T  "coursegen.Backoff"
+#define CG_ADMISSION_T "coursegen.Admission"
 
 /* Each file that contributes to the Lua module exports one opener; it receives the
  * module table at the top of the stack and adds its functions to it. */
 int cg_clock_open(lua_State *L);
 int cg_signals_open(lua_State *L);
 int cg_limit_open(lua_State *L);
+int cg_admit_open(lua_State *L);
 int cg_retry_open(lua_State *L);
 int cg_hints_open(lua_State *L);
 int cg_engine_open(lua_State *L);

@@ -193,7 +193,7 @@ describe("coursegen.core", function()
       eng:submit(req("[[mock:503*]] budget"))
       local r = eng:next(10)
       assert.equal("budget", r.error_code)
-      assert.matches("^budget: retry budget of 0.001 s spent after 1 attempts; last error: http: HTTP 503", r.error)
+      assert.matches("^budget: retry budget of 0.001 s spent after 1 attempt; last error: http: HTTP 503", r.error)
     end)
 
     it("retries resets and stalls", function()
@@ -570,8 +570,36 @@ describe("coursegen.core", function()
       eng:submit(req("budget re-ask"))
       local r = eng:next(10)
       assert.equal("rejected", r.error_code)
-      assert.equal("rejected: empty (retry budget of 0.001 s spent after 1 attempts)", r.error)
+      assert.equal("budget: retry budget of 0.001 s spent after 1 attempt; last error: rejected: empty", r.error)
       assert.equal("empty", r.reason)
+    end)
+
+    it("ends a rejected answer and an HTTP failure with the same words and events", function()
+      local events = {}
+      local eng <close> = core.engine {
+        backoff_base = 0.01, max_attempts = 2,
+        validate = function(r) return not r.body:find("never good", 1, true), { reason = "blocked" } end,
+        on_attempt = function(ev) events[#events + 1] = ev end,
+      }
+      local bad = eng:submit(req("[[mock:503*]] always down"))
+      local rej = eng:submit(req("never good"))
+      local r1, r2 = eng:next(10), eng:next(10)
+      assert.equal(bad, r1.id)
+      assert.matches("^http: HTTP 503.* %(after 2 attempts%)$", r1.error)
+      assert.equal(rej, r2.id)
+      assert.equal("rejected: blocked (after 2 attempts)", r2.error)
+      -- Each one: an event with the wait before its retry, then a last one with the final
+      -- message and no retry.
+      for _, id in ipairs { bad, rej } do
+        local mine = {}
+        for _, ev in ipairs(events) do
+          if ev.id == id then mine[#mine + 1] = ev end
+        end
+        assert.equal(2, #mine)
+        assert.is_true(mine[1].retry)
+        assert.is_false(mine[2].retry)
+        assert.equal(id == bad and r1.error or r2.error, mine[2].error)
+      end
     end)
 
     it("reports an error raised in validate without crashing", function()

@@ -77,34 +77,6 @@ describe("coursegen.core", function()
       assert.is_nil((lim:reserve(601, 0)))
     end)
 
-    it("keeps strict FIFO: a large head is not starved by small requests", function()
-      local lim = core.limiter { tpm = 600, burst_tokens = 100 } -- 10 tokens/s
-      assert.is_true(lim:reserve(100, 0)) -- empty the bucket
-      lim:enqueue("big", 80)
-      lim:enqueue("small1", 5)
-      lim:enqueue("small2", 5)
-      local admitted, wait = lim:admit(1) -- 10 tokens: enough for the small ones, not the big
-      assert.same({}, admitted)
-      assert.near(7, wait, 1e-9)
-      admitted, wait = lim:admit(8)
-      assert.same({ "big" }, admitted)
-      assert.near(0.5, wait, 1e-9)
-      admitted, wait = lim:admit(9)
-      assert.same({ "small1", "small2" }, admitted)
-      assert.is_nil(wait)
-    end)
-
-    it("reports too-large entries of the queue without blocking the rest", function()
-      local lim = core.limiter { tpm = 600, burst_tokens = 100 }
-      lim:enqueue("huge", 1000)
-      lim:enqueue("ok", 10)
-      local admitted, wait, rejected = lim:admit(0)
-      assert.same({ "ok" }, admitted)
-      assert.is_nil(wait)
-      assert.equal("huge", rejected[1][1])
-      assert.matches("^too_large: ", rejected[1][2])
-    end)
-
     it("pauses admission until the hinted time and restarts from empty buckets", function()
       local lim = core.limiter { rpm = 600 } -- 10/s, burst 10
       lim:pause_until(5, 1)

@@ -54,6 +54,22 @@ describe("--provider ollama", function()
   end)
 end)
 
+describe("the attempt timeout", function()
+  it("outlasts a model on this machine's CPU, and a thinking remote model, unless set", function()
+    assert.equal(lib.LOCAL_TIMEOUT, settle({ provider = "ollama" }).timeout)
+    assert.equal(lib.LOCAL_TIMEOUT, settle({ base_url = "http://127.0.0.1:8080/v1" }).timeout)
+    local keys = { GEMINI_API_KEY = "k", OPENAI_API_KEY = "k" }
+    assert.equal(lib.DEFAULTS.timeout, settle({}, keys).timeout)
+    assert.equal(lib.DEFAULTS.timeout, settle({ provider = "openai" }, keys).timeout)
+    assert.is_true(lib.LOCAL_TIMEOUT >= 3600 and lib.DEFAULTS.timeout >= 1200)
+    assert.equal(90, settle({ provider = "ollama", timeout = 90 }).timeout)
+    -- The engine gets it, and no idle limit shorter than it.
+    local opts = lib.engine_options(settle({ provider = "ollama" }))
+    assert.equal(lib.LOCAL_TIMEOUT, opts.timeout)
+    assert.is_nil(opts.idle_timeout)
+  end)
+end)
+
 describe("the dialect a base URL names", function()
   it("is inferred when no provider is chosen", function()
     assert.equal("ollama", settle({ base_url = "http://127.0.0.1:11434/v1" }).provider)

@@ -50,7 +50,8 @@
 -- with a `limiter`, `redis = {url, round_trips, grants, local_grants, waits, errors, ...,
 -- round_trips_per_request}`.
 --
--- Also from `coursegen.core`: `limiter`, `backoff`, `classify`, `hint`, `parse_duration`,
+-- Also from `coursegen.core`: `limiter`, `admission` (the engine's admission rule over a
+-- limiter, driven by the caller's clock), `backoff`, `classify`, `hint`, `parse_duration`,
 -- `parse_retry_after`, `catch_signals`, `interrupted`, `reset_interrupted`, `now`, `sleep`,
 -- `cpu_time` (see the C sources for each one's contract).
 local core = require "coursegen.core"

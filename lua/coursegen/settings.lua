@@ -27,11 +27,21 @@ M.DEFAULTS = {
   provider = "gemini",
   concurrency = 8,
   max_attempts = 5,
-  timeout = 600,            -- seconds per attempt
+  timeout = 1200,           -- seconds per attempt (see LOCAL_TIMEOUT for this machine's servers)
   max_output_tokens = 8192, -- output budget of one request
   source_max_tokens = 200000,
   chapters = 10,            -- when a course names no number of chapters
 }
+
+--- Seconds per attempt for a server on this machine (llama.cpp, Ollama, vLLM on loopback).
+-- An answer is not streamed, so nothing arrives until the model has written all of it, and
+-- the attempt's timeout is also its limit on silence: it must outlast the slowest model a
+-- user runs. A remote API (`DEFAULTS.timeout`, 20 min) covers Gemini 2.5 Pro thinking and
+-- writing the largest re-asked chapter (65,536 output tokens) at some 55 tokens/s; a 7-8B
+-- model on a few CPU cores writes 3 to 6 tokens/s, so one 8,192-token chapter can take
+-- 23 to 45 min. A request cut at its timeout is paid for and asked again, while a timeout
+-- too long only costs time when a server hangs, hence the generous values.
+M.LOCAL_TIMEOUT = 3600
 
 --- Default output budget of one chapter, in tokens.
 M.DEFAULT_MAX_OUTPUT = M.DEFAULTS.max_output_tokens
@@ -290,7 +300,7 @@ function M.resolve(course, opts)
     if s[k] == nil and not custom_local then s[k] = p.defaults[k] end
   end
   for _, k in ipairs { "concurrency", "max_attempts", "timeout", "max_output_tokens", "source_max_tokens" } do
-    if s[k] == nil then s[k] = M.DEFAULTS[k] end
+    if s[k] == nil then s[k] = k == "timeout" and s.loopback and M.LOCAL_TIMEOUT or M.DEFAULTS[k] end
   end
   if s.only then
     local set = {}

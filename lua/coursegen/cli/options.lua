@@ -77,7 +77,8 @@ local function connection_options(cmd)
       :argname("T"):convert(num("--temperature", "temperature")),
     cmd:option("--max-attempts", "Attempts per request, retries included (default " .. D.max_attempts .. ").")
       :argname("N"):convert(int("--max-attempts", "max_attempts")),
-    cmd:option("--timeout", "Seconds per attempt (default " .. D.timeout .. ").")
+    cmd:option("--timeout", ("Seconds per attempt (default %d; %d for a server on this machine).")
+      :format(D.timeout, lib.LOCAL_TIMEOUT))
       :argname("SECONDS"):convert(num("--timeout", "timeout"))
   )
 end
