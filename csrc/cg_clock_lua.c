@@ -3,7 +3,6 @@
 #include "cg_clock.h"
 #include "cg_types.h"
 
-#include <math.h>
 #include <sys/resource.h>
 
 /*** core.now() -> seconds on the monotonic clock. */
