@@ -130,6 +130,7 @@ cg_engine *cg_engine_new(const cg_config *cfg, char *err, size_t errlen) {
     else ok = 0;
   }
   if (ok && e->redis) {
+    cg_redis_set_notify(e->redis, gate_wake, e);
     if (pthread_create(&e->gate_th, NULL, gate_main, e) == 0) e->gate_started = 1;
     else ok = 0;
   }

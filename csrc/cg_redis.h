@@ -102,6 +102,8 @@ typedef struct cg_redis_stats {
   uint64_t grants;        /* requests granted in total */
   uint64_t local_grants;  /* of which served from the local lease */
   uint64_t waits;         /* lease calls that did not grant (wait, pause, reservation) */
+  uint64_t queued;        /* answers "wait in line" (the key's queue was full) */
+  uint64_t wakeups;       /* messages on this process's wake channel (and resubscriptions) */
   uint64_t reservations;  /* batches reserved ahead into debt */
   uint64_t errors;        /* calls that failed (connection, timeout, error reply) */
   uint64_t reconnects;
@@ -164,6 +166,11 @@ void cg_redis_set_peek(cg_redis_t *r, int peek);
 /* Makes `lim`'s rpm, tpm, rpd and bursts the key's limits, for every process on it (they
  * learn them at their next round trip). One round trip. */
 int cg_redis_store_limits(cg_redis_t *r, const cg_redis_limits *lim, char *err, size_t errlen);
+
+/* `fn(arg)` is called (from another thread, without any of this handle's locks) when a
+ * message says a call may now succeed sooner than the last answer's wait_s: the process
+ * was waiting in line for a place in the key's queue. NULL: none. Set before use. */
+void cg_redis_set_notify(cg_redis_t *r, void (*fn)(void *), void *arg);
 
 /* How long Redis may stay unreachable before calls fail (default 30 s; 0 = at once). */
 void cg_redis_set_max_outage(cg_redis_t *r, double seconds);
