@@ -30,10 +30,10 @@
 /* Demand-sized leases: a busy process aims at this many requests per round trip, for a
  * lease lasting at most LEASE_MAX_S of its own rate; its rate is an average over about
  * DEMAND_TAU_S, so it follows a change of share within a few seconds. */
-#define LEASE_TARGET 32.0
+#define LEASE_TARGET 64.0
 #define LEASE_MAX_S 30.0
 #define DEMAND_TAU_S 5.0
-#define IN_FLIGHT_RESERVE 2.0 /* reservations kept beyond those in flight */
+#define IN_FLIGHT_RESERVE 1.0 /* reservations kept beyond those in flight */
 #define IN_FLIGHT_MAX 16.0
 /* During an outage: this fraction of the process's last rate at first, falling linearly
  * to nothing at the end of the allowed outage; reconnects back off from the first to the
@@ -570,7 +570,7 @@ static void demand_rate(cg_redis_t *r, double now, double *rr, double *tok_per_r
   const double span = DEMAND_TAU_S * (1 - exp(-fmax(0.5, now - r->dem_first) / DEMAND_TAU_S));
   *rr = r->dem_r / span;
   if (r->dem_r > 0)
-    *tok_per_req = fmax(0, r->dem_t / r->dem_r + (r->set_n > 0.5 ? r->set_d / r->set_n : 0));
+    *tok_per_req = fmax(0, r->dem_t / r->dem_r + (r->set_n > 1e-9 ? r->set_d / r->set_n : 0));
 }
 
 /* Reservations a lease holds for requests in flight (their tokens come back as they
@@ -599,7 +599,11 @@ static void lease_want(cg_redis_t *r, const cg_redis_limits *lim, double need_r,
   if (lim->tpm > 0) wt = fmax(wt, ceil(lim->tpm / 60.0 * lim->batch_s));
   if (rr > 0) {
     if (lim->rpm > 0 || lim->rpd > 0) wr = fmax(wr, ceil(rr * span));
-    if (lim->tpm > 0) wt = fmax(wt, ceil(rr * span * tpr + need_t * in_flight_reserve(r)));
+    /* Until a request has settled, what one really takes is unknown: its reservation
+     * may be many times that (a chapter reserves its whole output budget). A few
+     * reservations then, which refunds refill locally as requests finish. */
+    const double per = r->settled_n > 0 ? rr * span * tpr : 0;
+    if (lim->tpm > 0) wt = fmax(wt, ceil(per + need_t * in_flight_reserve(r)));
   } else if (lim->backlog_requests > 0) {
     /* No demand known yet (a new process): what waits, which the backlog cap below
      * trims, as if this request's size were typical. */

@@ -521,6 +521,25 @@ describe("coursegen redis limiter", function()
       assert.is_true(tonumber(rts) < grants / 2, "round trips " .. rts)
     end)
 
+    it("keeps Redis calls flat as clients grow: the many wait in line for a message, not polling #slow", function()
+      local herd = require "support.herd"
+      -- 600 requests/min shared by 3, then 40 clients asking as fast as the key allows;
+      -- counted once the line has formed. Each client has its own Redis connection and,
+      -- once in line, a listener on its own channel.
+      local few = herd.run(srv, 3, 10, 600, 5)
+      local many = herd.run(srv, 40, 10, 600, 10)
+      for _, h in ipairs { few, many } do
+        print(("\n  %d clients: %.1f grants/s, %.2f Redis calls/s (%.3f a grant), %d waits in line, %d wake-ups")
+          :format(h.clients, h.rate, h.calls_per_s, h.per_request, h.queued, h.wakeups))
+      end
+      assert.is_true(many.queued > 0 and many.wakeups > 0, "nobody waited in line")
+      -- Polling for a place cost 1.5 calls a grant at 50 clients; in line, a few per lease.
+      assert.is_true(many.per_request < 0.3, "calls a grant with 40 clients: " .. many.per_request)
+      assert.is_true(many.calls_per_s < 4 * math.max(few.calls_per_s, 0.5), "calls/s: "
+        .. few.calls_per_s .. " with 3 clients, " .. many.calls_per_s .. " with 40")
+      assert.is_true(many.rate <= 9.8 + 10 / 10, "over the rate and its burst: " .. many.rate)
+    end)
+
     it("measures round trips per granted request", function()
       local l = limiter { rpm = 60000, tpm = 60000000 }   -- 1000/s: a batch is 100 requests
       local n = 0
