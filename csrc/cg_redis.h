@@ -6,14 +6,28 @@
  * (cg_redis_script.h) that reads Redis's clock. A round trip per request would cost more
  * than the request's own scheduling, so the client leases: each round trip asks for this
  * request plus a lease sized to the process's own demand (about LEASE_TARGET requests of
- * its recent rate, or of its backlog when it starts, with the tokens they came with, never more than the caller's backlog)
- * and keeps the surplus locally. A busy process thus asks Redis about once per 32
- * requests whatever the limits; its rate, and so its leases, shrink as more processes
- * share the key, and the script caps each at a fair share of half the horizon among the
- * processes seen on the key in the last minute, so the queue always fits the horizon;
- * an idle process holds nothing (the engine flushes when its queue runs dry). Tokens
- * are leased net of reconciliation, plus the reservations in flight, which the process
- * keeps from one lease to the next instead of returning and taking them again.
+ * its recent rate, or of its backlog when it starts, with the tokens they came with, never
+ * more than the caller's backlog) and keeps the surplus locally. A busy process thus asks
+ * Redis about once per 64 requests whatever the limits. A process the key holds back (its
+ * last call waited) counts its demand as at least a full lease: its own rate is then its
+ * share, not what it could use. The script caps each lease at a fair share of the queue
+ * (half the horizon) among the processes seen on the key in the last minute, but never
+ * below an eighth of it, and grants one only when the queue has room for it; an idle
+ * process holds nothing (the engine flushes when its queue runs dry). Tokens are leased
+ * net of reconciliation (once a request has settled; before, a few reservations), plus
+ * the reservations in flight, which the process keeps from one lease to the next
+ * instead of returning and taking them again.
+ *
+ * Waiting in line: when the queue is full, or others already wait, a call is answered
+ * "queued": the process takes a ticket in the key's line (oldest first) and waits for a
+ * message on its own pub/sub channel, heard by a listener thread on a connection of its
+ * own (cg_redis_wake.h), started at the first such answer. The script sends one message
+ * to the first in line when a lease's worth of room opens (a lease came back, or a holder
+ * that spent its lease asks again and joins the line); the first in line also asks by
+ * itself when its answer said refill makes room, the others only as a safety net, long
+ * after their turn should have come. A first in line that does not ask within 3 s of its
+ * time leaves the line (dead, or its message lost: it rejoins at the back). So however
+ * many processes share a key, Redis sees a few calls per lease, not a poll per process.
  *
  * The key's limits are stored with it by the first process (cg_redis_store_limits
  * overrides them, a process alone on the key may change them): later processes' calls
@@ -50,7 +64,8 @@
  *
  * Threads: one mutex per handle guards the connection and the local lease; a round trip
  * holds it (it is one short EVALSHA with a timeout). Any thread may call any function;
- * none touches Lua.
+ * none touches Lua. The listener thread takes the mutex only to clear next_ask, and calls
+ * the notify callback without it.
  *
  * Errors: functions return CG_REDIS_OK (0) or a negative code, and write a message to
  * `err` (if non-NULL) that names the URL with its password masked, e.g.
