@@ -46,7 +46,7 @@
 #define UNHEARD_POLL_S 2.0
 #define MEMBER_MAX 128
 #define NUM_LEN 40
-#define SCRIPT_ARGS 22
+#define SCRIPT_ARGS 23
 #define REPLY_FIELDS 21
 
 struct cg_redis {
@@ -74,6 +74,7 @@ struct cg_redis {
   int have_eff, limits_differ;
   int set_limits; /* script ARGV 19 for the next call: 1 store the limits, 2 only look */
   int peek;       /* a display: every call only looks (and is not listed as sharing) */
+  int paced_open; /* script ARGV 23: a fresh key opens paced (cg_redis_set_paced_open) */
   char clients[1024];
   int connected_once;
   int fresh;             /* the connection was made during the current call */
@@ -356,7 +357,7 @@ static int run_script(cg_redis_t *r, const cg_redis_limits *lim, const call *cl,
     lim->rpm, lim->tpm, lim->rpd, lim->burst_requests, lim->burst_tokens, server_ttl_ms,
     0, cl->unused_r, cl->unused_t, cl->delta_t, cl->pause_ms, cl->drain,
     cl->need_r, cl->need_t, cl->want_r, cl->want_t, cl->horizon_ms, r->cold, r->set_limits,
-    0, RATE_SHARE, 0,
+    0, RATE_SHARE, 0, r->paced_open,
   };
   const char *argv[8 + SCRIPT_ARGS];
   size_t lens[8 + SCRIPT_ARGS];
@@ -1061,6 +1062,12 @@ int cg_redis_store_limits(cg_redis_t *r, const cg_redis_limits *limits, char *er
   r->set_limits = r->peek ? 2 : 0;
   pthread_mutex_unlock(&r->mu);
   return rc;
+}
+
+void cg_redis_set_paced_open(cg_redis_t *r, int paced) {
+  pthread_mutex_lock(&r->mu);
+  r->paced_open = paced ? 1 : 0;
+  pthread_mutex_unlock(&r->mu);
 }
 
 void cg_redis_set_max_outage(cg_redis_t *r, double seconds) {

@@ -187,6 +187,12 @@ int cg_redis_store_limits(cg_redis_t *r, const cg_redis_limits *lim, char *err, 
  * was waiting in line for a place in the key's queue. NULL: none. Set before use. */
 void cg_redis_set_notify(cg_redis_t *r, void (*fn)(void *), void *arg);
 
+/* paced 1: a key with no state (fresh, or idle long enough to have expired) opens with
+ * minute buckets holding only the first request, not full: what follows comes at the
+ * refill rate, with no burst on top (a provider counting over a sliding window allows
+ * none). The engine sets it; a bare handle (0) opens with full buckets. */
+void cg_redis_set_paced_open(cg_redis_t *r, int paced);
+
 /* How long Redis may stay unreachable before calls fail (default 30 s; 0 = at once). */
 void cg_redis_set_max_outage(cg_redis_t *r, double seconds);
 

@@ -36,6 +36,8 @@
  *                                               channel the script PUBLISHes to when that client
  *                                               is first in line and there is room for it;
  *                                               "" = no line (a display)
+ *  23 paced open                                1: a key with no state opens with minute
+ *                                               buckets holding only this call's need
  *
  * Reply: an array of strings
  *   1 status     "ok" (granted now) | "reserved" (granted, may start after wait_ms) |
