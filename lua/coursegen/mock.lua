@@ -29,7 +29,9 @@
 -- `connections` (open now), `connections_total`, `key_in_url` (requests with `?key=`),
 -- `rate_limited`, `request_bytes` (request bodies received), `caches_created`,
 -- `caches_renewed`, `caches_deleted`, `batches_created`, `batches_cancelled`,
--- `files_created`. `/stats` requests themselves are not counted.
+-- `files_created`, `tokens_admitted` (prompt and answer tokens of the requests the rate
+-- limit let through, as the token limit counts them). `/stats` requests themselves are
+-- not counted.
 local core = require "coursegen.mockserver"
 
 local type, pairs, error, tostring, tointeger = type, pairs, error, tostring, math.tointeger
