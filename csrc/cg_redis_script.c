@@ -175,7 +175,7 @@ const char cg_redis_script[] =
   "    -- levels in the reply let the client spend it only as refill pays for it, in\n"
   "    -- the order leases were taken (the debt ahead is paid first), so what all\n"
   "    -- clients send never runs ahead of the refill, however large the leases.\n"
-    "    -- and to a fair share of the queue (half the horizon) among the processes on the key,\n"
+  "    -- Leases are cut to a fair share of the queue (half the horizon) among the processes,\n"
   "    -- but never below 1/MAX_HOLDERS of it: with many processes, a few hold leases in\n"
   "    -- the queue and the others wait in line for a place (below), so leases, and with them\n"
   "    -- Redis calls, do not shrink as processes are added.\n"
