@@ -611,6 +611,12 @@ static void lease_want(cg_redis_t *r, const cg_redis_limits *lim, double need_r,
     wr = fmax(wr, LEASE_TARGET);
     wt = fmax(wt, need_t * in_flight_reserve(r));
   }
+  /* Requests no more than the tokens can carry: a request part the token part cannot
+   * pay for would only hold others' leases back in the requests queue. */
+  if (lim->tpm > 0 && need_t > 0) {
+    const double cost = r->settled_n > 0 && tpr > 0 ? tpr : need_t;
+    wr = fmax(need_r, fmin(wr, ceil(wt / cost)));
+  }
   if (lim->backlog_requests > 0) wr = fmax(need_r, fmin(wr, ceil(lim->backlog_requests)));
   if (lim->backlog_tokens > 0) wt = fmax(need_t, fmin(wt, ceil(lim->backlog_tokens)));
   *want_r = wr;
