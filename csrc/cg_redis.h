@@ -16,7 +16,8 @@
  * process holds nothing (the engine flushes when its queue runs dry). Tokens are leased
  * net of reconciliation (once a request has settled; before, a few reservations), plus
  * the reservations in flight, which the process keeps from one lease to the next
- * instead of returning and taking them again.
+ * instead of returning and taking them again; the requests asked for are no more than
+ * those tokens carry.
  *
  * Waiting in line: when the queue is full, or others already wait, a call is answered
  * "queued": the process takes a ticket in the key's line (oldest first) and waits for a
