@@ -57,6 +57,7 @@ build = {
         "csrc/cg_redis_lua.c",
         "csrc/cg_redis_script.c",
         "csrc/cg_redis_url.c",
+        "csrc/cg_redis_wake.c",
         "csrc/cg_results.c",
         "csrc/cg_retry.c",
         "csrc/cg_retry_lua.c",

@@ -690,7 +690,7 @@ static int m_set_limits(lua_State *L) {
  * of its own). round_trips_per_request counts attempts sent, retries included. */
 static void push_redis_stats(lua_State *L, const cg_redis_stats *rs, const char *display,
                              double requests) {
-  lua_createtable(L, 0, 18);
+  lua_createtable(L, 0, 20);
   lua_pushstring(L, display);
   lua_setfield(L, -2, "url");
   const struct {
@@ -700,7 +700,8 @@ static void push_redis_stats(lua_State *L, const cg_redis_stats *rs, const char 
                 {"local_grants", rs->local_grants}, {"waits", rs->waits},
                 {"reservations", rs->reservations}, {"errors", rs->errors},
                 {"reconnects", rs->reconnects}, {"outages", rs->outages},
-                {"outage_grants", rs->outage_grants}};
+                {"outage_grants", rs->outage_grants}, {"queued", rs->queued},
+                {"wakeups", rs->wakeups}};
   for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
     lua_pushinteger(L, (lua_Integer)counts[i].v);
     lua_setfield(L, -2, counts[i].k);

@@ -133,6 +133,16 @@ static int gate_step(cg_engine *e) {
   return 1;
 }
 
+/* The client's listener heard that a place opened in the key's queue: ask Redis now, not
+ * when its last "wait" ends. Runs on the listener's thread. */
+void gate_wake(void *arg) {
+  cg_engine *e = (cg_engine *)arg;
+  pthread_mutex_lock(&e->mu);
+  e->gate_next = 0;
+  if (e->gate_waiting) pthread_cond_signal(&e->gate_cv);
+  pthread_mutex_unlock(&e->mu);
+}
+
 void *gate_main(void *arg) {
   cg_engine *e = (cg_engine *)arg;
   pthread_mutex_lock(&e->mu);

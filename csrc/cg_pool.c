@@ -130,6 +130,8 @@ cg_engine *cg_engine_new(const cg_config *cfg, char *err, size_t errlen) {
     else ok = 0;
   }
   if (ok && e->redis) {
+    cg_redis_set_notify(e->redis, gate_wake, e);
+    cg_redis_set_paced_open(e->redis, 1);
     if (pthread_create(&e->gate_th, NULL, gate_main, e) == 0) e->gate_started = 1;
     else ok = 0;
   }

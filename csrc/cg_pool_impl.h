@@ -117,5 +117,6 @@ void redis_settle(cg_engine *e, double delta);
 /* Thread bodies, started by cg_engine_new. */
 void *worker_main(void *arg); /* cg_worker.c: arg is its worker */
 void *gate_main(void *arg);   /* cg_gate.c: arg is the engine */
+void gate_wake(void *arg);    /* cg_gate.c: the client heard of a place; arg is the engine */
 
 #endif

@@ -4,6 +4,7 @@
 #include "cg_redis.h"
 #include "cg_redis_script.h"
 #include "cg_redis_url.h"
+#include "cg_redis_wake.h"
 
 #include <hiredis/hiredis.h>
 #include <math.h>
@@ -29,10 +30,10 @@
 /* Demand-sized leases: a busy process aims at this many requests per round trip, for a
  * lease lasting at most LEASE_MAX_S of its own rate; its rate is an average over about
  * DEMAND_TAU_S, so it follows a change of share within a few seconds. */
-#define LEASE_TARGET 32.0
+#define LEASE_TARGET 64.0
 #define LEASE_MAX_S 30.0
 #define DEMAND_TAU_S 5.0
-#define IN_FLIGHT_RESERVE 2.0 /* reservations kept beyond those in flight */
+#define IN_FLIGHT_RESERVE 1.0 /* reservations kept beyond those in flight */
 #define IN_FLIGHT_MAX 16.0
 /* During an outage: this fraction of the process's last rate at first, falling linearly
  * to nothing at the end of the allowed outage; reconnects back off from the first to the
@@ -41,9 +42,11 @@
 #define OUTAGE_GUARD_S 5.0
 #define RETRY_FIRST_S 0.25
 #define RETRY_MAX_S 4.0
+/* A process waiting in line without a listener (it could not start) looks again this soon. */
+#define UNHEARD_POLL_S 2.0
 #define MEMBER_MAX 128
 #define NUM_LEN 40
-#define SCRIPT_ARGS 21
+#define SCRIPT_ARGS 23
 #define REPLY_FIELDS 21
 
 struct cg_redis {
@@ -56,12 +59,22 @@ struct cg_redis {
   char key_leases[CG_REDIS_KEY_MAX + 40];
   char key_limits[CG_REDIS_KEY_MAX + 40];
   char key_clients[CG_REDIS_KEY_MAX + 40];
+  char key_waiters[CG_REDIS_KEY_MAX + 40];
+  char wake_prefix[CG_REDIS_KEY_MAX + 40]; /* + client_id: this process's wake channel */
+  /* Waiting in line (a "queued" answer): the listener on our wake channel, started at the
+   * first one; a message clears next_ask and calls notify (the engine's gate). */
+  cg_redis_wake *waker;
+  int bound; /* the last lease call waited (queued, reserved, wait): the key, not this
+              * process, sets its pace, so its own rate understates its demand */
+  void (*notify)(void *);
+  void *notify_arg;
   char client_id[96];    /* host:pid:random, for the key's list of processes */
   /* The key's limits as Redis last reported them (authoritative for everyone on it). */
   cg_redis_limits eff;
   int have_eff, limits_differ;
   int set_limits; /* script ARGV 19 for the next call: 1 store the limits, 2 only look */
   int peek;       /* a display: every call only looks (and is not listed as sharing) */
+  int paced_open; /* script ARGV 23: a fresh key opens paced (cg_redis_set_paced_open) */
   char clients[1024];
   int connected_once;
   int fresh;             /* the connection was made during the current call */
@@ -344,30 +357,33 @@ static int run_script(cg_redis_t *r, const cg_redis_limits *lim, const call *cl,
     lim->rpm, lim->tpm, lim->rpd, lim->burst_requests, lim->burst_tokens, server_ttl_ms,
     0, cl->unused_r, cl->unused_t, cl->delta_t, cl->pause_ms, cl->drain,
     cl->need_r, cl->need_t, cl->want_r, cl->want_t, cl->horizon_ms, r->cold, r->set_limits,
-    0, RATE_SHARE,
+    0, RATE_SHARE, 0, r->paced_open,
   };
-  const char *argv[7 + SCRIPT_ARGS];
-  size_t lens[7 + SCRIPT_ARGS];
+  const char *argv[8 + SCRIPT_ARGS];
+  size_t lens[8 + SCRIPT_ARGS];
   argv[0] = "EVALSHA";
   argv[1] = r->sha;
-  argv[2] = "4";
+  argv[2] = "5";
   argv[3] = r->key_state;
   argv[4] = r->key_leases;
   argv[5] = r->key_limits;
   argv[6] = r->key_clients;
+  argv[7] = r->key_waiters;
   for (int i = 0; i < SCRIPT_ARGS; i++) {
-    if (i == 6) {
-      argv[7 + i] = cl->ret_member ? cl->ret_member : "";
+    if (i == 21) {
+      argv[8 + i] = r->peek ? "" : r->wake_prefix;
+    } else if (i == 6) {
+      argv[8 + i] = cl->ret_member ? cl->ret_member : "";
     } else if (i == 19) {
-      argv[7 + i] = r->client_id;
+      argv[8 + i] = r->client_id;
     } else {
       snprintf(nums[i], NUM_LEN, "%.17g", v[i]);
-      argv[7 + i] = nums[i];
+      argv[8 + i] = nums[i];
     }
   }
-  for (int i = 0; i < 7 + SCRIPT_ARGS; i++) lens[i] = strlen(argv[i]);
+  for (int i = 0; i < 8 + SCRIPT_ARGS; i++) lens[i] = strlen(argv[i]);
 
-  redisReply *rep = command(r, 7 + SCRIPT_ARGS, argv, lens, err, errlen);
+  redisReply *rep = command(r, 8 + SCRIPT_ARGS, argv, lens, err, errlen);
   /* A connection that idled since its last use may have been closed by the server (a
    * restart, its `timeout` setting): try once on a fresh one. A timeout is not retried,
    * since the script may have run; a reset almost always means it never arrived. */
@@ -375,7 +391,7 @@ static int run_script(cg_redis_t *r, const cg_redis_limits *lim, const call *cl,
     if (ensure_connected(r, err, errlen)) return -1;
     argv[1] = r->sha;
     lens[1] = strlen(r->sha);
-    rep = command(r, 7 + SCRIPT_ARGS, argv, lens, err, errlen);
+    rep = command(r, 8 + SCRIPT_ARGS, argv, lens, err, errlen);
   }
   if (rep) r->st.round_trips++;
   if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
@@ -384,7 +400,7 @@ static int run_script(cg_redis_t *r, const cg_redis_limits *lim, const call *cl,
     argv[1] = cg_redis_script;
     lens[0] = 4;
     lens[1] = strlen(cg_redis_script);
-    rep = command(r, 7 + SCRIPT_ARGS, argv, lens, err, errlen);
+    rep = command(r, 8 + SCRIPT_ARGS, argv, lens, err, errlen);
     if (rep) r->st.round_trips++;
   }
   if (!rep) {
@@ -469,6 +485,8 @@ cg_redis_t *cg_redis_connect(const char *url, double timeout_s, char *err, size_
   snprintf(r->key_leases, sizeof r->key_leases, "coursegen:{%s}:leases", r->url.key);
   snprintf(r->key_limits, sizeof r->key_limits, "coursegen:{%s}:limits", r->url.key);
   snprintf(r->key_clients, sizeof r->key_clients, "coursegen:{%s}:clients", r->url.key);
+  snprintf(r->key_waiters, sizeof r->key_waiters, "coursegen:{%s}:waiters", r->url.key);
+  snprintf(r->wake_prefix, sizeof r->wake_prefix, "coursegen:{%s}:wake:", r->url.key);
   {
     char host[64] = "";
     if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "host");
@@ -553,7 +571,7 @@ static void demand_rate(cg_redis_t *r, double now, double *rr, double *tok_per_r
   const double span = DEMAND_TAU_S * (1 - exp(-fmax(0.5, now - r->dem_first) / DEMAND_TAU_S));
   *rr = r->dem_r / span;
   if (r->dem_r > 0)
-    *tok_per_req = fmax(0, r->dem_t / r->dem_r + (r->set_n > 0.5 ? r->set_d / r->set_n : 0));
+    *tok_per_req = fmax(0, r->dem_t / r->dem_r + (r->set_n > 1e-9 ? r->set_d / r->set_n : 0));
 }
 
 /* Reservations a lease holds for requests in flight (their tokens come back as they
@@ -574,18 +592,30 @@ static void lease_want(cg_redis_t *r, const cg_redis_limits *lim, double need_r,
                        double now, double *want_r, double *want_t) {
   double rr, tpr;
   demand_rate(r, now, &rr, &tpr);
+  /* Held back by the key: what this process got is its share, not what it could use. */
+  if (r->bound && rr > 0) rr = fmax(rr, LEASE_TARGET / LEASE_MAX_S);
   const double span = rr > 0 ? fmin(LEASE_MAX_S, LEASE_TARGET / rr) : 0;
   double wr = need_r, wt = need_t;
   if (lim->rpm > 0) wr = fmax(wr, ceil(lim->rpm / 60.0 * lim->batch_s));
   if (lim->tpm > 0) wt = fmax(wt, ceil(lim->tpm / 60.0 * lim->batch_s));
   if (rr > 0) {
     if (lim->rpm > 0 || lim->rpd > 0) wr = fmax(wr, ceil(rr * span));
-    if (lim->tpm > 0) wt = fmax(wt, ceil(rr * span * tpr + need_t * in_flight_reserve(r)));
+    /* Until a request has settled, what one really takes is unknown: its reservation
+     * may be many times that (a chapter reserves its whole output budget). A few
+     * reservations then, which refunds refill locally as requests finish. */
+    const double per = r->settled_n > 0 ? rr * span * tpr : 0;
+    if (lim->tpm > 0) wt = fmax(wt, ceil(per + need_t * in_flight_reserve(r)));
   } else if (lim->backlog_requests > 0) {
     /* No demand known yet (a new process): what waits, which the backlog cap below
      * trims, as if this request's size were typical. */
     wr = fmax(wr, LEASE_TARGET);
     wt = fmax(wt, need_t * in_flight_reserve(r));
+  }
+  /* Requests no more than the tokens can carry: a request part the token part cannot
+   * pay for would only hold others' leases back in the requests queue. */
+  if (lim->tpm > 0 && need_t > 0) {
+    const double cost = r->settled_n > 0 && tpr > 0 ? tpr : need_t;
+    wr = fmax(need_r, fmin(wr, ceil(wt / cost)));
   }
   if (lim->backlog_requests > 0) wr = fmax(need_r, fmin(wr, ceil(lim->backlog_requests)));
   if (lim->backlog_tokens > 0) wt = fmax(need_t, fmin(wt, ceil(lim->backlog_tokens)));
@@ -741,6 +771,26 @@ static int outage_grant(cg_redis_t *r, const cg_redis_limits *lim, double want_r
   return CG_REDIS_OK;
 }
 
+/* A message on our wake channel (or the listener subscribed again): ask Redis at the next
+ * call, and tell the owner, whose next call may be far off. Runs on the listener's thread. */
+static void on_wake(void *arg) {
+  cg_redis_t *r = arg;
+  pthread_mutex_lock(&r->mu);
+  r->next_ask = 0;
+  r->st.wakeups++;
+  void (*fn)(void *) = r->notify;
+  void *fn_arg = r->notify_arg;
+  pthread_mutex_unlock(&r->mu);
+  if (fn) fn(fn_arg);
+}
+
+void cg_redis_set_notify(cg_redis_t *r, void (*fn)(void *), void *arg) {
+  pthread_mutex_lock(&r->mu);
+  r->notify = fn;
+  r->notify_arg = arg;
+  pthread_mutex_unlock(&r->mu);
+}
+
 int cg_redis_lease(cg_redis_t *r, const cg_redis_limits *limits, double want_req,
                    double want_tok, cg_redis_grant *out, char *err, size_t errlen) {
   memset(out, 0, sizeof *out);
@@ -854,9 +904,21 @@ int cg_redis_lease(cg_redis_t *r, const cg_redis_limits *limits, double want_req
   } else {
     out->wait_s = rp.wait_ms / 1000.0;
     out->paused_s = rp.pause_ms / 1000.0;
+    if (strcmp(rp.status, "queued") == 0) {
+      r->st.queued++;
+      /* In line: a message on our channel says when to ask again. */
+      if (!r->waker) {
+        char ch[sizeof r->wake_prefix + sizeof r->client_id];
+        snprintf(ch, sizeof ch, "%s%s", r->wake_prefix, r->client_id);
+        r->waker = cg_redis_wake_start(&r->url, r->timeout_s, ch, on_wake, r);
+      }
+      /* (A listener that has just started asks again once subscribed, see on_wake.) */
+      if (!r->waker) out->wait_s = fmin(out->wait_s, UNHEARD_POLL_S);
+    }
     r->next_ask = now + out->wait_s;
     r->st.waits++;
   }
+  r->bound = strcmp(rp.status, "ok") != 0;
   pthread_mutex_unlock(&r->mu);
   return CG_REDIS_OK;
 }
@@ -1008,6 +1070,12 @@ int cg_redis_store_limits(cg_redis_t *r, const cg_redis_limits *limits, char *er
   return rc;
 }
 
+void cg_redis_set_paced_open(cg_redis_t *r, int paced) {
+  pthread_mutex_lock(&r->mu);
+  r->paced_open = paced ? 1 : 0;
+  pthread_mutex_unlock(&r->mu);
+}
+
 void cg_redis_set_max_outage(cg_redis_t *r, double seconds) {
   pthread_mutex_lock(&r->mu);
   r->max_outage_s = seconds >= 0 && isfinite(seconds) ? seconds : DEFAULT_MAX_OUTAGE_S;
@@ -1016,6 +1084,8 @@ void cg_redis_set_max_outage(cg_redis_t *r, double seconds) {
 
 void cg_redis_close(cg_redis_t *r) {
   if (!r) return;
+  cg_redis_wake_stop(r->waker); /* first, and without mu: its callback takes mu */
+  r->waker = NULL;
   pthread_mutex_lock(&r->mu);
   if (r->have_last && r->c && !r->c->err) {
     reply rp;

@@ -6,14 +6,29 @@
  * (cg_redis_script.h) that reads Redis's clock. A round trip per request would cost more
  * than the request's own scheduling, so the client leases: each round trip asks for this
  * request plus a lease sized to the process's own demand (about LEASE_TARGET requests of
- * its recent rate, or of its backlog when it starts, with the tokens they came with, never more than the caller's backlog)
- * and keeps the surplus locally. A busy process thus asks Redis about once per 32
- * requests whatever the limits; its rate, and so its leases, shrink as more processes
- * share the key, and the script caps each at a fair share of half the horizon among the
- * processes seen on the key in the last minute, so the queue always fits the horizon;
- * an idle process holds nothing (the engine flushes when its queue runs dry). Tokens
- * are leased net of reconciliation, plus the reservations in flight, which the process
- * keeps from one lease to the next instead of returning and taking them again.
+ * its recent rate, or of its backlog when it starts, with the tokens they came with, never
+ * more than the caller's backlog) and keeps the surplus locally. A busy process thus asks
+ * Redis about once per 64 requests whatever the limits. A process the key holds back (its
+ * last call waited) counts its demand as at least a full lease: its own rate is then its
+ * share, not what it could use. The script caps each lease at a fair share of the queue
+ * (half the horizon) among the processes seen on the key in the last minute, but never
+ * below an eighth of it, and grants one only when the queue has room for it; an idle
+ * process holds nothing (the engine flushes when its queue runs dry). Tokens are leased
+ * net of reconciliation (once a request has settled; before, a few reservations), plus
+ * the reservations in flight, which the process keeps from one lease to the next
+ * instead of returning and taking them again; the requests asked for are no more than
+ * those tokens carry.
+ *
+ * Waiting in line: when the queue is full, or others already wait, a call is answered
+ * "queued": the process takes a ticket in the key's line (oldest first) and waits for a
+ * message on its own pub/sub channel, heard by a listener thread on a connection of its
+ * own (cg_redis_wake.h), started at the first such answer. The script sends one message
+ * to the first in line when a lease's worth of room opens (a lease came back, or a holder
+ * that spent its lease asks again and joins the line); the first in line also asks by
+ * itself when its answer said refill makes room, the others only as a safety net, long
+ * after their turn should have come. A first in line that does not ask within 3 s of its
+ * time leaves the line (dead, or its message lost: it rejoins at the back). So however
+ * many processes share a key, Redis sees a few calls per lease, not a poll per process.
  *
  * The key's limits are stored with it by the first process (cg_redis_store_limits
  * overrides them, a process alone on the key may change them): later processes' calls
@@ -50,7 +65,8 @@
  *
  * Threads: one mutex per handle guards the connection and the local lease; a round trip
  * holds it (it is one short EVALSHA with a timeout). Any thread may call any function;
- * none touches Lua.
+ * none touches Lua. The listener thread takes the mutex only to clear next_ask, and calls
+ * the notify callback without it.
  *
  * Errors: functions return CG_REDIS_OK (0) or a negative code, and write a message to
  * `err` (if non-NULL) that names the URL with its password masked, e.g.
@@ -102,6 +118,8 @@ typedef struct cg_redis_stats {
   uint64_t grants;        /* requests granted in total */
   uint64_t local_grants;  /* of which served from the local lease */
   uint64_t waits;         /* lease calls that did not grant (wait, pause, reservation) */
+  uint64_t queued;        /* answers "wait in line" (the key's queue was full) */
+  uint64_t wakeups;       /* messages on this process's wake channel (and resubscriptions) */
   uint64_t reservations;  /* batches reserved ahead into debt */
   uint64_t errors;        /* calls that failed (connection, timeout, error reply) */
   uint64_t reconnects;
@@ -164,6 +182,17 @@ void cg_redis_set_peek(cg_redis_t *r, int peek);
 /* Makes `lim`'s rpm, tpm, rpd and bursts the key's limits, for every process on it (they
  * learn them at their next round trip). One round trip. */
 int cg_redis_store_limits(cg_redis_t *r, const cg_redis_limits *lim, char *err, size_t errlen);
+
+/* `fn(arg)` is called (from another thread, without any of this handle's locks) when a
+ * message says a call may now succeed sooner than the last answer's wait_s: the process
+ * was waiting in line for a place in the key's queue. NULL: none. Set before use. */
+void cg_redis_set_notify(cg_redis_t *r, void (*fn)(void *), void *arg);
+
+/* paced 1: a key with no state (fresh, or idle long enough to have expired) opens with
+ * minute buckets holding only the first request, not full: what follows comes at the
+ * refill rate, with no burst on top (a provider counting over a sliding window allows
+ * none). The engine sets it; a bare handle (0) opens with full buckets. */
+void cg_redis_set_paced_open(cg_redis_t *r, int paced);
 
 /* How long Redis may stay unreachable before calls fail (default 30 s; 0 = at once). */
 void cg_redis_set_max_outage(cg_redis_t *r, double seconds);

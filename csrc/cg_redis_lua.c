@@ -22,7 +22,8 @@
  *   lim:store_limits()           -> true | nil, err, "redis": this handle's limits become
  *                                   the key's, for every process on it
  *   lim:set_limits(opts)         same keys as the constructor's limits
- *   lim:stats()                  -> { round_trips, grants, local_grants, waits, errors,
+ *   lim:stats()                  -> { round_trips, grants, local_grants, waits, queued,
+ *                                     wakeups, errors,
  *                                     reconnects, returned_requests, returned_tokens,
  *                                     pending_tokens }
  *   lim:close()                  also __close and __gc; idempotent */
@@ -276,12 +277,14 @@ static int l_stats(lua_State *L) {
   lredis *u = check_limiter(L);
   cg_redis_stats s;
   cg_redis_stats_get(u->r, &s);
-  lua_createtable(L, 0, 10);
+  lua_createtable(L, 0, 16);
   setnum(L, "round_trips", (double)s.round_trips);
   setnum(L, "reservations", (double)s.reservations);
   setnum(L, "grants", (double)s.grants);
   setnum(L, "local_grants", (double)s.local_grants);
   setnum(L, "waits", (double)s.waits);
+  setnum(L, "queued", (double)s.queued);
+  setnum(L, "wakeups", (double)s.wakeups);
   setnum(L, "errors", (double)s.errors);
   setnum(L, "reconnects", (double)s.reconnects);
   setnum(L, "outages", (double)s.outages);

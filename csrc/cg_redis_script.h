@@ -6,6 +6,9 @@
  *
  * KEYS[1]  state hash   "coursegen:{NAME}"         (levels, refill times, pause, outstanding)
  * KEYS[2]  lease zset   "coursegen:{NAME}:leases"  (member "SEQ:REQ:TOK", score = expiry ms)
+ * KEYS[3]  limits hash  "coursegen:{NAME}:limits"  (the key's limits)
+ * KEYS[4]  client zset  "coursegen:{NAME}:clients" (ids seen, score = last call ms)
+ * KEYS[5]  line zset    "coursegen:{NAME}:waiters" (ids waiting in line, score = joined ms)
  * The "{NAME}" hash tag keeps both keys in one Redis Cluster slot.
  *
  * ARGV (all decimal strings; 0 or "" skips a step), applied in this order:
@@ -26,10 +29,20 @@
  *                                               if refill pays for it within horizon_ms
  *  18 cold                                      1: the client reconnected; a missing key
  *                                               means lost state, minute buckets start empty
+ *  19 mode                                      1: store this call's limits; 2: only look
+ *  20 client id                                 "host:pid:n" (the key's clients and its line)
+ *  21 rate share                                the buckets refill at this share of the limits
+ *  22 wake prefix                               "coursegen:{NAME}:wake:": + a client id is the
+ *                                               channel the script PUBLISHes to when that client
+ *                                               is first in line and there is room for it;
+ *                                               "" = no line (a display)
+ *  23 paced open                                1: a key with no state opens with minute
+ *                                               buckets holding only this call's need
  *
  * Reply: an array of strings
  *   1 status     "ok" (granted now) | "reserved" (granted, may start after wait_ms) |
- *                "wait" | "paused" | "too_large:requests/min" | "too_large:tokens/min" |
+ *                "wait" | "queued" (in line: wait for a message, or until wait_ms) |
+ *                "paused" | "too_large:requests/min" | "too_large:tokens/min" |
  *                "too_large:requests/day" | "none" (no lease asked)
  *   2 grant_r  3 grant_t  4 lease member ("" when nothing granted)
  *   5 wait_ms    "reserved": when the need is paid for; "wait"/"paused": when asking

@@ -7,40 +7,33 @@ local helpers = require "helpers"
 local redis = require "support.redis_server"
 local runs = require "support.cli_runs"
 local wall = runs.wall
-local core = require "coursegen.core"
 local json = require "coursegen.json"
 local mock = require "coursegen.mock"
 
 local WINDOW = 5 -- seconds: short enough that a run of about 18 s fills it three times
 
--- The commands for `n` processes, `chapters` each, on `url`. The token limit is set out
--- of the way: the request limit is the one the enforcer checks.
-local function fleet(dir, n, chapters, server_url, rpm, url)
+-- The commands for `n` processes, `chapters` each, on `url`, with `limits` (flags).
+local function fleet(dir, n, chapters, server_url, limits, url)
   local cmds = {}
   for i = 1, n do
     local path = runs.course_file(dir, "c" .. i, "Course " .. i, chapters)
-    cmds[i] = { name = "p" .. i, args = { "generate", path, "--out", dir .. "/o" .. i,
-      "--base-url", server_url, "--rpm", tostring(rpm), "--tpm", "100000000", "--limiter", url,
-      "--no-progress", "--quiet", "--stats-json", dir .. "/s" .. i .. ".json" } }
+    local args = { "generate", path, "--out", dir .. "/o" .. i, "--base-url", server_url, "--limiter", url,
+      "--no-progress", "--quiet", "--stats-json", dir .. "/s" .. i .. ".json" }
+    for _, a in ipairs(limits) do args[#args + 1] = a end
+    cmds[i] = { name = "p" .. i, args = args }
   end
   return cmds
 end
 
--- The key as a fleet in steady use finds it: the opening burst (half a second's worth,
--- allowed by design after idle time, see HACKING.md) already spent. Returns the client
--- holding it; closing it returns nothing (the lease has expired by then).
-local function key_in_use(url, rpm)
-  local l = assert(core.redis_limiter(url, { rpm = rpm, tpm = 100000000, rpd = 10000,
-                                             burst_requests = rpm / 120 }))
-  assert.is_true((l:lease(rpm / 120, 0)))
-  return l
-end
+-- Only the request limit: the token limit out of the way.
+local function rpm_only(rpm) return { "--rpm", tostring(rpm), "--tpm", "100000000" } end
 
 -- Checks every process finished all its chapters; returns the sum of their requests,
--- Redis round trips (as they counted them) and outages, and the longest run (from the
--- engine's start: the time to start Lua is not the limiter's).
+-- Redis round trips (as they counted them) and outages, the longest run (from the
+-- engine's start: the time to start Lua is not the limiter's), the requests granted from
+-- outage shares and the tokens used.
 local function all_written(dir, n, chapters)
-  local sent, trips, outages, longest, shared = 0, 0, 0, 0, 0
+  local sent, trips, outages, longest, shared, used = 0, 0, 0, 0, 0, 0
   for i = 1, n do
     local r = runs.result_of(dir, "p" .. i)
     assert.equal(0, r.code, r.err)
@@ -51,8 +44,9 @@ local function all_written(dir, n, chapters)
     outages = outages + (s.limiter.outages or 0)
     shared = shared + (s.limiter.outage_grants or 0)
     longest = math.max(longest, s.elapsed_s)
+    used = used + s.tokens.prompt + s.tokens.output + (s.tokens.thoughts or 0)
   end
-  return sent, trips, outages, longest, shared
+  return sent, trips, outages, longest, shared, used
 end
 
 describe("a fleet of coursegen processes on one Redis key", function()
@@ -63,12 +57,10 @@ describe("a fleet of coursegen processes on one Redis key", function()
     local server = mock.start { rpm = RPM, window = WINDOW, latency_ms = 20 }
     local dir = helpers.tmpdir()
     local url = srv.url(redis.fresh_key("fleet"))
-    local holder = key_in_use(url, RPM)
-    runs.run_all(dir, fleet(dir, N, CHAPTERS, server.url, RPM, url))
+    -- A fresh key: the engine opens it paced, with no burst for the window to turn away.
+    runs.run_all(dir, fleet(dir, N, CHAPTERS, server.url, rpm_only(RPM), url))
     local st = server:stats()
-    -- the fleet's calls: Redis's count, less the calls of the client that set the scene
-    local calls = redis.calls(srv, "evalsha") + redis.calls(srv, "eval") - holder:stats().round_trips
-    holder:close()
+    local calls = redis.calls(srv, "evalsha") + redis.calls(srv, "eval")
     server:close()
     redis.stop(srv)
     local sent, trips, _, makespan = all_written(dir, N, CHAPTERS)
@@ -83,14 +75,68 @@ describe("a fleet of coursegen processes on one Redis key", function()
     helpers.rmtree(dir)
   end)
 
+  it("at Gemini tier-1 limits: most of what the tokens allow, < 1% 429s, < 0.1 Redis calls a request #slow",
+    function()
+    -- Tier 1 as it is: 1,000 requests/min, 1,000,000 tokens/min, 10,000 a day. A chapter
+    -- reserves about 10,000 tokens and uses about 1,600, so tokens are the binding limit
+    -- (about 10 requests a second). The enforcer counts requests over its window; the
+    -- tokens each request really used (its prompt and answer) give what the limits allow.
+    local RPM, TPM, N, CHAPTERS = 1000, 1000000, 3, 120
+    local srv = redis.start()
+    local server = mock.start { rpm = RPM, window = WINDOW, latency_ms = 20 }
+    local dir = helpers.tmpdir()
+    local url = srv.url(redis.fresh_key("fleet"))
+    redis.scaled_key(url, RPM, TPM, 10000)
+    local pid = runs.start_all(dir, fleet(dir, N, CHAPTERS, server.url,
+      { "--rpm", tostring(RPM), "--tpm", tostring(TPM), "--rpd", "10000" }, url))
+    -- The steady rate: from a fifth of the requests to four fifths. (A run also
+    -- pays a fixed cost: the reservations in flight are paid for once and come back only
+    -- at its end, and its last request queues behind the others' leases; that is a couple
+    -- of seconds whatever the run's length, and longer runs here reach 0.98.)
+    local a, b
+    local total = N * (CHAPTERS + 1)
+    for _ = 1, 12000 do
+      local s = server:stats()
+      local now = { t = wall(), n = s.requests, tok = s.tokens_admitted }
+      if now.n >= 0.8 * total or not helpers.alive(pid) then break end
+      if not a and now.n >= 0.2 * total then a = now end
+      b = now
+      helpers.sleep(0.01)
+    end
+    for _ = 1, 6000 do
+      if not helpers.alive(pid) then break end
+      helpers.sleep(0.01)
+    end
+    local st = server:stats()
+    local calls = redis.calls(srv, "evalsha") + redis.calls(srv, "eval")
+    server:close()
+    redis.stop(srv)
+    local sent, trips, _, makespan, _, used = all_written(dir, N, CHAPTERS)
+    local n429 = st.status["429"] or 0
+    -- The share of the limits used: the binding one's (the enforcer counts the tokens).
+    local span = b.t - a.t
+    local share = math.max((b.n - a.n) / span / (RPM / 60), (b.tok - a.tok) / span / (TPM / 60))
+    local whole = math.max(sent / makespan / (RPM / 60), used / makespan / (TPM / 60))
+    print(string.format("\n  %d processes at tier 1, %d requests (%d tokens each): steady %.2f requests/s, "
+      .. "%.0f tokens/s (%.3f of the limits); over the whole run of %.1f s %.3f; 429s %d (%.2f%%), Redis calls %d "
+      .. "(%.3f a request; the clients counted %d)", N, sent, used // sent, (b.n - a.n) / span,
+      (b.tok - a.tok) / span, share, makespan, whole, n429, 100 * n429 / st.requests, calls, calls / sent, trips))
+    assert.is_true(n429 / st.requests < 0.01, "429 share: " .. n429 .. "/" .. st.requests)
+    -- The goal is 0.95 (the buckets refill at 0.98); steady runs here measure 0.92-1.00 (the
+    -- window is about 20 s: carried reservations and returned leases move tokens across
+    -- it), so the bar sits below that noise.
+    assert.is_true(share >= 0.9, "achieved: " .. share .. " of the limits")
+    assert.is_true(calls / sent < 0.1, "Redis calls a request: " .. calls / sent)
+    helpers.rmtree(dir)
+  end)
+
   it("rides through a Redis restart and a 3-s stall, never over the limit #slow", function()
     local RPM, N, CHAPTERS = 600, 3, 60 -- 10 requests a second: about 18 s in all
     local srv = redis.start { args = { "--enable-debug-command", "local" } }
     local server = mock.start { rpm = RPM, window = WINDOW, latency_ms = 20 }
     local dir = helpers.tmpdir()
     local url = srv.url(redis.fresh_key("ride"))
-    local holder = key_in_use(url, RPM)
-    local pid = runs.start_all(dir, fleet(dir, N, CHAPTERS, server.url, RPM, url))
+    local pid = runs.start_all(dir, fleet(dir, N, CHAPTERS, server.url, rpm_only(RPM), url))
     local function after(requests)
       for _ = 1, 3000 do
         if server:stats().requests >= requests then return end
@@ -108,7 +154,6 @@ describe("a fleet of coursegen processes on one Redis key", function()
       helpers.sleep(0.01)
     end
     local st = server:stats()
-    holder:close()
     server:close()
     redis.stop(srv)
     local _, _, outages, _, shared = all_written(dir, N, CHAPTERS)

@@ -342,7 +342,8 @@ void stats_inflight(mstats *s, int delta);
 void stats_conn(mstats *s, int delta);
 /* Counters of the caching and batch routes, and the request bytes received. */
 enum { ST_REQUEST_BYTES, ST_CACHES_CREATED, ST_CACHES_RENEWED, ST_CACHES_DELETED, ST_BATCHES_CREATED,
-       ST_BATCHES_CANCELLED, ST_FILES_CREATED, ST_UPLOADS_STARTED, ST_FILES_DOWNLOADED, ST_EXTRA_N };
+       ST_BATCHES_CANCELLED, ST_FILES_CREATED, ST_UPLOADS_STARTED, ST_FILES_DOWNLOADED, ST_TOKENS_ADMITTED,
+       ST_EXTRA_N };
 void stats_add(mstats *s, int which, uint64_t n);
 extern const char *const stats_extra_names[ST_EXTRA_N];
 void stats_json(mstats *s, mbuf *out, double now);

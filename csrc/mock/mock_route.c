@@ -155,6 +155,8 @@ void decide(mctx *c, const prompt_info *pi, size_t alen, decision *d) {
     stats_rate_limited(c->stats);
     return;
   }
+  /* what a rate limit counts: a fleet's share of its tokens limit is read from it */
+  stats_add(c->stats, ST_TOKENS_ADMITTED, (uint64_t)(pi->prompt_tokens + ans));
   uint64_t nth = ptab_bump(c->prompts, hash_bytes(pi->user, pi->userlen, 0));
   d->f = directive_fault(pi->user, pi->userlen, nth);
   if (d->f.kind == F_NONE) {

@@ -74,7 +74,7 @@ void stats_request(mstats *s, double now, int key_in_url) {
 
 const char *const stats_extra_names[ST_EXTRA_N] = {
     "request_bytes", "caches_created", "caches_renewed", "caches_deleted", "batches_created", "batches_cancelled", "files_created",
-    "uploads_started", "files_downloaded"};
+    "uploads_started", "files_downloaded", "tokens_admitted"};
 
 void stats_add(mstats *s, int which, uint64_t n) {
   if (which < 0 || which >= ST_EXTRA_N) return;

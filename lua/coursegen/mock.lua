@@ -31,9 +31,11 @@
 -- `connections` (open now), `connections_total`, `key_in_url` (requests with `?key=`),
 -- `rate_limited`, `request_bytes` (request bodies received), `caches_created`,
 -- `caches_renewed`, `caches_deleted`, `batches_created`, `batches_cancelled`,
--- `files_created`, `uploads_started` (Gemini resumable uploads begun), `files_downloaded`;
--- `GET /stats` also lists `hinted_429`, `[arrival number, wait ms]` for each injected 429
--- that names a wait. `/stats` requests themselves are not counted.
+-- `files_created`, `uploads_started` (Gemini resumable uploads begun), `files_downloaded`,
+-- `tokens_admitted` (prompt and answer tokens of the requests the rate limit let through,
+-- as the token limit counts them); `GET /stats` also lists `hinted_429`, `[arrival
+-- number, wait ms]` for each injected 429 that names a wait. `/stats` requests themselves
+-- are not counted.
 local core = require "coursegen.mockserver"
 
 local type, pairs, error, tostring, tointeger = type, pairs, error, tostring, math.tointeger

@@ -105,4 +105,17 @@ function M.fresh_key(prefix)
   return string.format("%s%d_%d_%d", prefix or "spec", os.time(), math.random(1, 1e6), keyn)
 end
 
+--- Stores the limits of the key in `url` before a fleet starts (its processes use the
+-- key's), with the request burst scaled like a sliding-window enforcer's short window: a
+-- provider's per-minute window is 12 times the specs' 5 s, and the limiter's 2% of slack
+-- covers the engine's half second of burst only at that scale. Where tokens bind, the
+-- request bucket stays full, and whenever tokens come free that burst goes out on top
+-- of the rate.
+function M.scaled_key(url, rpm, tpm, rpd)
+  local core = require "coursegen.core"
+  local l = assert(core.redis_limiter(url, { rpm = rpm, tpm = tpm, rpd = rpd, burst_requests = 1 }))
+  assert(l:store_limits())
+  l:close()
+end
+
 return M

@@ -1,5 +1,9 @@
 /* Several threads share one limiter handle, as engine threads would: prints
- * "grants round_trips errors" after `seconds`. Usage: redis_threads URL SECONDS RPM THREADS */
+ * "grants round_trips errors" after `seconds`. Usage: redis_threads URL SECONDS RPM THREADS
+ * [HANDLES]: with HANDLES > 1 the threads take turns on that many handles, as processes on
+ * one key would, with a 10-s horizon (with many, most wait in line and are woken by
+ * messages: the listener threads and the wake-up callback run too); the line printed then
+ * ends with the answers "wait in line" and the wake-ups. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,22 +47,40 @@ static void *worker(void *arg) {
   return NULL;
 }
 
+static pthread_mutex_t wake_mu = PTHREAD_MUTEX_INITIALIZER;
+static long wakes;
+
+static void on_wake(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&wake_mu);
+  wakes++;
+  pthread_mutex_unlock(&wake_mu);
+}
+
 int main(int argc, char **argv) {
-  if (argc != 5) return 2;
+  if (argc != 5 && argc != 6) return 2;
   char err[512];
-  cg_redis_t *r = cg_redis_connect(argv[1], 2, err, sizeof err);
-  if (!r) {
-    fprintf(stderr, "%s\n", err);
-    return 1;
+  const int nh = argc == 6 ? atoi(argv[5]) : 1;
+  if (nh < 1 || nh > 256) return 2;
+  cg_redis_t *hs[256];
+  for (int i = 0; i < nh; i++) {
+    hs[i] = cg_redis_connect(argv[1], 2, err, sizeof err);
+    if (!hs[i]) {
+      fprintf(stderr, "%s\n", err);
+      return 1;
+    }
+    cg_redis_set_notify(hs[i], on_wake, NULL);
   }
+  cg_redis_t *r = hs[0];
   int n = atoi(argv[4]);
   job *jobs = calloc((size_t)n, sizeof *jobs);
   pthread_t *th = calloc((size_t)n, sizeof *th);
   if (!jobs || !th) return 1;
   double stop = now_s() + atof(argv[2]);
   for (int i = 0; i < n; i++) {
-    jobs[i].r = r;
+    jobs[i].r = hs[i % nh];
     jobs[i].lim.rpm = atof(argv[3]);
+    if (nh > 1) jobs[i].lim.horizon_s = 10; /* a 5-s queue: the line forms at once */
     jobs[i].stop = stop;
     pthread_create(&th[i], NULL, worker, &jobs[i]);
   }
@@ -68,10 +90,17 @@ int main(int argc, char **argv) {
     grants += jobs[i].grants;
     errors += jobs[i].errors;
   }
-  cg_redis_stats st;
-  cg_redis_stats_get(r, &st);
-  printf("%ld %llu %ld\n", grants, (unsigned long long)st.round_trips, errors);
-  cg_redis_close(r);
+  unsigned long long trips = 0, queued = 0;
+  for (int i = 0; i < nh; i++) {
+    cg_redis_stats st;
+    cg_redis_stats_get(hs[i], &st);
+    trips += st.round_trips;
+    queued += st.queued;
+    cg_redis_close(hs[i]);
+  }
+  (void)r;
+  if (nh > 1) printf("%ld %llu %ld %llu %ld\n", grants, trips, errors, queued, wakes);
+  else printf("%ld %llu %ld\n", grants, trips, errors);
   free(jobs);
   free(th);
   return errors ? 1 : 0;
