@@ -68,7 +68,8 @@ describe("against nginx limit_req", function()
     -- Opening the way a server of unknown burst needs (one request, then one more per clean
     -- answer) and a minimum gap after the first 429: the old engine's half-second opening
     -- burst met a 429 for almost every request of it.
-    assert.is_true(count(log, 429) <= 4, count(log, 429) .. " 429s")
+    -- (A sanitizer build sends with more jitter of its own: it gets the slack it needs.)
+    assert.is_true(count(log, 429) <= 4 * SLOW, count(log, 429) .. " 429s")
     assert.equal(count(log, 429), st.status["429"] or 0)
   end)
 
@@ -86,8 +87,8 @@ describe("against nginx limit_req", function()
       if e.status == 429 and e.t - t0 > 2 then late = late + 1 end
     end
     -- Finding the server's rate costs a few at the start; after that, hardly any.
-    assert.is_true(count(log, 429) <= 18, count(log, 429) .. " 429s for 120 answers")
-    assert.is_true(late <= 5, late .. " 429s after the first two seconds")
+    assert.is_true(count(log, 429) <= 18 * SLOW, count(log, 429) .. " 429s for 120 answers")
+    assert.is_true(late <= 5 * SLOW, late .. " 429s after the first two seconds")
     assert.is_true(st.free_retries >= count(log, 429) - 1)
     -- nginx's own bucket: never more than rate + burst in a second.
     assert.is_true(busiest(log, 1.0) <= 20 + 2 + 1)
