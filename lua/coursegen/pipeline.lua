@@ -641,9 +641,15 @@ function Run:finish()
   self:warn_key_limits()
   if self.limiter_error then
     local ch = snap.chapters
+    local have = ch.written + ch.skipped
+    -- Every chapter written: what the limiter held back is the course summary.
+    if have == ch.total then
+      fail.raise("limiter", "%s; the run stopped: all %d chapters are written in %s but the course "
+        .. "summary is not (run again when the limiter is back to write it)", self.limiter_error,
+        ch.total, self.s.out)
+    end
     fail.raise("limiter", "%s; the run stopped: %d of %d chapters are written in %s (run again "
-      .. "when the limiter is back to write the rest)", self.limiter_error,
-      ch.written + ch.skipped, ch.total, self.s.out)
+      .. "when the limiter is back to write the rest)", self.limiter_error, have, ch.total, self.s.out)
   end
   if self.day_error then
     local ch = snap.chapters
