@@ -46,8 +46,8 @@
 #define UNHEARD_POLL_S 2.0
 #define MEMBER_MAX 128
 #define NUM_LEN 40
-#define SCRIPT_ARGS 23
-#define REPLY_FIELDS 21
+#define SCRIPT_ARGS 24
+#define REPLY_FIELDS 22
 
 struct cg_redis {
   pthread_mutex_t mu;
@@ -75,6 +75,9 @@ struct cg_redis {
   int set_limits; /* script ARGV 19 for the next call: 1 store the limits, 2 only look */
   int peek;       /* a display: every call only looks (and is not listed as sharing) */
   int paced_open; /* script ARGV 23: a fresh key opens paced (cg_redis_set_paced_open) */
+  /* The share of a reservation a request really takes, as the key's processes measured
+   * it (0: unknown): what a process sizes its leases by before its own requests settle. */
+  double key_use;
   char clients[1024];
   int connected_once;
   int fresh;             /* the connection was made during the current call */
@@ -132,6 +135,7 @@ typedef struct reply {
   double k_rpm, k_tpm, k_rpd, k_br, k_bt; /* the key's limits */
   int differ;
   char clients[1024];
+  double use; /* the key's measured share of a reservation used (0: unknown) */
 } reply;
 
 /* What one script call asks for. */
@@ -341,8 +345,11 @@ static int parse_reply(cg_redis_t *r, const redisReply *rep, reply *out, char *e
   out->k_bt = field_num(rep->element[18]);
   out->differ = field_num(rep->element[19]) == 1;
   snprintf(out->clients, sizeof out->clients, "%s", rep->element[20]->str);
+  out->use = field_num(rep->element[21]);
   return 0;
 }
+
+static double own_use(const cg_redis_t *r);
 
 /* One script round trip: EVALSHA, and EVAL when Redis lost the script (restart, SCRIPT
  * FLUSH). The local lease and the pending reconciliation are sent along and cleared once
@@ -357,7 +364,7 @@ static int run_script(cg_redis_t *r, const cg_redis_limits *lim, const call *cl,
     lim->rpm, lim->tpm, lim->rpd, lim->burst_requests, lim->burst_tokens, server_ttl_ms,
     0, cl->unused_r, cl->unused_t, cl->delta_t, cl->pause_ms, cl->drain,
     cl->need_r, cl->need_t, cl->want_r, cl->want_t, cl->horizon_ms, r->cold, r->set_limits,
-    0, RATE_SHARE, 0, r->paced_open,
+    0, RATE_SHARE, 0, r->paced_open, own_use(r),
   };
   const char *argv[8 + SCRIPT_ARGS];
   size_t lens[8 + SCRIPT_ARGS];
@@ -427,6 +434,7 @@ static int run_script(cg_redis_t *r, const cg_redis_limits *lim, const call *cl,
     r->have_eff = 1;
     r->limits_differ = out->differ;
     snprintf(r->clients, sizeof r->clients, "%s", out->clients);
+    if (out->use > 0 && out->use <= 1) r->key_use = out->use;
   }
   {
     /* The debt queue as Redis showed it: when refill will have paid all of it. */
@@ -574,6 +582,15 @@ static void demand_rate(cg_redis_t *r, double now, double *rr, double *tok_per_r
     *tok_per_req = fmax(0, r->dem_t / r->dem_r + (r->set_n > 1e-9 ? r->set_d / r->set_n : 0));
 }
 
+/* The share of its reservation a request of this process really took, from its own
+ * settlements (0 until one settled): sent to the key, whose average is what new
+ * processes size their first leases by. */
+static double own_use(const cg_redis_t *r) {
+  if (!(r->settled_n > 0) || !(r->dem_r > 0) || !(r->dem_t > 0) || !(r->set_n > 1e-9)) return 0;
+  const double res = r->dem_t / r->dem_r;
+  return fmin(1, fmax(0, (res + r->set_d / r->set_n) / res));
+}
+
 /* Reservations a lease holds for requests in flight (their tokens come back as they
  * finish): those in flight now and IN_FLIGHT_RESERVE more. */
 static double in_flight_reserve(const cg_redis_t *r) {
@@ -592,6 +609,15 @@ static void lease_want(cg_redis_t *r, const cg_redis_limits *lim, double need_r,
                        double now, double *want_r, double *want_t) {
   double rr, tpr;
   demand_rate(r, now, &rr, &tpr);
+  /* What a request takes: this process's own average once one settled; before that,
+   * the key's (as a share of this request's reservation), which the other processes
+   * measured; unknown on a new key. Sizing a new process's leases by whole reservations
+   * would put every lease taken after them behind tokens that come back only later. */
+  int known = r->settled_n > 0 && tpr > 0;
+  if (!known && r->key_use > 0 && need_t > 0) {
+    tpr = need_t * r->key_use;
+    known = 1;
+  }
   /* Held back by the key: what this process got is its share, not what it could use. */
   if (r->bound && rr > 0) rr = fmax(rr, LEASE_TARGET / LEASE_MAX_S);
   const double span = rr > 0 ? fmin(LEASE_MAX_S, LEASE_TARGET / rr) : 0;
@@ -603,22 +629,28 @@ static void lease_want(cg_redis_t *r, const cg_redis_limits *lim, double need_r,
     /* Until a request has settled, what one really takes is unknown: its reservation
      * may be many times that (a chapter reserves its whole output budget). A few
      * reservations then, which refunds refill locally as requests finish. */
-    const double per = r->settled_n > 0 ? rr * span * tpr : 0;
+    const double per = known ? rr * span * tpr : 0;
     if (lim->tpm > 0) wt = fmax(wt, ceil(per + need_t * in_flight_reserve(r)));
   } else if (lim->backlog_requests > 0) {
     /* No demand known yet (a new process): what waits, which the backlog cap below
      * trims, as if this request's size were typical. */
     wr = fmax(wr, LEASE_TARGET);
-    wt = fmax(wt, need_t * in_flight_reserve(r));
+    wt = fmax(wt, need_t * in_flight_reserve(r) + (known ? (wr - need_r) * tpr : 0));
   }
   /* Requests no more than the tokens can carry: a request part the token part cannot
    * pay for would only hold others' leases back in the requests queue. */
   if (lim->tpm > 0 && need_t > 0) {
-    const double cost = r->settled_n > 0 && tpr > 0 ? tpr : need_t;
+    const double cost = known ? tpr : need_t;
     wr = fmax(need_r, fmin(wr, ceil(wt / cost)));
   }
   if (lim->backlog_requests > 0) wr = fmax(need_r, fmin(wr, ceil(lim->backlog_requests)));
   if (lim->backlog_tokens > 0) wt = fmax(need_t, fmin(wt, ceil(lim->backlog_tokens)));
+  /* Tokens no more than the requests can use: what they take on average, and whole
+   * reservations for those in flight. A lease cut to a short backlog (the end of a
+   * course) would otherwise hold tokens it gives back only at its return, and every
+   * lease taken after it waits for refill to pay for them first. */
+  if (lim->tpm > 0 && known)
+    wt = fmax(need_t, fmin(wt, ceil(need_t * in_flight_reserve(r) + fmax(0, wr - need_r) * tpr)));
   *want_r = wr;
   *want_t = wt;
 }

@@ -80,6 +80,13 @@ const char cg_redis_script[] =
   "  lr, lt = math.min(lr, num(13)), math.min(lt, num(14))\n"
   "end\n"
   "local ts, td = tonumber(h[4]) or now, tonumber(h[5]) or now\n"
+  "-- The share of a reservation a request really takes, as the clients measure it\n"
+  "-- (ARGV 24, 0 = not known yet): an average new clients size their first leases by.\n"
+  "local use = tonumber(redis.call(\"HGET\", S, \"use\")) or 0\n"
+  "local own_use = num(24)\n"
+  "if own_use > 0 and own_use <= 1 then\n"
+  "  if use > 0 then use = 0.75 * use + 0.25 * own_use else use = own_use end\n"
+  "end\n"
   "local p, seq = tonumber(h[6]) or 0, tonumber(h[9]) or 0\n"
   "-- Refill at a share of the per-minute limits (ARGV 21, see RATE_SHARE in cg_redis.c).\n"
   "local share = tonumber(ARGV[21]) or 1\n"
@@ -274,6 +281,7 @@ const char cg_redis_script[] =
   "-- A bucket without a limit keeps no level: when a limit appears it starts full.\n"
   "redis.call(\"HSET\", S, \"ts\", f(ts), \"td\", f(td), \"p\", f(p), \"or\", f(out_r), \"ot\", f(out_t),\n"
   "  \"seq\", f(seq), \"wid\", wid or \"\", \"wat\", f(wat), \"wn\", f(wn), \"wk\", f(wk), \"wr\", f(wr))\n"
+  "if use > 0 then redis.call(\"HSET\", S, \"use\", f(use)) end\n"
   "local function keep(limit, field, x)\n"
   "  if limit > 0 then redis.call(\"HSET\", S, field, f(x)) else redis.call(\"HDEL\", S, field) end\n"
   "end\n"
@@ -295,4 +303,4 @@ const char cg_redis_script[] =
   "if p > now then pause_left = p - now end\n"
   "return { status, f(gr), f(gt), member, f(wait), f(pause_left), lv(rpm, lr), lv(tpm, lt),\n"
   "  lv(rpd, ld), f(out_r), f(out_t), f(cred_r), f(cred_t), f(now), key_limits[1], key_limits[2],\n"
-  "  key_limits[3], key_limits[4], key_limits[5], tostring(differ), clients }\n";
+  "  key_limits[3], key_limits[4], key_limits[5], tostring(differ), clients, f(use) }\n";

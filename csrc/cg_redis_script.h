@@ -38,6 +38,9 @@
  *                                               "" = no line (a display)
  *  23 paced open                                1: a key with no state opens with minute
  *                                               buckets holding only this call's need
+ *  24 use                                       the share of a reservation this client's
+ *                                               requests really took (0 = not known): the
+ *                                               key keeps an average of them
  *
  * Reply: an array of strings
  *   1 status     "ok" (granted now) | "reserved" (granted, may start after wait_ms) |
@@ -53,7 +56,12 @@
  *                                     first: the client's schedule for spending its lease
  *  10 out_r   11 out_t               leased and not yet returned or expired
  *  12 credited_r 13 credited_t       what the return gave back (0 when the lease had expired)
- *  14 now_ms                          Redis clock */
+ *  14 now_ms                          Redis clock
+ *  15-19 the key's rpm, tpm, rpd, burst_r, burst_t (the limits it enforces)
+ *  20 differ                          "1" when this call's limits differ from the key's
+ *  21 clients                         ids seen on the key in the last minute, comma-separated
+ *  22 use                             the key's average share of a reservation used (0 =
+ *                                     not known) */
 #ifndef CG_REDIS_SCRIPT_H
 #define CG_REDIS_SCRIPT_H
 

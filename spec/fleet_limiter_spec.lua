@@ -122,10 +122,13 @@ describe("a fleet of coursegen processes on one Redis key", function()
       .. "(%.3f a request; the clients counted %d)", N, sent, used // sent, (b.n - a.n) / span,
       (b.tok - a.tok) / span, share, makespan, whole, n429, 100 * n429 / st.requests, calls, calls / sent, trips))
     assert.is_true(n429 / st.requests < 0.01, "429 share: " .. n429 .. "/" .. st.requests)
-    -- The goal is 0.95 (the buckets refill at 0.98); steady runs here measure 0.92-1.00 (the
-    -- window is about 20 s: carried reservations and returned leases move tokens across
-    -- it), so the bar sits below that noise.
-    assert.is_true(share >= 0.9, "achieved: " .. share .. " of the limits")
+    -- The goal is 0.95 (the buckets refill at 0.98); steady runs here measure 1.00-1.01
+    -- (the window is about 20 s: reservations carried into it are spent within it), and
+    -- whole runs 0.955-0.97 (the opening is paced, and a process's first leases carry
+    -- whole reservations until a request's use is known). A sanitizer build starts and
+    -- answers slower, so the whole run's bar sits below those figures.
+    assert.is_true(share >= 0.95, "achieved: " .. share .. " of the limits")
+    assert.is_true(whole >= 0.9, "achieved over the whole run: " .. whole .. " of the limits")
     assert.is_true(calls / sent < 0.1, "Redis calls a request: " .. calls / sent)
     helpers.rmtree(dir)
   end)

@@ -172,6 +172,38 @@ describe("coursegen redis limiter", function()
       assert.is_true(st.round_trips / st.grants < 0.1, "round trips " .. st.round_trips)
     end)
 
+    it("sizes a new process's leases by what the key's other processes used", function()
+      -- 10,000 tokens reserved a request, 1,000 used: a process that has settled none yet
+      -- and knows nothing takes two reservations' worth (this request and one in flight);
+      -- once another process on the key reported its use, a newcomer's lease carries
+      -- requests at what they take, so it holds no tokens that come back only later.
+      local opts = { rpm = 10000, tpm = 10000000 }
+      -- (What is leased is read through another handle: state() returns the caller's lease.)
+      local function second_lease(key)
+        local l = limiter(opts, key)
+        assert.is_true((l:lease(1, 10000)))  -- the first request, still in flight
+        assert.is_true((l:lease(1, 10000)))  -- the second: a lease sized to demand
+        return limiter(opts, key):state()
+      end
+      local alone = second_lease(fresh_key())
+      assert.are.equal(2, alone.out_requests)
+      assert.is_true(alone.out_tokens <= 20000, "tokens leased: " .. alone.out_tokens)
+      local key = fresh_key()
+      local a = limiter(opts, key)
+      assert.is_true((a:lease(1, 10000)))
+      a:reconcile(-9000)
+      assert.is_true(a:flush())            -- reports its use: a tenth of a reservation
+      a:close()
+      local joined = second_lease(key)
+      print(("\n  a newcomer's second lease: %d requests, %d tokens alone; %d requests, %d tokens on a key "
+        .. "that knows a request's use"):format(alone.out_requests, alone.out_tokens, joined.out_requests,
+        joined.out_tokens))
+      assert.is_true(joined.out_requests >= 20, "requests leased: " .. joined.out_requests)
+      -- two whole reservations, and the rest at what a request took
+      assert.is_true(joined.out_tokens <= 20000 + (joined.out_requests - 2) * 1000 + 1,
+        "tokens leased: " .. joined.out_tokens)
+    end)
+
     it("works over the unix socket with db=", function()
       local l = assert(core.redis_limiter("unix://" .. srv.sock .. "?key=" .. fresh_key() .. "&db=2",
         { rpm = 60 }))
