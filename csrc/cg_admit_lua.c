@@ -1,5 +1,6 @@
 /* core.admission: the engine's admission rule (cg_admit.c) over a core.limiter, driven by
  * the caller's clock, so the specs test the rule the engine runs rather than a copy. */
+#include "cg_lua_fields.h"
 #include "cg_admit.h"
 #include "cg_limit_lua.h"
 #include "cg_types.h"
@@ -120,16 +121,11 @@ static int m_set(lua_State *L) {
 static int m_state(lua_State *L) {
   cg_admit *a = checkadm(L);
   lua_createtable(L, 0, 5);
-  lua_pushinteger(L, a->in_flight);
-  lua_setfield(L, -2, "in_flight");
-  lua_pushinteger(L, a->active);
-  lua_setfield(L, -2, "active");
-  lua_pushboolean(L, a->outage_probe);
-  lua_setfield(L, -2, "outage_probe");
-  lua_pushinteger(L, a->grant_req);
-  lua_setfield(L, -2, "grant_req");
-  lua_pushnumber(L, a->grant_tok);
-  lua_setfield(L, -2, "grant_tok");
+  cg_set_int(L, "in_flight", a->in_flight);
+  cg_set_int(L, "active", a->active);
+  cg_set_bool(L, "outage_probe", a->outage_probe);
+  cg_set_int(L, "grant_req", a->grant_req);
+  cg_set_num(L, "grant_tok", a->grant_tok);
   return 1;
 }
 

@@ -1,5 +1,6 @@
 /* Lua binding of the engine: options, submit, the next/poll iterators, callbacks, stats,
  * close. Everything here runs on the Lua thread; the workers only see cg_job structs. */
+#include "cg_lua_fields.h"
 #include "cg_types.h"
 #include "cg_clock.h"
 #include "cg_pool.h"
@@ -374,36 +375,27 @@ static void push_headers(lua_State *L, const cg_buf *h) {
 
 static void push_result(lua_State *L, const cg_job *j) {
   lua_createtable(L, 0, 12);
-  lua_pushinteger(L, (lua_Integer)j->id);
-  lua_setfield(L, -2, "id");
+  cg_set_int(L, "id", (lua_Integer)j->id);
   if (j->status > 0) {
-    lua_pushinteger(L, j->status);
-    lua_setfield(L, -2, "status");
+    cg_set_int(L, "status", j->status);
     lua_pushlstring(L, j->resp.data ? j->resp.data : "", j->resp.len);
     lua_setfield(L, -2, "body");
   }
   push_headers(L, &j->hdrs);
   lua_setfield(L, -2, "headers");
-  lua_pushinteger(L, j->attempts);
-  lua_setfield(L, -2, "attempts");
+  cg_set_int(L, "attempts", j->attempts);
   double end = j->t_done > 0 ? j->t_done : cg_now();
-  lua_pushnumber(L, end - j->t_submit);
-  lua_setfield(L, -2, "elapsed");
-  lua_pushnumber(L, j->tokens);
-  lua_setfield(L, -2, "tokens_reserved");
+  cg_set_num(L, "elapsed", end - j->t_submit);
+  cg_set_num(L, "tokens_reserved", j->tokens);
   if (j->error) {
-    lua_pushstring(L, j->error);
-    lua_setfield(L, -2, "error");
-    lua_pushstring(L, j->code);
-    lua_setfield(L, -2, "error_code");
+    cg_set_str(L, "error", j->error);
+    cg_set_str(L, "error_code", j->code);
   }
   if (j->reason) {
-    lua_pushstring(L, j->reason);
-    lua_setfield(L, -2, "reason");
+    cg_set_str(L, "reason", j->reason);
   }
   if (j->cb_error) {
-    lua_pushstring(L, j->cb_error);
-    lua_setfield(L, -2, "callback_error");
+    cg_set_str(L, "callback_error", j->cb_error);
   }
 }
 
@@ -434,22 +426,16 @@ static int call_cb(lua_State *L, eng_ud *u, int ref, int nres) {
 
 static void run_event(lua_State *L, eng_ud *u, const cg_event *ev) {
   lua_createtable(L, 0, 6);
-  lua_pushinteger(L, (lua_Integer)ev->id);
-  lua_setfield(L, -2, "id");
-  lua_pushinteger(L, ev->attempt);
-  lua_setfield(L, -2, "attempt");
+  cg_set_int(L, "id", (lua_Integer)ev->id);
+  cg_set_int(L, "attempt", ev->attempt);
   if (ev->status > 0) {
-    lua_pushinteger(L, ev->status);
-    lua_setfield(L, -2, "status");
+    cg_set_int(L, "status", ev->status);
   }
   if (ev->error) {
-    lua_pushstring(L, ev->error);
-    lua_setfield(L, -2, "error");
+    cg_set_str(L, "error", ev->error);
   }
-  lua_pushnumber(L, ev->wait_s);
-  lua_setfield(L, -2, "wait_s");
-  lua_pushboolean(L, ev->retry);
-  lua_setfield(L, -2, "retry");
+  cg_set_num(L, "wait_s", ev->wait_s);
+  cg_set_bool(L, "retry", ev->retry);
   if (call_cb(L, u, u->on_attempt_ref, 0) != LUA_OK) {
     /* Attach the failure to the request's result: that is where the caller looks. */
     uint64_t id = ev->id;
@@ -691,8 +677,7 @@ static int m_set_limits(lua_State *L) {
 static void push_redis_stats(lua_State *L, const cg_redis_stats *rs, const char *display,
                              double requests) {
   lua_createtable(L, 0, 20);
-  lua_pushstring(L, display);
-  lua_setfield(L, -2, "url");
+  cg_set_str(L, "url", display);
   const struct {
     const char *k;
     uint64_t v;
@@ -717,8 +702,7 @@ static void push_redis_stats(lua_State *L, const cg_redis_stats *rs, const char 
     lua_pushnumber(L, nums[i].v);
     lua_setfield(L, -2, nums[i].k);
   }
-  lua_pushboolean(L, rs->limits_differ);
-  lua_setfield(L, -2, "limits_differ");
+  cg_set_bool(L, "limits_differ", rs->limits_differ);
   lua_setfield(L, -2, "redis");
 }
 
@@ -729,8 +713,7 @@ static int m_stats(lua_State *L) {
   cg_stats *s = (cg_stats *)lua_newuserdatauv(L, sizeof *s, 0);
   cg_engine_stats(u->e, s);
   cg_stats_push(L, s);
-  lua_pushinteger(L, (lua_Integer)u->res.pending);
-  lua_setfield(L, -2, "pending");
+  cg_set_int(L, "pending", (lua_Integer)u->res.pending);
   cg_redis_stats rs;
   const char *display;
   if (cg_engine_redis_stats(u->e, &rs, &display)) push_redis_stats(L, &rs, display, s->requests);

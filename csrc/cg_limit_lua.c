@@ -1,6 +1,7 @@
 /* core.limiter: the pure limiter of cg_limit.c as a Lua object driven by the caller's
  * clock (the specs' way in), and the option readers the engine shares with it.
  * Admission itself (the queue's head, slots, probes) is core.admission, cg_admit_lua.c. */
+#include "cg_lua_fields.h"
 #include "cg_admit.h"
 #include "cg_limit.h"
 #include "cg_limit_lua.h"
@@ -161,21 +162,16 @@ static int m_levels(lua_State *L) {
   cg_limit_advance(&u->lim, luaL_checknumber(L, 2));
   lua_createtable(L, 0, 5);
   if (u->lim.req.rate > 0) {
-    lua_pushnumber(L, u->lim.req.level);
-    lua_setfield(L, -2, "requests");
+    cg_set_num(L, "requests", u->lim.req.level);
   }
   if (u->lim.tok.rate > 0) {
-    lua_pushnumber(L, u->lim.tok.level);
-    lua_setfield(L, -2, "tokens");
+    cg_set_num(L, "tokens", u->lim.tok.level);
   }
   if (u->lim.day.rate > 0) {
-    lua_pushnumber(L, u->lim.day.level);
-    lua_setfield(L, -2, "day");
+    cg_set_num(L, "day", u->lim.day.level);
   }
-  lua_pushnumber(L, u->lim.factor);
-  lua_setfield(L, -2, "factor");
-  lua_pushnumber(L, u->lim.paused_until);
-  lua_setfield(L, -2, "paused_until");
+  cg_set_num(L, "factor", u->lim.factor);
+  cg_set_num(L, "paused_until", u->lim.paused_until);
   return 1;
 }
 

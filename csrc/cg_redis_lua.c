@@ -27,6 +27,7 @@
  *                                     reconnects, returned_requests, returned_tokens,
  *                                     pending_tokens }
  *   lim:close()                  also __close and __gc; idempotent */
+#include "cg_lua_fields.h"
 #include "cg_redis.h"
 #include "cg_redis_url.h"
 
@@ -108,33 +109,23 @@ static int l_parse_url(lua_State *L) {
     return 2;
   }
   lua_createtable(L, 0, 9);
-  lua_pushstring(L, u.is_unix ? "unix" : "redis");
-  lua_setfield(L, -2, "scheme");
+  cg_set_str(L, "scheme", u.is_unix ? "unix" : "redis");
   if (u.is_unix) {
-    lua_pushstring(L, u.path);
-    lua_setfield(L, -2, "path");
+    cg_set_str(L, "path", u.path);
   } else {
-    lua_pushstring(L, u.host);
-    lua_setfield(L, -2, "host");
-    lua_pushinteger(L, u.port);
-    lua_setfield(L, -2, "port");
+    cg_set_str(L, "host", u.host);
+    cg_set_int(L, "port", u.port);
   }
-  lua_pushinteger(L, u.db);
-  lua_setfield(L, -2, "db");
-  lua_pushstring(L, u.key);
-  lua_setfield(L, -2, "key");
+  cg_set_int(L, "db", u.db);
+  cg_set_str(L, "key", u.key);
   if (u.user[0]) {
-    lua_pushstring(L, u.user);
-    lua_setfield(L, -2, "user");
+    cg_set_str(L, "user", u.user);
   }
-  lua_pushboolean(L, u.has_password);
-  lua_setfield(L, -2, "has_password");
+  cg_set_bool(L, "has_password", u.has_password);
   if (u.outage_s >= 0) {
-    lua_pushnumber(L, u.outage_s);
-    lua_setfield(L, -2, "outage");
+    cg_set_num(L, "outage", u.outage_s);
   }
-  lua_pushstring(L, u.display);
-  lua_setfield(L, -2, "display");
+  cg_set_str(L, "display", u.display);
   return 1;
 }
 
@@ -215,30 +206,24 @@ static int l_flush(lua_State *L) {
   return 1;
 }
 
-static void setnum(lua_State *L, const char *k, double v) {
-  lua_pushnumber(L, v);
-  lua_setfield(L, -2, k);
-}
-
 static int l_state(lua_State *L) {
   lredis *u = check_limiter(L);
   cg_redis_state s;
   char err[CG_REDIS_URL_MAX + 256];
   if (cg_redis_state_get(u->r, &u->lim, &s, err, sizeof err)) return fail(L, err, "redis");
   lua_createtable(L, 0, 14);
-  setnum(L, "requests", s.level_requests);
-  setnum(L, "tokens", s.level_tokens);
-  setnum(L, "day", s.level_day);
-  setnum(L, "out_requests", s.out_requests);
-  setnum(L, "out_tokens", s.out_tokens);
-  setnum(L, "paused", s.paused_s);
-  setnum(L, "rpm", s.rpm);
-  setnum(L, "tpm", s.tpm);
-  setnum(L, "rpd", s.rpd);
-  setnum(L, "burst_requests", s.burst_requests);
-  setnum(L, "burst_tokens", s.burst_tokens);
-  lua_pushboolean(L, s.limits_differ);
-  lua_setfield(L, -2, "limits_differ");
+  cg_set_num(L, "requests", s.level_requests);
+  cg_set_num(L, "tokens", s.level_tokens);
+  cg_set_num(L, "day", s.level_day);
+  cg_set_num(L, "out_requests", s.out_requests);
+  cg_set_num(L, "out_tokens", s.out_tokens);
+  cg_set_num(L, "paused", s.paused_s);
+  cg_set_num(L, "rpm", s.rpm);
+  cg_set_num(L, "tpm", s.tpm);
+  cg_set_num(L, "rpd", s.rpd);
+  cg_set_num(L, "burst_requests", s.burst_requests);
+  cg_set_num(L, "burst_tokens", s.burst_tokens);
+  cg_set_bool(L, "limits_differ", s.limits_differ);
   lua_newtable(L); /* clients: the ids in the comma-separated list */
   int n = 0;
   for (const char *p = s.clients; *p;) {
@@ -278,20 +263,20 @@ static int l_stats(lua_State *L) {
   cg_redis_stats s;
   cg_redis_stats_get(u->r, &s);
   lua_createtable(L, 0, 16);
-  setnum(L, "round_trips", (double)s.round_trips);
-  setnum(L, "reservations", (double)s.reservations);
-  setnum(L, "grants", (double)s.grants);
-  setnum(L, "local_grants", (double)s.local_grants);
-  setnum(L, "waits", (double)s.waits);
-  setnum(L, "queued", (double)s.queued);
-  setnum(L, "wakeups", (double)s.wakeups);
-  setnum(L, "errors", (double)s.errors);
-  setnum(L, "reconnects", (double)s.reconnects);
-  setnum(L, "outages", (double)s.outages);
-  setnum(L, "outage_grants", (double)s.outage_grants);
-  setnum(L, "returned_requests", s.returned_requests);
-  setnum(L, "returned_tokens", s.returned_tokens);
-  setnum(L, "pending_tokens", s.pending_tokens);
+  cg_set_num(L, "round_trips", (double)s.round_trips);
+  cg_set_num(L, "reservations", (double)s.reservations);
+  cg_set_num(L, "grants", (double)s.grants);
+  cg_set_num(L, "local_grants", (double)s.local_grants);
+  cg_set_num(L, "waits", (double)s.waits);
+  cg_set_num(L, "queued", (double)s.queued);
+  cg_set_num(L, "wakeups", (double)s.wakeups);
+  cg_set_num(L, "errors", (double)s.errors);
+  cg_set_num(L, "reconnects", (double)s.reconnects);
+  cg_set_num(L, "outages", (double)s.outages);
+  cg_set_num(L, "outage_grants", (double)s.outage_grants);
+  cg_set_num(L, "returned_requests", s.returned_requests);
+  cg_set_num(L, "returned_tokens", s.returned_tokens);
+  cg_set_num(L, "pending_tokens", s.pending_tokens);
   return 1;
 }
 

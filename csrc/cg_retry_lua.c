@@ -1,4 +1,5 @@
 /* core.backoff and core.classify: the retry policy of cg_retry.c, for specs and scripts. */
+#include "cg_lua_fields.h"
 #include "cg_hints_lua.h"
 #include "cg_retry.h"
 #include "cg_types.h"
@@ -57,19 +58,13 @@ static int l_classify(lua_State *L) {
     cg_classify_net(kind, luaL_optstring(L, 3, "detail"), &v);
   }
   lua_createtable(L, 0, 6);
-  lua_pushboolean(L, v.retry);
-  lua_setfield(L, -2, "retry");
-  lua_pushboolean(L, v.pause);
-  lua_setfield(L, -2, "pause");
-  lua_pushstring(L, v.code);
-  lua_setfield(L, -2, "code");
-  lua_pushstring(L, v.msg);
-  lua_setfield(L, -2, "message");
+  cg_set_bool(L, "retry", v.retry);
+  cg_set_bool(L, "pause", v.pause);
+  cg_set_str(L, "code", v.code);
+  cg_set_str(L, "message", v.msg);
   if (v.hint >= 0) {
-    lua_pushnumber(L, v.hint);
-    lua_setfield(L, -2, "hint");
-    lua_pushstring(L, v.hint_source);
-    lua_setfield(L, -2, "hint_source");
+    cg_set_num(L, "hint", v.hint);
+    cg_set_str(L, "hint_source", v.hint_source);
   }
   return 1;
 }

@@ -1,10 +1,12 @@
 /* The engine's counters as the Lua table eng:stats() returns (README's statistics). */
+#include "cg_lua_fields.h"
 #include "cg_stats_lua.h"
 
 #include <math.h>
 #include <stdio.h>
 
-static void setnum(lua_State *L, const char *k, double v) {
+/* Counts are whole numbers: Lua integers, so they print without a ".0". */
+static void set_count(lua_State *L, const char *k, double v) {
   if (v == floor(v) && fabs(v) < 9e15) lua_pushinteger(L, (lua_Integer)v);
   else lua_pushnumber(L, v);
   lua_setfield(L, -2, k);
@@ -12,27 +14,24 @@ static void setnum(lua_State *L, const char *k, double v) {
 
 void cg_stats_push(lua_State *L, const cg_stats *s) {
   lua_createtable(L, 0, 20);
-  setnum(L, "requests", s->requests);
-  setnum(L, "retries", s->retries);
-  setnum(L, "network_errors", s->network_errors);
-  setnum(L, "completed", s->completed);
-  setnum(L, "failed", s->failed);
-  setnum(L, "early_retries", s->early_retries);
-  setnum(L, "pauses_lifted", s->pauses_lifted);
-  setnum(L, "outages", s->outages);
-  setnum(L, "free_retries", s->free_retries);
-  lua_pushnumber(L, s->limiter_wait_s);
-  lua_setfield(L, -2, "limiter_wait_s");
-  setnum(L, "tokens_reserved", s->tokens_reserved);
-  setnum(L, "tokens_used", s->tokens_used);
-  setnum(L, "in_flight", s->in_flight);
-  setnum(L, "max_in_flight", s->max_in_flight);
-  setnum(L, "queued", s->queued);
-  setnum(L, "backoff", s->backoff);
-  lua_pushnumber(L, s->rate_factor);
-  lua_setfield(L, -2, "rate_factor");
-  lua_pushnumber(L, s->paused_until_s);
-  lua_setfield(L, -2, "paused_until_s");
+  set_count(L, "requests", s->requests);
+  set_count(L, "retries", s->retries);
+  set_count(L, "network_errors", s->network_errors);
+  set_count(L, "completed", s->completed);
+  set_count(L, "failed", s->failed);
+  set_count(L, "early_retries", s->early_retries);
+  set_count(L, "pauses_lifted", s->pauses_lifted);
+  set_count(L, "outages", s->outages);
+  set_count(L, "free_retries", s->free_retries);
+  cg_set_num(L, "limiter_wait_s", s->limiter_wait_s);
+  set_count(L, "tokens_reserved", s->tokens_reserved);
+  set_count(L, "tokens_used", s->tokens_used);
+  set_count(L, "in_flight", s->in_flight);
+  set_count(L, "max_in_flight", s->max_in_flight);
+  set_count(L, "queued", s->queued);
+  set_count(L, "backoff", s->backoff);
+  cg_set_num(L, "rate_factor", s->rate_factor);
+  cg_set_num(L, "paused_until_s", s->paused_until_s);
   lua_newtable(L);
   for (int i = 0; i < CG_STATUS_MAX; i++) {
     if (s->status[i] <= 0) continue;
@@ -43,13 +42,9 @@ void cg_stats_push(lua_State *L, const cg_stats *s) {
   }
   lua_setfield(L, -2, "status");
   lua_createtable(L, 0, 4);
-  lua_pushnumber(L, cg_stats_percentile(s, 0.50));
-  lua_setfield(L, -2, "p50");
-  lua_pushnumber(L, cg_stats_percentile(s, 0.90));
-  lua_setfield(L, -2, "p90");
-  lua_pushnumber(L, cg_stats_percentile(s, 0.99));
-  lua_setfield(L, -2, "p99");
-  lua_pushnumber(L, s->lat_max_ms);
-  lua_setfield(L, -2, "max");
+  cg_set_num(L, "p50", cg_stats_percentile(s, 0.50));
+  cg_set_num(L, "p90", cg_stats_percentile(s, 0.90));
+  cg_set_num(L, "p99", cg_stats_percentile(s, 0.99));
+  cg_set_num(L, "max", s->lat_max_ms);
   lua_setfield(L, -2, "latency_ms");
 }

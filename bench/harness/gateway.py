@@ -10,6 +10,8 @@ import os
 import socket
 import subprocess
 
+from harness import server
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -40,7 +42,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Gateway:
+class Gateway(server.Server):
     def __init__(self, work, log_path, latency_ms, rps, burst):
         self.port = free_port()
         self.env = dict(os.environ, GW_DIR=os.path.join(work, "gw-%d" % self.port))
@@ -74,12 +76,6 @@ class Gateway:
             self._run("stop")
         except (RuntimeError, subprocess.TimeoutExpired):
             pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 # How every answer of the gateway begins (it quotes request ids, not the prompt).

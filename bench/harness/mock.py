@@ -13,6 +13,8 @@ import subprocess
 import time
 import urllib.request
 
+from harness import server
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -41,7 +43,7 @@ def describe():
     return None, "no mock server: neither `coursegen mock` nor lua/coursegen/mock.lua works yet"
 
 
-class Mock:
+class Mock(server.Server):
     def __init__(self, kind, help_text, log_path, latency_ms, rpm=0, tpm=0, faults="",
                  seed=1, answer_words=None):
         opts = {"port": 0, "latency_ms": latency_ms, "seed": seed}
@@ -109,16 +111,4 @@ class Mock:
             return " | ".join(f.read().strip().splitlines()[-3:])[-300:]
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        server.stop(self.proc)

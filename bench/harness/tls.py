@@ -12,7 +12,7 @@ import subprocess
 import time
 import urllib.request
 
-from harness import gateway
+from harness import gateway, server
 
 NGINX = "/usr/sbin/nginx"
 
@@ -96,7 +96,7 @@ def ca_file(work):
     return os.path.join(work, "tls", "ca.pem")
 
 
-class TlsFront:
+class TlsFront(server.Server):
     """nginx on a free loopback port, https in front of `inner` (a started Mock); stats
     and resets go to the mock itself."""
 
@@ -168,17 +168,5 @@ class TlsFront:
             return ""
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        server.stop(self.proc)
         self.inner.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

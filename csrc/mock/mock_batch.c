@@ -170,11 +170,15 @@ static bjob *new_job(mctx *c, int openai) {
   return j;
 }
 
+/* Whether a stored id is the `n` bytes at `id` (which the path does not terminate). */
+static int same_id(const char *have, const char *id, size_t n) {
+  return strlen(have) == n && memcmp(have, id, n) == 0;
+}
+
 static bjob *find_job(mctx *c, const char *id, size_t n) {
-  for (int i = 0; i < MAX_JOBS; i++) {
-    bjob *j = &c->batches->jobs[i];
-    if (j->live && strlen(j->id) == n && memcmp(j->id, id, n) == 0) return j;
-  }
+  bjob *jobs = c->batches->jobs;
+  for (int i = 0; i < MAX_JOBS; i++)
+    if (jobs[i].live && same_id(jobs[i].id, id, n)) return &jobs[i];
   return NULL;
 }
 
@@ -216,10 +220,9 @@ static bfile *new_file(mctx *c, const char *prefix, const char *name, size_t nl)
 }
 
 static bfile *find_file(mctx *c, const char *id, size_t n) {
-  for (int i = 0; i < MAX_FILES; i++) {
-    bfile *f = &c->batches->files[i];
-    if (f->live && strlen(f->id) == n && memcmp(f->id, id, n) == 0) return f;
-  }
+  bfile *files = c->batches->files;
+  for (int i = 0; i < MAX_FILES; i++)
+    if (files[i].live && same_id(files[i].id, id, n)) return &files[i];
   return NULL;
 }
 

@@ -3,6 +3,7 @@
  * friendly messages lives in coursegen.mock; this layer checks types again so a direct
  * caller cannot hand the server thread nonsense.
  */
+#include "cg_lua_fields.h"
 #include "mock.h"
 
 #include <lauxlib.h>
@@ -106,36 +107,31 @@ static int aux_close(lua_State *L) {
   return 0;
 }
 
-static void set_int(lua_State *L, const char *k, long long v) {
-  lua_pushinteger(L, (lua_Integer)v);
-  lua_setfield(L, -2, k);
-}
-
 static int l_stats(lua_State *L) {
   lserver *s = openserver(L, 1);
   stats_snap *c = lua_newuserdatauv(L, sizeof *c, 0); /* scratch, collected with the stack */
   stats_snapshot(server_stats(s->srv), c, mono_now());
   lua_createtable(L, 0, 12);
-  set_int(L, "requests", (long long)c->requests);
-  set_int(L, "max_concurrent", (long long)c->max_concurrent);
-  set_int(L, "in_flight", (long long)c->in_flight);
-  set_int(L, "requests_last_minute", (long long)c->requests_last_minute);
-  set_int(L, "connections", (long long)c->connections);
-  set_int(L, "connections_total", (long long)c->connections_total);
-  set_int(L, "key_in_url", (long long)c->key_in_url);
-  set_int(L, "rate_limited", (long long)c->rate_limited);
-  for (int i = 0; i < ST_EXTRA_N; i++) set_int(L, stats_extra_names[i], (long long)c->extra[i]);
+  cg_set_int(L, "requests", (long long)c->requests);
+  cg_set_int(L, "max_concurrent", (long long)c->max_concurrent);
+  cg_set_int(L, "in_flight", (long long)c->in_flight);
+  cg_set_int(L, "requests_last_minute", (long long)c->requests_last_minute);
+  cg_set_int(L, "connections", (long long)c->connections);
+  cg_set_int(L, "connections_total", (long long)c->connections_total);
+  cg_set_int(L, "key_in_url", (long long)c->key_in_url);
+  cg_set_int(L, "rate_limited", (long long)c->rate_limited);
+  for (int i = 0; i < ST_EXTRA_N; i++) cg_set_int(L, stats_extra_names[i], (long long)c->extra[i]);
   lua_newtable(L);
   for (int i = 0; i < 600; i++) {
     if (!c->status[i]) continue;
     char k[16];
     snprintf(k, sizeof k, "%d", i);
-    set_int(L, k, (long long)c->status[i]);
+    cg_set_int(L, k, (long long)c->status[i]);
   }
   lua_setfield(L, -2, "status");
   lua_newtable(L);
   for (int i = 1; i < F_COUNT; i++)
-    if (c->faults[i]) set_int(L, fault_name(i), (long long)c->faults[i]);
+    if (c->faults[i]) cg_set_int(L, fault_name(i), (long long)c->faults[i]);
   lua_setfield(L, -2, "faults");
   return 1;
 }
@@ -178,13 +174,10 @@ static int l_parse_faults(lua_State *L) {
   lua_createtable(L, fs.n, 0);
   for (int i = 0; i < fs.n; i++) {
     lua_createtable(L, 0, 3);
-    lua_pushstring(L, fault_name(fs.rules[i].f.kind));
-    lua_setfield(L, -2, "name");
-    lua_pushnumber(L, fs.rules[i].prob);
-    lua_setfield(L, -2, "probability");
+    cg_set_str(L, "name", fault_name(fs.rules[i].f.kind));
+    cg_set_num(L, "probability", fs.rules[i].prob);
     if (fs.rules[i].f.param_ms >= 0) {
-      lua_pushinteger(L, fs.rules[i].f.param_ms);
-      lua_setfield(L, -2, "ms");
+      cg_set_int(L, "ms", fs.rules[i].f.param_ms);
     }
     lua_rawseti(L, -2, i + 1);
   }
