@@ -378,6 +378,36 @@ describe("coursegen shared limiter", function()
       helpers.rmtree(dir)
     end)
 
+    it("stop after the last chapter saying the course summary is what is left", function()
+      local srv = redis.start()
+      -- Answers take a second: Redis stops while every chapter is in flight. (A limit is
+      -- named: with none, as for a server on this machine, the limiter lets all through.)
+      local server = mock.start { latency_ms = 1000 }
+      local dir = helpers.tmpdir()
+      local url = srv.url(redis.fresh_key("summary")) .. "&outage=1"
+      local path = course_file(dir, "c", "Course", 3)
+      local pid = runs.start_all(dir, { { name = "p", args = { "generate", path, "--out", dir .. "/o",
+        "--base-url", server.url, "--limiter", url, "--rpm", "600", "--no-progress", "--no-cache" } } })
+      for _ = 1, 1000 do
+        if server:stats().in_flight >= 3 then break end
+        helpers.sleep(0.01)
+      end
+      redis.stop(srv)
+      for _ = 1, 3000 do
+        if not helpers.alive(pid) then break end
+        helpers.sleep(0.01)
+      end
+      local r = result_of(dir, "p")
+      assert.equal(1, r.code, r.err)
+      assert.matches("coursegen: error: limiter: redis: " .. url .. ": ", r.err, 1, true)
+      assert.matches("the run stopped: all 3 chapters are written in " .. dir .. "/o but the course summary "
+        .. "is not (run again when the limiter is back to write it)", r.err, 1, true)
+      local m = json.decode(assert(helpers.readfile(dir .. "/o/course.json")))
+      for _, e in ipairs(m.chapters) do assert.equal("done", e.status) end
+      server:close()
+      helpers.rmtree(dir)
+    end)
+
     it("stop with a clear error when Redis stops, keeping every finished chapter #slow", function()
       local srv = redis.start()
       local server = mock.start { latency_ms = 20 }
