@@ -378,6 +378,20 @@ describe("coursegen shared limiter", function()
       helpers.rmtree(dir)
     end)
 
+    -- Stops Redis once `ready(stats)` holds for the mock's statistics (or after 10 s), then
+    -- waits for the processes of `pid` to end (at most 30 s).
+    local function stop_redis_when(srv, server, pid, ready)
+      for _ = 1, 1000 do
+        if ready(server:stats()) then break end
+        helpers.sleep(0.01)
+      end
+      redis.stop(srv)
+      for _ = 1, 3000 do
+        if not helpers.alive(pid) then break end
+        helpers.sleep(0.01)
+      end
+    end
+
     it("stop after the last chapter saying the course summary is what is left", function()
       local srv = redis.start()
       -- Answers take a second: Redis stops while every chapter is in flight. (A limit is
@@ -388,15 +402,7 @@ describe("coursegen shared limiter", function()
       local path = course_file(dir, "c", "Course", 3)
       local pid = runs.start_all(dir, { { name = "p", args = { "generate", path, "--out", dir .. "/o",
         "--base-url", server.url, "--limiter", url, "--rpm", "600", "--no-progress", "--no-cache" } } })
-      for _ = 1, 1000 do
-        if server:stats().in_flight >= 3 then break end
-        helpers.sleep(0.01)
-      end
-      redis.stop(srv)
-      for _ = 1, 3000 do
-        if not helpers.alive(pid) then break end
-        helpers.sleep(0.01)
-      end
+      stop_redis_when(srv, server, pid, function(st) return st.in_flight >= 3 end)
       local r = result_of(dir, "p")
       assert.equal(1, r.code, r.err)
       assert.matches("coursegen: error: limiter: redis: " .. url .. ": ", r.err, 1, true)
@@ -424,15 +430,7 @@ describe("coursegen shared limiter", function()
       end
       local pid = runs.start_all(dir, cmds)
       -- Stop Redis once a few chapters are written.
-      for _ = 1, 500 do
-        if server:stats().requests >= 15 then break end
-        helpers.sleep(0.01)
-      end
-      redis.stop(srv)
-      for _ = 1, 3000 do
-        if not helpers.alive(pid) then break end
-        helpers.sleep(0.01)
-      end
+      stop_redis_when(srv, server, pid, function(st) return st.requests >= 15 end)
       local done = 0
       for i = 1, 3 do
         local r = result_of(dir, "p" .. i)
