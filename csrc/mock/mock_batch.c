@@ -311,6 +311,16 @@ static void gemini_item(mctx *c, const mreq *q, bjob *j, const jnode *one, const
   mb_free(&sub.body);
 }
 
+/* The line of JSONL at *p, parsed (the document to free; *line its root or NULL); *p moves
+ * past it. */
+static jdoc *next_line(const char **p, const char *end, jnode **line) {
+  const char *nl = memchr(*p, '\n', (size_t)(end - *p));
+  const char *le = nl ? nl : end;
+  jdoc *d = json_parse(*p, (size_t)(le - *p), line);
+  *p = le + 1;
+  return d;
+}
+
 /* The requests of an uploaded JSONL file, one `{"key", "request"}` a line, answered into
  * a new file that becomes the job's responsesFile. */
 static void gemini_file_job(mctx *c, const mreq *q, bjob *j, const bfile *in, const char *model, size_t mlen) {
@@ -318,11 +328,8 @@ static void gemini_file_job(mctx *c, const mreq *q, bjob *j, const bfile *in, co
   mb_init(&out);
   const char *p = in->data.p ? in->data.p : "", *end = p + in->data.len;
   while (p < end) {
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    const char *le = nl ? nl : end;
     jnode *line;
-    jdoc *ld = json_parse(p, (size_t)(le - p), &line);
-    p = le + 1;
+    jdoc *ld = next_line(&p, end, &line);
     const jnode *one = line ? json_get(line, "request") : NULL;
     if (one) gemini_item(c, q, j, one, json_get(line, "key"), NULL, model, mlen, &out, 1);
     json_free(ld);
@@ -597,11 +604,8 @@ static void oa_batch_create(mctx *c, const mreq *q, mresp *r) {
   mb_init(&body);
   const char *p = in->data.p ? in->data.p : "", *end = p + in->data.len;
   while (p < end) {
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    const char *le = nl ? nl : end;
     jnode *line;
-    jdoc *ld = json_parse(p, (size_t)(le - p), &line);
-    p = le + 1;
+    jdoc *ld = next_line(&p, end, &line);
     if (!line) {
       json_free(ld);
       continue;

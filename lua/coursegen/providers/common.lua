@@ -32,6 +32,20 @@ function M.estimate(req)
   return (bytes + 3) // 4 + (req.max_output_tokens or require("coursegen.settings").DEFAULT_MAX_OUTPUT)
 end
 
+--- The results in a batch's JSONL file: `one(object)` for each line that is a JSON object,
+-- keeping what it returns (nil leaves the line out).
+-- @tparam string text JSONL
+-- @tparam function one
+-- @treturn {table,...}
+function M.jsonl_results(text, one)
+  local out = {}
+  for line in (text or ""):gmatch("[^\n]+") do
+    local v = json.decode(line)
+    if type(v) == "table" then out[#out + 1] = one(v) end
+  end
+  return out
+end
+
 --- A token count from an answer: an integer, else 0 (servers omit or mistype them).
 -- @param v a value from the decoded answer
 -- @treturn integer

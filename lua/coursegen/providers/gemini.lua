@@ -384,16 +384,11 @@ end
 -- @tparam string text JSONL
 -- @treturn {table,...} `{{key, body | error}}`
 function M.batch_results(text)
-  local out = {}
-  for line in (text or ""):gmatch("[^\n]+") do
-    local v = json.decode(line)
-    if type(v) == "table" then
-      local key = v.key
-      if key == nil and type(v.metadata) == "table" then key = v.metadata.key end
-      if key ~= nil then out[#out + 1] = result_of(v, key) end
-    end
-  end
-  return out
+  return common.jsonl_results(text, function(v)
+    local key = v.key
+    if key == nil and type(v.metadata) == "table" then key = v.metadata.key end
+    if key ~= nil then return result_of(v, key) end
+  end)
 end
 
 --- The message for a non-200 answer.

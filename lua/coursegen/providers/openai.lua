@@ -228,24 +228,20 @@ end
 -- @tparam string text JSONL
 -- @treturn {table,...}
 function M.batch_results(text)
-  local out = {}
-  for line in (text or ""):gmatch("[^\n]+") do
-    local v = json.decode(line)
-    if type(v) == "table" and v.custom_id ~= nil then
-      local r = { key = tostring(v.custom_id) }
-      local resp = type(v.response) == "table" and v.response or nil
-      if resp and resp.status_code == 200 and type(resp.body) == "table" then
-        r.body = json.encode(resp.body)
-      elseif resp then
-        r.error = M.error_message(math.tointeger(resp.status_code) or 0, json.encode(resp.body or {}))
-      else
-        local e = type(v.error) == "table" and v.error or {}
-        r.error = tostring(e.message or e.code or "the request failed in the batch")
-      end
-      out[#out + 1] = r
+  return common.jsonl_results(text, function(v)
+    if v.custom_id == nil then return nil end
+    local r = { key = tostring(v.custom_id) }
+    local resp = type(v.response) == "table" and v.response or nil
+    if resp and resp.status_code == 200 and type(resp.body) == "table" then
+      r.body = json.encode(resp.body)
+    elseif resp then
+      r.error = M.error_message(math.tointeger(resp.status_code) or 0, json.encode(resp.body or {}))
+    else
+      local e = type(v.error) == "table" and v.error or {}
+      r.error = tostring(e.message or e.code or "the request failed in the batch")
     end
-  end
-  return out
+    return r
+  end)
 end
 
 --- The message for a non-200 answer.
